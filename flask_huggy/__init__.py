@@ -1,0 +1,69 @@
+"""flask-huggy: receive Huggy's webhooks in any Flask app.
+
+Register :data:`blueprint`, set ``HUGGY_WEBHOOK_TOKEN``, and connect receivers
+to the blinker signals in :mod:`flask_huggy.signals`::
+
+    app.register_blueprint(flask_huggy.blueprint)
+
+    @signals.closed_chat.connect_via(app)
+    def on_closed(app, event, delivery, **extra): ...
+"""
+
+from __future__ import annotations
+
+from . import signals
+from ._version import __version__
+from .auth import mask_token, token_matches
+from .blueprint import EndpointState, blueprint, endpoint_state, make_blueprint
+from .config import DEFAULTS, Settings, read_settings
+from .dispatch import DispatchSummary, dispatch, validate_all
+from .envelope import decode_json, is_handshake, parse_delivery
+from .errors import (
+    ConfigError,
+    ConfirmationRefused,
+    HandshakeError,
+    HuggyError,
+    HuggyTimeout,
+    HuggyUnreachable,
+    InvalidBody,
+    InvalidEnvelope,
+    InvalidEvent,
+    PayloadTooLarge,
+    TokenRejected,
+)
+from .events import Delivery, Event
+from .handshake import confirm_token
+
+__all__ = [
+    "DEFAULTS",
+    "ConfigError",
+    "ConfirmationRefused",
+    "Delivery",
+    "DispatchSummary",
+    "EndpointState",
+    "Event",
+    "HandshakeError",
+    "HuggyError",
+    "HuggyTimeout",
+    "HuggyUnreachable",
+    "InvalidBody",
+    "InvalidEnvelope",
+    "InvalidEvent",
+    "PayloadTooLarge",
+    "Settings",
+    "TokenRejected",
+    "__version__",
+    "blueprint",
+    "confirm_token",
+    "decode_json",
+    "dispatch",
+    "endpoint_state",
+    "is_handshake",
+    "make_blueprint",
+    "mask_token",
+    "parse_delivery",
+    "read_settings",
+    "signals",
+    "token_matches",
+    "validate_all",
+]

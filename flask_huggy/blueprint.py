@@ -1,0 +1,200 @@
+"""The webhook endpoint: HTTP in, signals out, JSON back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from typing import IO, Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
+from werkzeug.exceptions import HTTPException
+
+from .auth import mask_token, token_matches
+from .config import Settings, read_settings
+from .dispatch import dispatch, validate_all
+from .envelope import decode_json, is_handshake, parse_delivery
+from .errors import HandshakeError, HuggyError, InvalidBody, InvalidEnvelope, PayloadTooLarge, TokenRejected
+from .handshake import confirm_token
+from .signals import token_validated
+
+logger = logging.getLogger("flask_huggy")
+
+_READ_CHUNK = 64 * 1024
+
+
+@dataclass
+class EndpointState:
+    """What one app remembers about one webhook endpoint (in ``app.extensions["huggy"]``)."""
+
+    config_prefix: str
+    #: Set once the "no token configured" warning has been logged.
+    warned_no_token: bool = False
+    #: When Huggy's handshake was last confirmed.
+    confirmed_at: datetime | None = None
+    #: The last handshake failure, as ``{"error": ..., "message": ...}``.
+    last_handshake_error: dict[str, Any] | None = None
+
+
+def endpoint_state(app: Flask, config_prefix: str = "HUGGY_") -> EndpointState:
+    """The :class:`EndpointState` of ``app``'s endpoint reading ``config_prefix`` keys."""
+    states: dict[str, EndpointState] = app.extensions.setdefault("huggy", {})
+    state = states.get(config_prefix)
+    if state is None:
+        state = states[config_prefix] = EndpointState(config_prefix)
+    return state
+
+
+def make_blueprint(
+    name: str = "huggy",
+    *,
+    url_prefix: str = "/huggy",
+    config_prefix: str = "HUGGY_",
+    import_name: str = __name__,
+) -> Blueprint:
+    """Build a webhook blueprint: ``POST {url_prefix}/webhook``.
+
+    :data:`flask_huggy.blueprint` is ``make_blueprint()``. Build another one for a
+    second endpoint in the same app, e.g. a second Huggy account whose settings
+    are ``HUGGY_B_*``::
+
+        app.register_blueprint(make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+    Signals are shared; receivers tell endpoints apart by ``delivery`` or by the
+    ``endpoint`` of the request.
+    """
+    bp = Blueprint(name, import_name, url_prefix=url_prefix)
+
+    def webhook() -> Response:
+        return _handle_webhook(config_prefix)
+
+    bp.add_url_rule("/webhook", endpoint="webhook", view_func=webhook, methods=["POST"])
+    bp.add_url_rule(
+        "/webhook",
+        endpoint="webhook_method_not_allowed",
+        view_func=_method_not_allowed,
+        methods=["GET", "PUT", "PATCH", "DELETE"],
+    )
+    bp.register_error_handler(HuggyError, _huggy_error_response)
+    bp.register_error_handler(HTTPException, _http_error_response)
+    bp.record(partial(_on_register, config_prefix=config_prefix))
+    return bp
+
+
+def _on_register(state: BlueprintSetupState, *, config_prefix: str) -> None:
+    endpoint_state(state.app, config_prefix)
+
+
+def _handle_webhook(config_prefix: str) -> Response:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    settings = read_settings(app.config, config_prefix)
+    state = endpoint_state(app, config_prefix)
+    payload = decode_json(_read_body(request.stream, request.content_length, settings.max_content_length))
+    if not isinstance(payload, dict):
+        raise InvalidBody("The body must be a JSON object.", code="not_an_object")
+    if is_handshake(payload):
+        return _handle_handshake(app, payload, settings, state)
+    _authenticate(payload.get("token"), settings, state)
+    delivery = parse_delivery(payload, settings.timezone)
+    if settings.strict:
+        validate_all(delivery)
+    summary = dispatch(app, delivery)
+    return jsonify(status="accepted", events=summary.events, invalid=summary.invalid)
+
+
+def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:
+    # Never read more than limit + 1 bytes, whatever Content-Length claims (or
+    # omits, with chunked encoding): an oversized body costs us nothing.
+    if content_length is not None and content_length > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    remaining = limit + 1
+    while remaining > 0:
+        chunk = stream.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    if remaining <= 0:
+        raise _too_large(limit)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The body is larger than the {limit} bytes this endpoint accepts.", limit=limit)
+
+
+def _authenticate(token: object, settings: Settings, state: EndpointState) -> None:
+    if not settings.tokens:
+        if not state.warned_no_token:
+            state.warned_no_token = True
+            logger.warning(
+                "%sWEBHOOK_TOKEN is not set: Huggy deliveries are accepted without checking their token. "
+                "Set it to the token shown in Huggy's panel (Settings > Webhook).",
+                state.config_prefix,
+            )
+        return
+    if token is None:
+        raise TokenRejected("The delivery carries no token.", code="missing_token")
+    if not token_matches(token, settings.tokens):
+        logger.warning("Refused a Huggy request with a wrong token (%s).", mask_token(token))
+        raise TokenRejected("The token does not match the configured token.")
+
+
+def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: EndpointState) -> Response:
+    token = payload.get("token")
+    if payload.get("validToken") is not True:
+        raise InvalidEnvelope("A handshake must carry \"validToken\": true.", code="invalid_handshake")
+    if not isinstance(token, str) or not token:
+        raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
+    if settings.tokens:
+        _authenticate(token, settings, state)
+    else:
+        logger.warning(
+            "Confirming Huggy's handshake for token %s while %sWEBHOOK_TOKEN is unset: "
+            "set it to this token so that forged deliveries are refused.",
+            mask_token(token),
+            state.config_prefix,
+        )
+    try:
+        confirm_token(token, settings)
+    except HandshakeError as exc:
+        state.last_handshake_error = exc.to_dict()
+        logger.warning("Huggy's handshake for token %s was not confirmed: %s", mask_token(token), exc.message)
+        raise
+    state.confirmed_at = datetime.now(timezone.utc)
+    state.last_handshake_error = None
+    logger.info("Confirmed Huggy's handshake for token %s.", mask_token(token))
+    token_validated.send(app, token=token)
+    return jsonify(status="confirmed", token=token)
+
+
+def _method_not_allowed() -> Response:
+    response = jsonify(
+        error="method_not_allowed",
+        message=f"Huggy delivers webhooks with POST; {request.method} is not accepted here.",
+    )
+    response.status_code = 405
+    response.headers["Allow"] = "POST, OPTIONS"
+    return response
+
+
+def _huggy_error_response(error: HuggyError) -> tuple[Response, int]:
+    return jsonify(error.to_dict()), error.status_code
+
+
+def _http_error_response(error: HTTPException) -> Response:
+    # Werkzeug's own rejections (a client that hung up, an app-wide
+    # MAX_CONTENT_LENGTH) answer in the same JSON shape as ours.
+    response = error.get_response()
+    response.data = jsonify(
+        error=(error.name or "error").lower().replace(" ", "_"),
+        message=error.description or error.name,
+    ).get_data()
+    response.content_type = "application/json"
+    return response
+
+
+blueprint = make_blueprint()

@@ -1,0 +1,96 @@
+"""From request bytes to a :class:`~flask_huggy.Delivery`, with no request needed.
+
+Nothing here touches Flask, so a worker that holds a raw delivery (a Celery
+task, a replay from a journal) builds exactly what the webhook built.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import tzinfo
+from typing import Any, NoReturn
+
+from marshmallow import ValidationError
+
+from .errors import InvalidBody, InvalidEnvelope
+from .events import Delivery, Event
+from .schemas import EnvelopeSchema
+
+_envelope_schema = EnvelopeSchema()
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys and drops the first without a word;
+    # a delivery with "closedChat" twice would lose events, so refuse it instead.
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise InvalidBody(f"{name} is not valid JSON.", code="invalid_json")
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse a body as strict JSON (UTF-8, no NaN/Infinity, no repeated keys).
+
+    Raises :class:`~flask_huggy.InvalidBody` saying what is wrong.
+    """
+    if not body.strip():
+        raise InvalidBody("The request body is empty; Huggy sends a JSON object.", code="empty_body")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidBody(f"The body is not valid UTF-8 (byte {exc.start}).", code="invalid_utf8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except _DuplicateKey as exc:
+        raise InvalidBody(
+            f"The key {str(exc)[:100]!r} appears twice in one object; one of them would be lost.",
+            code="duplicate_key",
+        ) from None
+    except RecursionError:
+        raise InvalidBody("The JSON is nested too deeply.", code="too_deep") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidBody(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
+                          code="invalid_json") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise InvalidBody(f"The body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def is_handshake(payload: Mapping[str, Any]) -> bool:
+    """Whether a payload is Huggy's URL check ``{"token": ..., "validToken": true}``."""
+    return "validToken" in payload and "messages" not in payload
+
+
+def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo) -> Delivery:
+    """Check the envelope of a decoded delivery and build its :class:`Delivery`.
+
+    Events are not validated here; :class:`~flask_huggy.Event` does that when
+    asked. Raises :class:`~flask_huggy.InvalidEnvelope` naming the wrong fields.
+    """
+    if not isinstance(payload, Mapping):
+        raise InvalidBody("The body must be a JSON object.", code="not_an_object")
+    try:
+        envelope = _envelope_schema.load(payload)
+    except ValidationError as exc:
+        raise InvalidEnvelope(
+            "The body is not a Huggy delivery: see 'fields'.", fields=exc.normalized_messages()
+        ) from None
+    token = envelope.get("token")
+    return Delivery(
+        time=envelope.get("time"),
+        token=token if isinstance(token, str) else None,
+        events=tuple(Event(name, raw, timezone) for name, raw in envelope["messages"]),
+        raw=payload,
+    )

@@ -1,0 +1,101 @@
+"""The exceptions flask-huggy raises.
+
+Every error is a :class:`HuggyError`, so a caller can catch one thing. Those that
+reject a webhook request know the HTTP status and the machine-readable ``code``
+the blueprint answers with; the blueprint turns them into JSON in one handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HuggyError(Exception):
+    """Base class of every error raised by flask-huggy."""
+
+    #: HTTP status the webhook answers with when this error rejects a request.
+    status_code: int = 400
+    #: Stable, machine-readable error code put in the JSON body as ``"error"``.
+    code: str = "huggy_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        #: Extra JSON-safe facts added to the response body (never a token).
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the rejection: ``{"error": code, "message": ...}``."""
+        return {"error": self.code, "message": self.message, **self.details}
+
+
+class ConfigError(HuggyError):
+    """A ``HUGGY_*`` setting has a value the library cannot use.
+
+    This is the developer's mistake, not Huggy's: a request that meets it gets a
+    500, so Huggy keeps the delivery and retries once the config is fixed.
+    """
+
+    status_code = 500
+    code = "misconfigured"
+
+
+class InvalidBody(HuggyError):
+    """The body is not a JSON object we can read (bad JSON, bad UTF-8, empty, ...)."""
+
+    code = "invalid_body"
+
+
+class InvalidEnvelope(HuggyError):
+    """The JSON is readable but is not shaped like a Huggy delivery or handshake."""
+
+    code = "invalid_envelope"
+
+
+class PayloadTooLarge(HuggyError):
+    """The body is larger than ``HUGGY_MAX_CONTENT_LENGTH``."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TokenRejected(HuggyError):
+    """The token is missing or matches none of the configured tokens."""
+
+    status_code = 403
+    code = "invalid_token"
+
+
+class InvalidEvent(HuggyError):
+    """An event failed validation while ``HUGGY_STRICT`` is on."""
+
+    status_code = 422
+    code = "invalid_event"
+
+
+class HandshakeError(HuggyError):
+    """The confirmation request to Huggy did not succeed."""
+
+    status_code = 502
+    code = "handshake_failed"
+
+
+class HuggyUnreachable(HandshakeError):
+    """Huggy could not be reached to confirm the token."""
+
+    code = "huggy_unreachable"
+
+
+class HuggyTimeout(HandshakeError):
+    """Huggy did not answer the confirmation request in time."""
+
+    status_code = 504
+    code = "huggy_timeout"
+
+
+class ConfirmationRefused(HandshakeError):
+    """Huggy answered the confirmation request with a non-2xx status."""
+
+    code = "confirmation_refused"

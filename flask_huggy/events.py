@@ -1,0 +1,117 @@
+"""The objects receivers get: :class:`Event` and :class:`Delivery`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from marshmallow import ValidationError
+
+from .models import HuggyObject
+from .schemas import EVENT_SCHEMAS, build_event, load_event
+
+_UNSET: Any = object()
+
+
+class Event:
+    """One event of a delivery, as Huggy sent it and as validated.
+
+    Validation runs at most once, and only when needed: the dispatcher asks for it
+    when some receiver listens, a receiver asks for it by reading :attr:`data`.
+    Events nobody listens to cost nothing beyond the envelope.
+    """
+
+    __slots__ = ("name", "raw", "_timezone", "_data", "_errors", "_obj")
+
+    def __init__(self, name: str, raw: dict[str, Any], timezone: tzinfo) -> None:
+        #: Huggy's event name, e.g. ``"closedChat"``.
+        self.name = name
+        #: The object exactly as Huggy sent it. The library never changes it.
+        self.raw = raw
+        self._timezone = timezone
+        self._data: dict[str, Any] = _UNSET
+        self._errors: dict[str, Any] | None = None
+        self._obj: HuggyObject | None = _UNSET
+
+    @property
+    def known(self) -> bool:
+        """Whether this version of flask-huggy has a schema for the event."""
+        return self.name in EVENT_SCHEMAS
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The validated, coerced mapping (ids as ``int``, ``false`` as ``None``,
+        timestamps as aware UTC datetimes, unknown fields kept).
+
+        For an event this version does not know, or one that failed validation,
+        this is :attr:`raw` itself: nothing Huggy sent is withheld.
+        """
+        if self._data is _UNSET:
+            self.validate()
+        return self._data
+
+    @property
+    def obj(self) -> HuggyObject | None:
+        """The event as a frozen, typed object of :mod:`flask_huggy.models`
+        (``closedChat`` gives a :class:`~flask_huggy.models.ClosedChat`), built
+        from :attr:`data` on first access and kept.
+
+        ``None`` for an event this version does not know, and for one that failed
+        validation: for those :attr:`data` is Huggy's raw mapping, which no class
+        can promise to describe. Narrow it with ``isinstance`` before use.
+        """
+        if self._obj is _UNSET:
+            valid = self.validate()
+            self._obj = build_event(self.name, self._data) if valid and self.known else None
+        return self._obj
+
+    @property
+    def errors(self) -> dict[str, Any] | None:
+        """marshmallow's messages if the event failed validation, else ``None``."""
+        if self._data is _UNSET:
+            self.validate()
+        return self._errors
+
+    @property
+    def is_valid(self) -> bool:
+        """Whether the event passed validation (unknown events count as valid)."""
+        return self.errors is None
+
+    def validate(self) -> bool:
+        """Validate now (once) and say whether the event is valid."""
+        if self._data is not _UNSET:
+            return self._errors is None
+        if self.name not in EVENT_SCHEMAS:
+            self._data = self.raw
+            return True
+        try:
+            self._data = load_event(self.name, self.raw, self._timezone)
+        except ValidationError as exc:
+            self._data = self.raw
+            self._errors = exc.normalized_messages()
+            return False
+        except RecursionError:
+            self._data = self.raw
+            self._errors = {"_schema": ["Nested too deeply to validate."]}
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"<Event {self.name}>"
+
+
+@dataclass(frozen=True, eq=False)
+class Delivery:
+    """One POST from Huggy: a chain of events sent together."""
+
+    #: When Huggy sent the delivery (its epoch ``time``), timezone-aware UTC;
+    #: ``None`` if the delivery carried no ``time``.
+    time: datetime | None
+    #: The token the delivery carried (already checked). Kept out of ``repr``.
+    token: str | None = field(repr=False)
+    #: All events in payload order: ``messages`` keys in order, then list order.
+    events: tuple[Event, ...]
+    #: The delivery exactly as Huggy sent it. Kept out of ``repr``: it holds the token.
+    raw: Mapping[str, Any] = field(repr=False)

@@ -1,0 +1,81 @@
+"""marshmallow schemas for Huggy's webhook: one per event, built from shared parts.
+
+:data:`EVENT_SCHEMAS` maps each Huggy event name to the schema that validates and
+coerces it. Schemas are instantiated once, here, and shared: loading is
+thread-safe and instantiating a schema costs far more than using one.
+
+:func:`build_event` turns what a schema loaded into the event's typed object
+(:mod:`flask_huggy.models`); the loaded dict itself is left as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import tzinfo
+from typing import Any
+
+from ..models import EVENT_MODELS, HuggyObject
+from .base import HuggySchema
+from .chats import (
+    AgentEnteredSchema,
+    AnsweredChatFormSchema,
+    ChatOpenedSchema,
+    ClosedChatSchema,
+    UpdatedWorkflowStepSchema,
+)
+from .customers import AgentStatusSchema, CustomerEventSchema, WidgetAttendanceSchema
+from .envelope import EnvelopeSchema
+from .exports import ExportDataSchema
+from .fields import local_timezone
+from .flows import FlowSchema
+from .messages import MessageSchema
+
+_message = MessageSchema()
+_chat_opened = ChatOpenedSchema()
+_customer = CustomerEventSchema()
+_flow = FlowSchema()
+
+#: Huggy event name -> the schema instance that loads it.
+EVENT_SCHEMAS: dict[str, HuggySchema] = {
+    "receivedMessage": _message,
+    "receivedAllMessage": _message,
+    "startedChat": _chat_opened,
+    "createdChat": _chat_opened,
+    "agentEntered": AgentEnteredSchema(),
+    "closedChat": ClosedChatSchema(),
+    "answeredChatForm": AnsweredChatFormSchema(),
+    "createdCustomer": _customer,
+    "startedWidgetAttendance": WidgetAttendanceSchema(),
+    "startedAutomationFlow": _flow,
+    "finishedAutomationFlow": _flow,
+    "sendedAllMessage": _message,
+    "updatedWorkflowStep": UpdatedWorkflowStepSchema(),
+    "leftQueue": _chat_opened,
+    "agentChangedStatus": AgentStatusSchema(),
+    "updatedCustomer": _customer,
+    "newInternalMessage": _message,
+    "asyncExportData": ExportDataSchema(),
+}
+
+#: Events Huggy lists as deprecated; they still parse.
+DEPRECATED_EVENTS = frozenset({"createdChat", "answeredChatForm"})
+
+
+def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """Validate and coerce one known event; raises marshmallow's ``ValidationError``."""
+    with local_timezone(tz):
+        data: dict[str, Any] = EVENT_SCHEMAS[name].load(raw)
+    return data
+
+
+def build_event(name: str, data: Mapping[str, Any]) -> HuggyObject:
+    """The typed object of a known event from its loaded ``data``.
+
+    The class comes from :data:`~flask_huggy.models.EVENT_MODELS` rather than
+    from the schema, since one schema serves several events (the four messages
+    share :class:`MessageSchema`) and each event has its own class.
+    """
+    return EVENT_SCHEMAS[name].build_object(data, EVENT_MODELS[name])
+
+
+__all__ = ["DEPRECATED_EVENTS", "EVENT_SCHEMAS", "EnvelopeSchema", "HuggySchema", "build_event", "load_event"]

@@ -1,0 +1,53 @@
+"""The blinker signals flask-huggy sends.
+
+The sender is always the Flask app that received the webhook, so receivers can
+be connected per app with ``connect_via(app)``. Everything else is passed as
+keyword arguments; receivers should accept ``**extra`` so that arguments added
+later never break them.
+
+Each event signal is named exactly like Huggy's event, and its receivers get
+``event`` (an :class:`~flask_huggy.Event`) and ``delivery`` (the
+:class:`~flask_huggy.Delivery` it came in).
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace, NamedSignal
+
+huggy_signals = Namespace()
+
+received_message = huggy_signals.signal("receivedMessage")
+received_all_message = huggy_signals.signal("receivedAllMessage")
+started_chat = huggy_signals.signal("startedChat")
+created_chat = huggy_signals.signal("createdChat")  # deprecated by Huggy
+agent_entered = huggy_signals.signal("agentEntered")
+closed_chat = huggy_signals.signal("closedChat")
+answered_chat_form = huggy_signals.signal("answeredChatForm")  # deprecated by Huggy
+created_customer = huggy_signals.signal("createdCustomer")
+started_widget_attendance = huggy_signals.signal("startedWidgetAttendance")
+started_automation_flow = huggy_signals.signal("startedAutomationFlow")
+finished_automation_flow = huggy_signals.signal("finishedAutomationFlow")
+sended_all_message = huggy_signals.signal("sendedAllMessage")  # Huggy's spelling
+updated_workflow_step = huggy_signals.signal("updatedWorkflowStep")
+left_queue = huggy_signals.signal("leftQueue")
+agent_changed_status = huggy_signals.signal("agentChangedStatus")
+updated_customer = huggy_signals.signal("updatedCustomer")
+new_internal_message = huggy_signals.signal("newInternalMessage")
+async_export_data = huggy_signals.signal("asyncExportData")
+
+# The library's own signals carry a "huggy." prefix so that they can never clash
+# with an event name Huggy adds later.
+
+#: Every event, known or not (kwargs ``event``, ``delivery``).
+event_received = huggy_signals.signal("huggy.event_received")
+#: Once per delivery, after all its events (kwarg ``delivery``).
+delivery_received = huggy_signals.signal("huggy.delivery_received")
+#: An event that failed validation and was let through (kwargs ``event``, ``delivery``, ``errors``).
+invalid_event = huggy_signals.signal("huggy.invalid_event")
+#: Huggy's handshake was confirmed (kwarg ``token``).
+token_validated = huggy_signals.signal("huggy.token_validated")
+
+#: Huggy event name -> its signal, for the events this version knows.
+EVENT_SIGNALS: dict[str, NamedSignal] = {
+    name: signal for name, signal in huggy_signals.items() if not name.startswith("huggy.")
+}

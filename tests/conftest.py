@@ -1,0 +1,92 @@
+"""Fixtures shared by the suite: an app factory, the docs' samples, a signal recorder."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+import flask_huggy
+from flask_huggy import signals
+
+PAYLOADS = Path(__file__).parent / "payloads"
+TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
+
+#: Every delivery sample from Huggy's docs (the handshake excluded), by file stem.
+SAMPLE_NAMES = sorted(p.stem for p in PAYLOADS.glob("*.json") if p.stem != "handshake")
+
+
+def load_payload(name: str, *, token: str | None = TOKEN) -> dict[str, Any]:
+    """A sample from tests/payloads/, with its token replaced by ``token`` (if given)."""
+    payload: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+    if token is not None:
+        payload["token"] = token
+    return payload
+
+
+def create_app(**config: Any) -> Flask:
+    """An app as a user builds it: the blueprint registered, config from keywords."""
+    app = Flask(__name__)
+    app.config.update(TESTING=True, HUGGY_WEBHOOK_TOKEN=TOKEN)
+    app.config.update(config)
+    # The test client's json= would sort keys; Huggy's order is the firing order.
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(flask_huggy.blueprint)
+    return app
+
+
+@pytest.fixture
+def make_app() -> Callable[..., Flask]:
+    return create_app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app()
+
+
+@pytest.fixture
+def payload() -> Callable[..., dict[str, Any]]:
+    return load_payload
+
+
+class Recorder:
+    """Records every signal flask-huggy sends to one app, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any, dict[str, Any]]] = []
+
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.calls]
+
+    def kwargs(self, name: str) -> list[dict[str, Any]]:
+        return [kwargs for signal, _, kwargs in self.calls if signal == name]
+
+    def events(self, name: str) -> list[Any]:
+        return [kwargs["event"] for kwargs in self.kwargs(name)]
+
+
+@pytest.fixture
+def recorder(app: Flask) -> Iterator[Recorder]:
+    """Connects a receiver to every flask-huggy signal for ``app``."""
+    rec = Recorder()
+    connected = []
+    for name, signal in signals.huggy_signals.items():
+
+        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
+            rec.calls.append((_name, sender, kwargs))
+
+        signal.connect(receiver, sender=app)
+        connected.append((signal, receiver))
+    yield rec
+    for signal, receiver in connected:
+        signal.disconnect(receiver, sender=app)
+
+
+def deep_copy(obj: Any) -> Any:
+    return copy.deepcopy(obj)

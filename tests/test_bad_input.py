@@ -1,0 +1,170 @@
+"""Bad input gets a clear 4xx JSON answer, fires nothing, and never a 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import TOKEN
+
+
+def assert_rejected(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.is_json
+    body = response.get_json()
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"", "empty_body"),
+        (b"   \n", "empty_body"),
+        (b"{", "invalid_json"),
+        (b"not json", "invalid_json"),
+        (b'{"token": "\xff\xfe"}', "invalid_utf8"),
+        (b"\xc3\x28", "invalid_utf8"),
+        (b'{"time": NaN, "messages": {}}', "invalid_json"),
+        (b'{"time": Infinity, "messages": {}}', "invalid_json"),
+        (b"[" * 100_000 + b"]" * 100_000, "too_deep"),
+        (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "too_deep"),
+        (b"1" * 5000, "invalid_json"),
+        (b"[]", "not_an_object"),
+        (b'"a string"', "not_an_object"),
+        (b"null", "not_an_object"),
+        (b"42", "not_an_object"),
+    ],
+)
+def test_unreadable_bodies_are_400(client, recorder, data, code) -> None:
+    response = client.post("/huggy/webhook", data=data, content_type="application/json")
+
+    assert_rejected(response, 400, code)
+    assert recorder.calls == []
+
+
+def test_repeated_keys_are_refused_rather_than_losing_events(client, recorder) -> None:
+    data = (
+        '{"time": 1, "token": "%s", "messages": {"closedChat": [{"id": 1}], "closedChat": [{"id": 2}]}}' % TOKEN
+    ).encode()
+
+    body = assert_rejected(client.post("/huggy/webhook", data=data), 400, "duplicate_key")
+
+    assert "closedChat" in body["message"]
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        None,
+        "closedChat",
+        ["closedChat"],
+        {"closedChat": {"id": 1}},
+        {"closedChat": "x"},
+        {"closedChat": [1, 2]},
+        {"closedChat": [{"id": 1}, None]},
+    ],
+)
+def test_messages_that_are_not_a_mapping_of_lists_of_objects_are_400(client, recorder, messages) -> None:
+    response = client.post("/huggy/webhook", json={"time": 1700000000, "token": TOKEN, "messages": messages})
+
+    body = assert_rejected(response, 400, "invalid_envelope")
+    assert "messages" in body["fields"]
+    assert recorder.calls == []
+
+
+def test_a_body_without_messages_is_400(client, recorder) -> None:
+    body = assert_rejected(client.post("/huggy/webhook", json={"time": 1, "token": TOKEN}), 400, "invalid_envelope")
+
+    assert body["fields"] == {"messages": ["Missing data for required field."]}
+
+
+@pytest.mark.parametrize("time", ["yesterday", True, {"t": 1}, [1], 1e300, -1e300])
+def test_an_impossible_time_is_400(client, recorder, time) -> None:
+    response = client.post("/huggy/webhook", json={"time": time, "token": TOKEN, "messages": {}})
+
+    body = assert_rejected(response, 400, "invalid_envelope")
+    assert "time" in body["fields"]
+    assert recorder.calls == []
+
+
+def test_an_empty_delivery_is_accepted_with_zero_events(client, recorder) -> None:
+    response = client.post("/huggy/webhook", json={"time": 1700000000, "token": TOKEN, "messages": {}})
+
+    assert response.get_json() == {"status": "accepted", "events": 0, "invalid": 0}
+    assert recorder.names() == ["huggy.delivery_received"]
+
+
+def test_oversized_bodies_are_413_by_content_length(client, recorder) -> None:
+    data = json.dumps({"token": TOKEN, "messages": {}, "pad": "x" * (1024 * 1024)})
+
+    response = client.post("/huggy/webhook", data=data)
+
+    body = assert_rejected(response, 413, "payload_too_large")
+    assert body["limit"] == 1024 * 1024
+    assert recorder.calls == []
+
+
+def test_the_size_limit_is_configurable(make_app) -> None:
+    app = make_app(HUGGY_MAX_CONTENT_LENGTH=100)
+    body = json.dumps({"token": TOKEN, "messages": {"closedChat": [{"id": 1, "body": "x" * 200}]}})
+
+    assert_rejected(app.test_client().post("/huggy/webhook", data=body), 413, "payload_too_large")
+
+
+def test_a_chunked_body_without_content_length_is_cut_at_the_limit(make_app) -> None:
+    app = make_app(HUGGY_MAX_CONTENT_LENGTH=1000)
+    read = []
+
+    class Endless:
+        """A request stream that never ends; we must stop reading it."""
+
+        def read(self, size: int = -1) -> bytes:
+            read.append(size)
+            assert sum(read) < 10_000, "read far past the limit"
+            return b" " * size
+
+    environ = {"wsgi.input": Endless(), "wsgi.input_terminated": True}
+    response = app.test_client().post("/huggy/webhook", environ_overrides=environ, headers={"Transfer-Encoding": "chunked"})
+
+    assert_rejected(response, 413, "payload_too_large")
+    assert sum(read) <= 1001
+
+
+def test_an_app_wide_max_content_length_answers_in_json_too(make_app) -> None:
+    app = make_app(MAX_CONTENT_LENGTH=10)
+
+    response = app.test_client().post("/huggy/webhook", data=b'{"messages": {}, "token": "x"}')
+
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "request_entity_too_large"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_other_methods_are_405_with_json(client, method) -> None:
+    response = client.open("/huggy/webhook", method=method)
+
+    body = assert_rejected(response, 405, "method_not_allowed")
+    assert method in body["message"]
+    assert "POST" in response.headers["Allow"]
+
+
+def test_strict_mode_refuses_an_invalid_event_with_422_and_fires_nothing(make_app, payload) -> None:
+    from flask_huggy import signals
+
+    app = make_app(HUGGY_STRICT=True)
+    fired = []
+    signals.event_received.connect(lambda sender, **kw: fired.append(kw), sender=app, weak=False)
+    body = payload("startedAutomationFlow+finishedAutomationFlow")
+    body["messages"]["finishedAutomationFlow"][0]["flowID"] = "not-a-number"
+
+    response = app.test_client().post("/huggy/webhook", json=body)
+
+    result = assert_rejected(response, 422, "invalid_event")
+    assert result["event"] == "finishedAutomationFlow"
+    assert result["index"] == 1
+    assert "flowID" in result["fields"]
+    assert fired == []

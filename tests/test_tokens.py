@@ -1,0 +1,114 @@
+"""Who may post: the token check and what it logs."""
+
+from __future__ import annotations
+
+import hmac
+
+import pytest
+
+from flask_huggy import mask_token, token_matches
+
+from .conftest import TOKEN
+
+
+def test_wrong_token_is_refused_and_nothing_fires(client, recorder, payload) -> None:
+    response = client.post("/huggy/webhook", json=payload("closedChat", token="0" * 32))
+
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "invalid_token", "message": "The token does not match the configured token."}
+    assert recorder.calls == []
+
+
+def test_missing_token_is_refused_and_nothing_fires(client, recorder, payload) -> None:
+    body = payload("closedChat")
+    del body["token"]
+
+    response = client.post("/huggy/webhook", json=body)
+
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "missing_token"
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("token", [None, 12345, ["x"], {"t": 1}, "", TOKEN.upper(), TOKEN + " "])
+def test_tokens_that_are_not_exactly_the_configured_string_are_refused(client, recorder, payload, token) -> None:
+    response = client.post("/huggy/webhook", json=payload("closedChat", token=None) | {"token": token})
+
+    assert response.status_code == 403
+    assert recorder.calls == []
+
+
+def test_any_of_several_configured_tokens_is_accepted(make_app, payload) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=("old-token-aaaa", "new-token-bbbb"))
+    client = app.test_client()
+
+    assert client.post("/huggy/webhook", json=payload("closedChat", token="old-token-aaaa")).status_code == 200
+    assert client.post("/huggy/webhook", json=payload("closedChat", token="new-token-bbbb")).status_code == 200
+    assert client.post("/huggy/webhook", json=payload("closedChat", token="other-token-cc")).status_code == 403
+
+
+def test_without_a_configured_token_deliveries_are_accepted_and_a_warning_is_logged_once(make_app, payload, caplog) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=None)
+    client = app.test_client()
+
+    for _ in range(3):
+        assert client.post("/huggy/webhook", json=payload("closedChat")).status_code == 200
+
+    warnings = [r for r in caplog.records if r.name == "flask_huggy" and "WEBHOOK_TOKEN is not set" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_every_configured_token_is_compared_in_constant_time(monkeypatch) -> None:
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append(b)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+
+    assert token_matches("first-token", ["first-token", "second-token", "third-token"]) is True
+    assert compared == [b"first-token", b"second-token", b"third-token"]  # no early exit on a match
+
+
+def test_non_ascii_tokens_compare_without_error() -> None:
+    assert token_matches("çãõ-token", ["çãõ-token"]) is True
+    assert token_matches("\ud800", ["token"]) is False
+
+
+def test_masking_shows_only_the_last_four_characters() -> None:
+    assert mask_token("380c4e7399999999999999999999d354") == "****d354"
+    assert mask_token("short") == "****"
+    assert mask_token("x" * 1_000_000) == "****xxxx"
+    assert mask_token(None) == "<none>"
+
+
+def test_a_refused_token_is_logged_masked_and_never_echoed(client, payload, caplog) -> None:
+    forged = "f0f0f0f0f0f0f0f0f0f0f0f0f0f0beef"
+    caplog.set_level("DEBUG")
+
+    response = client.post("/huggy/webhook", json=payload("closedChat", token=forged))
+
+    assert forged not in response.get_data(as_text=True)
+    assert TOKEN not in response.get_data(as_text=True)
+    assert forged not in caplog.text and TOKEN not in caplog.text
+    assert "****beef" in caplog.text
+
+
+def test_the_delivery_repr_hides_the_token(client, recorder, payload) -> None:
+    client.post("/huggy/webhook", json=payload("closedChat"))
+
+    delivery = recorder.kwargs("huggy.delivery_received")[0]["delivery"]
+    assert TOKEN not in repr(delivery)
+    assert delivery.token == TOKEN
+
+
+def test_a_misconfigured_token_is_a_500_json_so_huggy_retries_later(make_app, payload) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=[TOKEN, 42])
+
+    response = app.test_client().post("/huggy/webhook", json=payload("closedChat"))
+
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "misconfigured"
+    assert TOKEN not in response.get_data(as_text=True)
