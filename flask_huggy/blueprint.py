@@ -11,6 +11,7 @@ from typing import IO, Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .auth import mask_token, token_matches
 from .config import Settings, read_settings
@@ -84,7 +85,7 @@ def make_blueprint(
 
 
 def _on_register(state: BlueprintSetupState, *, config_prefix: str) -> None:
-    endpoint_state(state.app, config_prefix)
+    endpoint_state(state.app, config_prefix)  # type: ignore[arg-type]  # always a Flask app here
 
 
 def _handle_webhook(config_prefix: str) -> Response:
@@ -185,7 +186,7 @@ def _huggy_error_response(error: HuggyError) -> tuple[Response, int]:
     return jsonify(error.to_dict()), error.status_code
 
 
-def _http_error_response(error: HTTPException) -> Response:
+def _http_error_response(error: HTTPException) -> WerkzeugResponse:
     # Werkzeug's own rejections (a client that hung up, an app-wide
     # MAX_CONTENT_LENGTH) answer in the same JSON shape as ours.
     response = error.get_response()

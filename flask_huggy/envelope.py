@@ -85,7 +85,7 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo) -> Delivery:
         envelope = _envelope_schema.load(payload)
     except ValidationError as exc:
         raise InvalidEnvelope(
-            "The body is not a Huggy delivery: see 'fields'.", fields=exc.normalized_messages()
+            "The body is not a Huggy delivery: see 'fields'.", fields=exc.messages_dict
         ) from None
     token = envelope.get("token")
     return Delivery(

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .models import HuggyObject
-from .schemas import EVENT_SCHEMAS, build_event, load_event
+from .schemas import EVENT_SCHEMAS, build_event_object, load_event
 
 _UNSET: Any = object()
 
@@ -64,7 +64,7 @@ class Event:
         """
         if self._obj is _UNSET:
             valid = self.validate()
-            self._obj = build_event(self.name, self._data) if valid and self.known else None
+            self._obj = build_event_object(self.name, self._data) if valid and self.known else None
         return self._obj
 
     @property
@@ -90,7 +90,7 @@ class Event:
             self._data = load_event(self.name, self.raw, self._timezone)
         except ValidationError as exc:
             self._data = self.raw
-            self._errors = exc.normalized_messages()
+            self._errors = exc.messages_dict
             return False
         except RecursionError:
             self._data = self.raw

@@ -4,7 +4,7 @@
 coerces it. Schemas are instantiated once, here, and shared: loading is
 thread-safe and instantiating a schema costs far more than using one.
 
-:func:`build_event` turns what a schema loaded into the event's typed object
+:func:`build_event_object` turns what a schema loaded into the event's typed object
 (:mod:`flask_huggy.models`); the loaded dict itself is left as it is.
 """
 
@@ -68,7 +68,7 @@ def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     return data
 
 
-def build_event(name: str, data: Mapping[str, Any]) -> HuggyObject:
+def build_event_object(name: str, data: Mapping[str, Any]) -> HuggyObject:
     """The typed object of a known event from its loaded ``data``.
 
     The class comes from :data:`~flask_huggy.models.EVENT_MODELS` rather than
@@ -78,4 +78,11 @@ def build_event(name: str, data: Mapping[str, Any]) -> HuggyObject:
     return EVENT_SCHEMAS[name].build_object(data, EVENT_MODELS[name])
 
 
-__all__ = ["DEPRECATED_EVENTS", "EVENT_SCHEMAS", "EnvelopeSchema", "HuggySchema", "build_event", "load_event"]
+__all__ = [
+    "DEPRECATED_EVENTS",
+    "EVENT_SCHEMAS",
+    "EnvelopeSchema",
+    "HuggySchema",
+    "build_event_object",
+    "load_event",
+]

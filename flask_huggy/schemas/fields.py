@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 else:
     AnyField = fields.Field  # marshmallow 3's Field is not generic: subscripting it fails at run time
 
-_INTEGER = re.compile(r"-?[0-9]+")
+# Longer ids are not ids: Python refuses to convert 4300+ digit strings anyway.
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
 _local_timezone: contextvars.ContextVar[tzinfo] = contextvars.ContextVar(
     "flask_huggy_local_timezone", default=ZoneInfo("America/Sao_Paulo")
 )
@@ -146,8 +148,8 @@ class HuggyDateTime(HuggyField):
 
 def epoch_to_utc(value: float, error: Exception) -> datetime:
     """Seconds (or milliseconds, past the year 5138) since the epoch, as UTC."""
-    seconds = value / 1000 if abs(value) >= 1e11 else value
     try:
+        seconds = value / 1000 if abs(value) >= 1e11 else value
         return datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise error from None
@@ -165,7 +167,7 @@ class LooseNested(fields.Nested):
         value: Any,
         attr: str | None,
         data: Mapping[str, Any] | None,
-        partial: bool | Sequence[str] | Set[str] | None = None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
         **kwargs: Any,
     ) -> Any:
         if is_absent(value):

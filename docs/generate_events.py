@@ -1,0 +1,572 @@
+"""Write docs/events.rst: every Huggy event, its signal, its typed class and its fields.
+
+The page is generated so that it cannot drift from the code: the fields and their
+types come from the marshmallow schemas, the classes from :mod:`flask_huggy.models`,
+the examples from Huggy's own samples in ``tests/payloads/``. Only the prose lives
+here (what Huggy sends an event for, what a field means), and a field left without
+a meaning stops the generator. Run it after changing a schema::
+
+    .venv/bin/python docs/generate_events.py          # rewrite docs/events.rst
+    .venv/bin/python docs/generate_events.py --check  # exit 1 if docs/events.rst is stale
+
+tests/test_events_doc.py fails when the committed page is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "docs" / "events.rst"
+PAYLOADS = ROOT / "tests" / "payloads"
+
+if __name__ == "__main__" and str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script from a checkout, flask-huggy not installed
+
+from marshmallow import Schema, fields  # noqa: E402
+
+from flask_huggy import models, signals  # noqa: E402
+from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS  # noqa: E402
+from flask_huggy.schemas.base import HuggySchema, snake_case  # noqa: E402
+from flask_huggy.schemas.chats import (  # noqa: E402
+    AgentEnteredSchema,
+    AnsweredChatFormSchema,
+    ChatOpenedSchema,
+    ClosedChatSchema,
+    UpdatedWorkflowStepSchema,
+)
+from flask_huggy.schemas.common import (  # noqa: E402
+    ChannelSchema,
+    ChatSchema,
+    CompanySchema,
+    ContactSchema,
+    FileSchema,
+    NamedRefSchema,
+    WorkflowStepSchema,
+)
+from flask_huggy.schemas.customers import WidgetAttendanceSchema  # noqa: E402
+from flask_huggy.schemas.exports import ExportDataSchema  # noqa: E402
+from flask_huggy.schemas.fields import Either, Flag, HuggyDateTime, Id, LooseMapping, Text, is_absent  # noqa: E402
+from flask_huggy.schemas.flows import FlowSchema  # noqa: E402
+from flask_huggy.schemas.messages import MessageSchema  # noqa: E402
+from flask_huggy.signals import EVENT_SIGNALS  # noqa: E402
+
+#: Event -> (Huggy's description, verbatim from the table of its docs; our English).
+EVENTS: dict[str, tuple[str, str]] = {
+    "receivedMessage": (
+        "Mensagens recebidas na plataforma, o webhook notificará eventos de chats que estão em fila ou automática",
+        "A message received on the platform, notified only for chats that are queued or automated "
+        "(a bot or a Flow is answering); once an agent has the chat, use receivedAllMessage.",
+    ),
+    "receivedAllMessage": (
+        "Obtem todas as mensagens recebidas por um contato do chat",
+        "Every message received in a contact's chat, whoever sent it: the customer, an agent, "
+        "or an automation (bot, IVR).",
+    ),
+    "startedChat": (
+        "Quando um chat for criado por um canal",
+        "A chat was created on a channel (by the customer's first message, or by an agent who "
+        "opens a chat with a contact).",
+    ),
+    "createdChat": ("Deprecated", "Replaced by startedChat; still parsed, with startedChat's fields."),
+    "agentEntered": ("Quando o agente entra na conversa", "An agent joined the conversation."),
+    "closedChat": ("Quando um chat é finalizado", "A chat was closed."),
+    "answeredChatForm": (
+        "Deprecated",
+        "Huggy no longer documents its fields; flask-huggy reads the few below and keeps the rest in ``extra``.",
+    ),
+    "createdCustomer": (
+        "Quando um novo contato é criado no painel Huggy",
+        "A new contact was created in Huggy's panel.",
+    ),
+    "startedWidgetAttendance": (
+        "Iniciado quando a solicitação de dados está ativada no Huggy Chat. Este evento é iniciado "
+        "quando o cliente informa os dados e inicializa o atendimento",
+        "Sent when Huggy Chat (the website widget) asks visitors for their details: the customer "
+        "filled them in and started a conversation.",
+    ),
+    "startedAutomationFlow": (
+        "Quando um chat é inicializado em um canal que está usando flow",
+        "A chat started on a channel that runs a Flow (Huggy's automation).",
+    ),
+    "finishedAutomationFlow": (
+        "Quando um flow que estava sendo executado em um chat é finalizado",
+        "A Flow that was running on a chat finished.",
+    ),
+    "sendedAllMessage": (
+        "Todas as mensagens enviadas por um agente",
+        "Every message sent by an agent (the event's name is Huggy's spelling).",
+    ),
+    "updatedWorkflowStep": (
+        "Quando houver mudança da etapa do workflow do chat",
+        "The chat moved to another step of its workflow.",
+    ),
+    "leftQueue": ("Quando um chat sai da fila de atendimento", "A chat left the waiting queue."),
+    "agentChangedStatus": ("Quando um agente atualiza o status", "An agent changed their status."),
+    "updatedCustomer": ("Quando um contato é atualizado", "A contact was updated."),
+    "newInternalMessage": (
+        "Quando é enviado uma mensagem interna",
+        "An internal message (a note between agents, not shown to the customer) was sent.",
+    ),
+    "asyncExportData": (
+        "Quando os dados são exportados",
+        "Data exported from the panel is ready to download.",
+    ),
+}
+
+#: The parts that several events nest, documented once, in this order.
+SHARED_PARTS: tuple[type[HuggySchema], ...] = (
+    ContactSchema,
+    ChatSchema,
+    CompanySchema,
+    ChannelSchema,
+    NamedRefSchema,
+    FileSchema,
+    WorkflowStepSchema,
+)
+
+_STATE = "State of the chat: ``auto`` (automated), ``wait_for_chat`` (queued), ``in_chat``, ``finishing``..."
+_AGENTS = "Agents only: "
+
+#: Schema -> field -> what it means. A schema inherits its bases' meanings
+#: (createdCustomer is a Contact); ``company`` means the same everywhere.
+MEANINGS: dict[type[Schema], dict[str, str]] = {
+    CompanySchema: {"id": "Id of the Huggy account (company)."},
+    NamedRefSchema: {"id": "Its id.", "name": "Its name, as shown in the panel."},
+    ChannelSchema: {
+        "id": "Channel id.",
+        "uuid": "Channel UUID.",
+        "name": "Channel name, as set in the panel (``\"Huggy Chat\"``).",
+        "type": "Kind of channel (``\"Email\"``).",
+    },
+    FileSchema: {
+        "id": "Attachment id.",
+        "name": "File name.",
+        "url": "Where to download the file.",
+        "mimetype": "MIME type (one of the two spellings flask-huggy accepts).",
+        "mime_type": "MIME type (the other spelling).",
+        "type": "Kind of attachment.",
+        "size": "File size, as Huggy reports it.",
+    },
+    ContactSchema: {
+        "id": "Contact id (an agent's id, for an agent).",
+        "name": "Name.",
+        "mobile": "Mobile number; a number sent as such becomes its digits.",
+        "phone": "Phone number; a number sent as such becomes its digits.",
+        "email": "E-mail address.",
+        "photo": "URL of the profile photo.",
+        "custom_fields": "The contact's custom fields, keyed by the names set in the panel, values as sent.",
+        "organizations": "Organizations the contact belongs to.",
+        "groups": "Groups the contact belongs to.",
+        "isActive": _AGENTS + "whether the account is active.",
+        "isOnline": _AGENTS + "whether the agent is online.",
+        "isAvailable": _AGENTS + "whether the agent is available to take chats.",
+        "statusID": _AGENTS + "id of the status the agent chose, if any.",
+        "statusType": _AGENTS + "kind of status, a code Huggy does not document.",
+        "origin": _AGENTS + "what changed the status (``\"manually\"``).",
+    },
+    ChatSchema: {
+        "id": "Chat id.",
+        "channel": "Channel the chat runs on, by name (``\"widget\"`` is Huggy Chat).",
+        "situation": _STATE,
+        "department": "Department of the chat: its id, or an object with id and name.",
+        "customer": "The customer.",
+        "workflowID": "Workflow the chat is in, if any.",
+        "workflowStepID": "Current step of the chat in that workflow.",
+    },
+    WorkflowStepSchema: {
+        "id": "Step id.",
+        "name": "Step name.",
+        "workflow": "The workflow the step belongs to.",
+    },
+    MessageSchema: {
+        "id": "Message id.",
+        "body": "Text of the message.",
+        "is_internal": "Whether it is an internal note between agents, hidden from the customer.",
+        "is_email": "Whether the message came by e-mail.",
+        "sender": "Who sent it.",
+        "senderType": "Kind of sender: ``widget`` (the customer on Huggy Chat), ``agent``...",
+        "receiver": "Who it was sent to; ``None`` while the chat waits in the queue (Huggy sends ``false``).",
+        "receiverType": "Kind of receiver: ``agent``, ``widget``, ``telegram_bot``...",
+        "file": "The attachment, if any: a URL, or an object describing the file.",
+        "channel": "Channel the message went through, by name.",
+        "customer": "The customer of the chat.",
+        "chat": "The chat the message belongs to.",
+        "send_at": "When the message was sent.",
+        "read_at": "When it was read; ``None`` until then.",
+    },
+    ChatOpenedSchema: {
+        "id": "Chat id.",
+        "situation": _STATE,
+        "channel": "Channel the chat was opened on: an object here, a name in other events.",
+        "department": "Department of the chat; ``None`` if it has none.",
+        "contact": "The customer.",
+        "agent": "The agent in charge, if any (only its id in the leftQueue sample).",
+        "pipe": "Always ``null`` in Huggy's samples; its shape is unknown, so it is kept as sent.",
+    },
+    AgentEnteredSchema: {
+        "id": "Chat id.",
+        "channel": "Channel of the chat, by name or as an object.",
+        "situation": _STATE,
+        "department": "Department of the chat; ``None`` if it has none.",
+        "customer": "The customer.",
+        "agent": "The agent who joined.",
+    },
+    ClosedChatSchema: {
+        "id": "Chat id.",
+        "channel": "Channel of the chat, by name or as an object.",
+        "closed_at": "When the chat was closed (Huggy writes Brazil local time, without an offset).",
+        "tabulation": "The closing reason (tabulation) the agent chose; ``None`` when none was "
+        "(Huggy sends ``false``).",
+        "situation": _STATE,
+        "closed": "Whether the chat is closed (Huggy sends ``1``).",
+    },
+    AnsweredChatFormSchema: {
+        "id": "Chat id.",
+        "chat": "The chat.",
+        "customer": "The customer who answered the form.",
+    },
+    UpdatedWorkflowStepSchema: {
+        "agent": "The agent who moved the chat.",
+        "chat": "The chat, with its new ``workflowStepID``.",
+        "step": "The step the chat moved to.",
+        "previousStep": "The step the chat left.",
+    },
+    WidgetAttendanceSchema: {"widget": "Id of the Huggy Chat widget the customer used."},
+    FlowSchema: {
+        "chatID": "Chat the flow runs on.",
+        "lastActionID": "Last action of the flow that ran (only in the older samples).",
+        "companyID": "Id of the Huggy account, again (a string in the samples).",
+        "flowID": "Flow id.",
+        "flowToken": "Identifies the run: its startedAutomationFlow and finishedAutomationFlow carry the same.",
+        "context": "The flow's variables, Huggy's (``SYSTEM.CHAT_ID``, ``huggy.chat.agent.id``) and the "
+        "flow author's (``hash_fluxo.pergunta``), keys and values as sent. Huggy fills them when the "
+        "event fires: the agent's only once an agent has the chat.",
+    },
+    ExportDataSchema: {
+        "fileUrl": "Signed link to the exported file (a CSV in the sample); it expires after an hour "
+        "(``X-Amz-Expires=3600``).",
+    },
+}
+COMMON_MEANINGS = {"company": "The Huggy account (company) the event belongs to."}
+
+#: Field class -> the type of its value after coercion (subclasses included).
+SCALAR_TYPES: tuple[tuple[type[fields.Field[Any]], str], ...] = (
+    (Id, "int"),
+    (Flag, "bool"),
+    (Text, "str"),
+    (HuggyDateTime, "datetime"),
+    (LooseMapping, "Mapping[str, Any]"),
+    (fields.Raw, "Any"),
+)
+
+EXAMPLE_WIDTH = 48
+NO_EXAMPLE = "—"
+
+
+# Types --------------------------------------------------------------------------
+
+
+def nested_schema(field: fields.Field[Any]) -> HuggySchema | None:
+    """The schema a field nests (directly, in a list, or as the object shape of an ``Either``)."""
+    if isinstance(field, Either):
+        field = field.nested
+    if isinstance(field, fields.List):
+        field = field.inner
+    if isinstance(field, fields.Nested):
+        schema = field.schema
+        if not isinstance(schema, HuggySchema):
+            raise TypeError(f"{type(schema).__name__} is not a HuggySchema")
+        return schema
+    return None
+
+
+def type_name(field: fields.Field[Any], *, rst: bool = False) -> str:
+    """The Python type of a field's value after coercion, ``None`` aside: ``"str | Channel"``.
+
+    The typed classes are annotated with exactly this (plus ``| None``); the tests hold
+    them to it. With ``rst``, the same for the page, classes linked to their section.
+    """
+    if isinstance(field, Either):
+        return f"{type_name(field.scalar, rst=rst)} | {type_name(field.nested, rst=rst)}"
+    if isinstance(field, fields.List):
+        inner = type_name(field.inner, rst=rst)
+        return f"tuple of {inner}" if rst else f"tuple[{inner}, ...]"
+    schema = nested_schema(field)
+    if schema is not None:
+        name = schema.model.__name__
+        return f"`{name}`_" if rst else name
+    for field_class, name in SCALAR_TYPES:
+        if isinstance(field, field_class):
+            return f"``{name}``" if rst else name
+    raise LookupError(f"No type name for {type(field).__name__}: add its class to SCALAR_TYPES.")
+
+
+def annotation(field: fields.Field[Any]) -> str:
+    """How the typed class annotates the attribute for ``field``."""
+    name = type_name(field)
+    return name if name == "Any" else f"{name} | None"
+
+
+def meaning(schema: Schema, key: str) -> str:
+    for cls in type(schema).__mro__:
+        if key in MEANINGS.get(cls, {}):
+            return MEANINGS[cls][key]
+    if key in COMMON_MEANINGS:
+        return COMMON_MEANINGS[key]
+    raise LookupError(f"{type(schema).__name__}.{key} has no meaning: add one to MEANINGS.")
+
+
+# Examples -----------------------------------------------------------------------
+
+
+def samples() -> list[tuple[str, dict[str, Any]]]:
+    """Every delivery sample of Huggy's docs, by file name, in name order."""
+    found = []
+    for path in sorted(PAYLOADS.glob("*.json")):
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(payload.get("messages"), dict):
+            found.append((path.name, payload))
+    return found
+
+
+def event_samples(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The objects Huggy's samples show for one event, its own sample file first."""
+    found = [
+        (file, obj)
+        for file, payload in samples()
+        for obj in payload["messages"].get(name, [])
+        if isinstance(obj, dict)
+    ]
+    return sorted(found, key=lambda item: item[0] != f"{name}.json")
+
+
+def part_samples() -> dict[type[Schema], list[dict[str, Any]]]:
+    """Every nested object the samples show, by the schema that reads it."""
+    found: dict[type[Schema], list[dict[str, Any]]] = {}
+
+    def walk(schema: HuggySchema, obj: Mapping[str, Any]) -> None:
+        for key, field in schema.fields.items():
+            part = nested_schema(field)
+            value = obj.get(key)
+            if part is None or value is None:
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict):
+                    found.setdefault(type(part), []).append(item)
+                    walk(part, item)
+
+    for name in EVENT_SIGNALS:
+        for _, obj in event_samples(name):
+            walk(EVENT_SCHEMAS[name], obj)
+    return found
+
+
+def example(key: str, objects: Sequence[Mapping[str, Any]]) -> str:
+    """The first telling value the samples give for ``key``, as Huggy sent it.
+
+    A real value beats ``null``/``false`` (one sample's ``null`` department says
+    less than another's ``11445``), but ``false`` is shown when it is all there is.
+    """
+    values = [obj[key] for obj in objects if key in obj]
+    if not values:
+        return NO_EXAMPLE
+    text = abbreviate(next((v for v in values if not is_absent(v)), values[0]))
+    if len(text) > EXAMPLE_WIDTH:
+        text = text[: EXAMPLE_WIDTH - 1].rstrip() + "…"
+    return f"``{text}``"
+
+
+def abbreviate(value: Any) -> str:
+    """JSON for ``value``, objects and lists cut to their first item: the type column links the rest."""
+    if isinstance(value, dict) and value:
+        key, first = next(iter(value.items()))
+        more = ", …" if len(value) > 1 else ""
+        return "{" + json.dumps(key, ensure_ascii=False) + ": " + abbreviate(first) + more + "}"
+    if isinstance(value, list) and value:
+        return "[" + abbreviate(value[0]) + (", …" if len(value) > 1 else "") + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Page ---------------------------------------------------------------------------
+
+
+def paragraph(text: str, indent: str = "") -> list[str]:
+    wrapped = textwrap.fill(
+        text, width=88, initial_indent=indent, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+    return [*wrapped.splitlines(), ""]
+
+
+def heading(text: str, underline: str, *, overline: bool = False) -> list[str]:
+    rule = underline * len(text)
+    return [rule, text, rule, ""] if overline else [text, rule, ""]
+
+
+def field_table(schema: HuggySchema, objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 16 16 18 30 20",
+        "",
+        "   * - Field",
+        "     - Attribute",
+        "     - Type",
+        "     - Meaning",
+        "     - Example",
+    ]
+    for key, field in schema.fields.items():
+        lines += [
+            f"   * - ``{key}``",
+            f"     - ``{snake_case(key)}``",
+            f"     - {type_name(field, rst=True)}",
+            f"     - {meaning(schema, key)}",
+            f"     - {example(key, objects)}",
+        ]
+    return [*lines, ""]
+
+
+def signal_attribute(name: str) -> str:
+    signal = EVENT_SIGNALS[name]
+    attribute = next(attr for attr, value in vars(signals).items() if value is signal)
+    return f"flask_huggy.signals.{attribute}"
+
+
+def event_section(name: str) -> list[str]:
+    portuguese, english = EVENTS[name]
+    schema = EVENT_SCHEMAS[name]
+    found = event_samples(name)
+    lines = heading(name, "-")
+    if name in DEPRECATED_EVENTS:
+        lines += ["**Deprecated by Huggy.**", ""]
+    lines += paragraph(english)
+    lines += paragraph(f"Huggy: *{portuguese}*", indent="    ")
+    lines += [
+        f":Signal: ``{signal_attribute(name)}``",
+        f":Typed object: ``flask_huggy.models.{models.EVENT_MODELS[name].__name__}``",
+    ]
+    files = list(dict.fromkeys(file for file, _ in found))  # already in order: own sample first
+    if files:
+        lines.append(":Samples: " + ", ".join(f"``tests/payloads/{file}``" for file in files))
+    else:
+        lines.append(":Samples: none in Huggy's docs")
+    return [*lines, "", *field_table(schema, [obj for _, obj in found])]
+
+
+def part_section(schema_class: type[HuggySchema], objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    schema = schema_class()
+    model = schema.model
+    doc = (model.__doc__ or "").strip().splitlines()[0]
+    used_as = sorted(
+        {
+            key
+            for event_schema in all_schemas()
+            for key, field in event_schema.fields.items()
+            if (part := nested_schema(field)) is not None and type(part) is schema_class
+        }
+    )
+    lines = heading(model.__name__, "-")
+    lines += paragraph(doc)
+    lines += [
+        f":Typed object: ``flask_huggy.models.{model.__name__}``",
+        ":Nested as: " + ", ".join(f"``{key}``" for key in used_as),
+        "",
+    ]
+    return lines + field_table(schema, objects)
+
+
+def all_schemas() -> Iterator[HuggySchema]:
+    """Every schema the events use, nested ones included, each once."""
+    seen: set[type[Schema]] = set()
+    pending: list[HuggySchema] = list(EVENT_SCHEMAS.values())
+    while pending:
+        schema = pending.pop(0)
+        if type(schema) in seen:
+            continue
+        seen.add(type(schema))
+        yield schema
+        pending.extend(part for field in schema.fields.values() if (part := nested_schema(field)) is not None)
+
+
+INTRO = """\
+.. This file is generated by docs/generate_events.py from the schemas, the typed
+   classes and Huggy's samples. Do not edit it: edit the generator and run it.
+
+Each event Huggy's webhook sends has a signal, named like the event, in
+``flask_huggy.signals``; its receivers get ``event`` (a ``flask_huggy.Event``) and
+``delivery``. The event offers the same values three ways:
+
+- ``event.data``: the validated mapping, keyed as Huggy names the fields (the
+  *Field* column), with values coerced to the *Type* column;
+- ``event.obj``: a frozen dataclass of ``flask_huggy.models`` (the *Typed object*
+  of each event) with the same values under snake_case attributes (the
+  *Attribute* column). Keys not listed here are kept, as sent, in
+  ``event.obj.extra``. ``event.obj`` is ``None`` for an event this version does
+  not know and for one that failed validation;
+- ``event.raw``: the object exactly as Huggy sent it.
+
+Any field may be missing or ``None``: Huggy leaves fields out and sends ``null``,
+``false``, ``""`` or ``[]`` for "nothing", all read as ``None`` (``[]`` as ``{}`` for a
+mapping). Ids come as numbers or numeric strings and become ``int``; flags come as
+``true``, ``1`` or ``"1"`` and become ``bool``; timestamps come without an offset,
+in Brazil local time (``HUGGY_TIMEZONE``), and become aware UTC ``datetime``. A
+field that Huggy sends in two shapes has both in its type: ``channel`` is a name
+(``str``) in a message and an object (`Channel`_) in startedChat. The *Example*
+column shows a value as Huggy sent it in the samples of its documentation.
+
+Narrow ``event.obj`` with ``isinstance`` and a type checker knows every attribute::
+
+    from flask_huggy.models import ClosedChat
+
+    @signals.closed_chat.connect_via(app)
+    def on_closed(app, event, delivery, **extra):
+        assert isinstance(event.obj, ClosedChat)
+        archive(event.obj.id, event.obj.closed_at)  # int | None, datetime | None
+
+Objects nested in several events (people, chats, ...) are described once, under
+`Shared parts`_.
+"""
+
+
+def render() -> str:
+    """The whole page, as docs/events.rst must hold it."""
+    missing = set(EVENT_SIGNALS) ^ set(EVENTS)
+    if missing:
+        raise LookupError(f"EVENTS and flask_huggy.signals disagree on: {', '.join(sorted(missing))}")
+    lines = heading("Huggy's events", "=", overline=True)
+    lines += [INTRO, *heading("Events", "=")]
+    for name in EVENT_SIGNALS:
+        lines += event_section(name)
+    lines += heading("Shared parts", "=")
+    lines += ["What several events nest: a message's ``sender``, a chat's ``customer``, ...", ""]
+    found = part_samples()
+    for schema_class in SHARED_PARTS:
+        lines += part_section(schema_class, found.get(schema_class, []))
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/events.rst is not up to date")
+    args = parser.parse_args(argv)
+    text = render()
+    current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else None
+    if args.check:
+        if current != text:
+            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python docs/generate_events.py", file=sys.stderr)
+            return 1
+        return 0
+    if current != text:
+        OUTPUT.write_text(text, encoding="utf-8", newline="\n")
+        print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""docs/events.rst is generated, and must say what the code does."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from flask_huggy.models import EVENT_MODELS
+from flask_huggy.schemas import EVENT_SCHEMAS
+from flask_huggy.schemas.base import snake_case
+from flask_huggy.signals import EVENT_SIGNALS
+
+ROOT = Path(__file__).resolve().parent.parent
+HUGGY_DOCS = ROOT.parent / "shared" / "huggy-webhook-docs.txt"
+
+
+@pytest.fixture(scope="module")
+def generator() -> ModuleType:
+    """docs/generate_events.py, imported by path (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("generate_events", ROOT / "docs" / "generate_events.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_events_rst_is_what_the_generator_writes_now(generator: ModuleType) -> None:
+    committed = (ROOT / "docs" / "events.rst").read_text(encoding="utf-8")
+    assert committed == generator.render(), "docs/events.rst is stale: run python docs/generate_events.py"
+
+
+def test_check_mode_says_whether_the_page_is_current(
+    generator: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert generator.main(["--check"]) == 0
+    stale = tmp_path / "events.rst"
+    stale.write_text("old\n", encoding="utf-8")
+    monkeypatch.setattr(generator, "OUTPUT", stale)
+    monkeypatch.setattr(generator, "ROOT", tmp_path)
+    assert generator.main(["--check"]) == 1
+    assert stale.read_text(encoding="utf-8") == "old\n"
+
+
+def test_every_event_has_a_section_in_signal_order(generator: ModuleType) -> None:
+    text = generator.render()
+    positions = [text.index(f"\n{name}\n{'-' * len(name)}\n") for name in EVENT_SIGNALS]
+    assert positions == sorted(positions)
+    for model in EVENT_MODELS.values():
+        assert f"``flask_huggy.models.{model.__name__}``" in text
+    assert text.count("**Deprecated by Huggy.**") == 2
+
+
+def test_typed_classes_are_annotated_with_the_documented_types(generator: ModuleType) -> None:
+    # The page's Type column comes from the schemas; the classes are written by
+    # hand. This holds them together, for every field of every schema.
+    wrong = []
+    for schema in generator.all_schemas():
+        annotations = {f.name: f.type for f in dataclasses.fields(schema.model)}
+        for key, field in schema.fields.items():
+            attribute, expected = snake_case(key), generator.annotation(field)
+            if annotations.get(attribute) != expected:
+                wrong.append(f"{schema.model.__name__}.{attribute}: {annotations.get(attribute)} != {expected}")
+    assert wrong == []
+
+
+def test_events_that_share_a_schema_have_classes_with_the_same_fields(generator: ModuleType) -> None:
+    for name, model in EVENT_MODELS.items():
+        schema_model = EVENT_SCHEMAS[name].model
+        assert [f.name for f in dataclasses.fields(model)] == [f.name for f in dataclasses.fields(schema_model)]
+
+
+@pytest.mark.skipif(not HUGGY_DOCS.exists(), reason="Huggy's docs are not beside the checkout")
+def test_portuguese_descriptions_are_huggys_words(generator: ModuleType) -> None:
+    docs = HUGGY_DOCS.read_text(encoding="utf-8")
+    for name, (portuguese, _) in generator.EVENTS.items():
+        assert f"\n{name}{portuguese}\n" in docs, name  # the table row: name and description run together
