@@ -11,7 +11,7 @@ to the blinker signals in :mod:`flask_huggy.signals`::
 
 from __future__ import annotations
 
-from . import signals
+from . import models, signals, testing
 from ._version import __version__
 from .auth import mask_token, token_matches
 from .blueprint import EndpointState, blueprint, endpoint_state, make_blueprint
@@ -61,9 +61,11 @@ __all__ = [
     "is_handshake",
     "make_blueprint",
     "mask_token",
+    "models",
     "parse_delivery",
     "read_settings",
     "signals",
+    "testing",
     "token_matches",
     "validate_all",
 ]

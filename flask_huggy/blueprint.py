@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .auth import mask_token, token_matches
+from .cli import register_commands
 from .config import Settings, read_settings
 from .dispatch import dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
@@ -81,6 +82,7 @@ def make_blueprint(
     bp.register_error_handler(HuggyError, _huggy_error_response)
     bp.register_error_handler(HTTPException, _http_error_response)
     bp.record(partial(_on_register, config_prefix=config_prefix))
+    register_commands(bp.cli, blueprint=name, config_prefix=config_prefix)  # flask <name> ...
     return bp
 
 

@@ -1,0 +1,478 @@
+"""``flask huggy ...``: list the events, simulate and replay deliveries, check the handshake.
+
+The commands hang off the blueprint's click group (``blueprint.cli``), so they
+appear under ``flask <blueprint name>`` in every app that registers the
+blueprint, and run inside that app's context: by default they post to the
+app's own webhook through its test client, so no server needs to run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import click
+import requests
+from flask import Flask, current_app
+
+from ._version import __version__
+from .auth import mask_token
+from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
+from .envelope import is_handshake, parse_delivery
+from .errors import HuggyError
+from .samples import TEMPLATES
+from .schemas import DEPRECATED_EVENTS
+from .signals import EVENT_SIGNALS, huggy_signals, token_validated
+from .testing import (
+    SAMPLE_TOKEN,
+    ConfirmationInterceptor,
+    SignalRecorder,
+    build_delivery,
+    build_event,
+    build_handshake,
+    configured_token,
+    fresh_id,
+    set_field,
+    signal_attributes,
+    webhook_url,
+)
+
+USER_AGENT = f"flask-huggy-cli/{__version__}"
+#: Without a terminal (CI, a log), a long replay reports its count this often.
+PROGRESS_EVERY = 100
+
+_T = TypeVar("_T")
+_EVENT = click.Choice(list(TEMPLATES))
+_LOG_LINE = re.compile(r"(?:^|\s)(?P<name>[A-Za-z][A-Za-z0-9_]*) (?P<object>\{.*\})\s*$")
+
+
+def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_prefix: str = "HUGGY_") -> None:
+    """Attach the ``events``, ``simulate``, ``replay`` and ``handshake`` commands to ``cli``.
+
+    ``blueprint`` names the webhook the commands post to (``<blueprint>.webhook``)
+    and ``config_prefix`` the settings they read, as given to
+    :func:`~flask_huggy.make_blueprint`.
+    """
+    cli.help = (
+        f"Work with the Huggy webhook ({blueprint}.webhook) without Huggy: list its events, "
+        "simulate and replay deliveries, check the handshake."
+    )
+    cli.short_help = "Simulate, replay and inspect Huggy webhooks."
+
+    def settings() -> Settings:
+        return read_settings(current_app.config, config_prefix)
+
+    def default_token(given: str | None) -> str:
+        return given or configured_token(current_app, config_prefix) or SAMPLE_TOKEN
+
+    def sender(url: str | None, timeout: float) -> _Sender:
+        return _Sender(current_app._get_current_object(), blueprint, url, timeout)  # type: ignore[attr-defined]
+
+    @cli.command("events")
+    def events_command() -> None:
+        """List Huggy's events: signal, deprecation, and receivers connected in this app.
+
+        Receivers connected to any sender count too.
+        """
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        attributes = signal_attributes()
+        rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
+        for name, signal in EVENT_SIGNALS.items():
+            rows.append((name, f"signals.{attributes[name]}", "yes" if name in DEPRECATED_EVENTS else "",
+                         str(_receivers(signal, app))))
+        rows.append(("", "", "", ""))
+        for name, signal in huggy_signals.items():
+            if name not in EVENT_SIGNALS:
+                rows.append((f"({name})", f"signals.{attributes[name]}", "", str(_receivers(signal, app))))
+        _echo_table(rows)
+
+    @cli.command("simulate")
+    @click.argument("event", type=_EVENT, metavar="EVENT")
+    @click.option("--chain", "chain", type=_EVENT, multiple=True, metavar="EVENT",
+                  help="Another event in the same delivery (repeatable). All events share one chat and customer.")
+    @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+                  help="Set a field of the first event (repeatable). A dotted FIELD reaches inside (chat.id=5); "
+                       "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.")
+    @click.option("--url", help="POST to this URL instead of this app's own webhook.")
+    @click.option("--token", help="The delivery's token. Default: the app's configured token.")
+    @click.option("--print", "print_only", is_flag=True, help="Print the delivery as JSON; send nothing.")
+    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+    def simulate_command(
+        event: str,
+        chain: tuple[str, ...],
+        assignments: tuple[str, ...],
+        url: str | None,
+        token: str | None,
+        print_only: bool,
+        timeout: float,
+    ) -> None:
+        """Build a realistic delivery of EVENT from Huggy's docs and post it.
+
+        Ids are fresh, the delivery's time is now, and timestamps such as
+        send_at and closed_at say the same instant in Brazil local time
+        (HUGGY_TIMEZONE), as Huggy writes them. Without --url the delivery goes
+        to this app's webhook through its test client: no server needed.
+
+        \b
+        Examples:
+          flask huggy simulate closedChat
+          flask huggy simulate receivedMessage --set body=Oi --chain closedChat
+          flask huggy simulate receivedMessage --set chat.id=5 --print
+        """
+        tz = settings().timezone
+        epoch = int(datetime.now(timezone.utc).timestamp())
+        chat_id, customer_id = fresh_id(), fresh_id()
+        events = [
+            build_event(name, chat_id=chat_id, customer_id=customer_id, at=epoch, timezone=tz)
+            for name in (event, *chain)
+        ]
+        for assignment in assignments:
+            field_path, value = _parse_assignment(assignment)
+            try:
+                set_field(events[0], field_path, value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--set") from None
+        delivery = build_delivery(*events, token=default_token(token), time=epoch, timezone=tz)
+        if print_only:
+            click.echo(json.dumps(delivery, indent=2, ensure_ascii=False))
+            return
+        answer = sender(url, timeout).post(delivery)
+        names = ", ".join(e.name for e in events)
+        if answer.accepted:
+            click.echo(f"{names} -> {answer.target}: {click.style(answer.describe(), fg='green')}")
+            return
+        click.secho(f"{names} -> {answer.target}: refused, {answer.describe()}", fg="red", err=True)
+        raise SystemExit(1)
+
+    @cli.command("replay")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True),
+                    metavar="FILE...")
+    @click.option("--url", help="POST to this URL instead of this app's own webhook.")
+    @click.option("--token", help="Replace each delivery's token. Default: keep the recorded one "
+                                  "(deliveries recorded without one get the app's token).")
+    @click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing.")
+    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+    def replay_command(files: tuple[str, ...], url: str | None, token: str | None, dry_run: bool,
+                       timeout: float) -> None:
+        """Post recorded deliveries again, in order, and sum up what the receiver said.
+
+        Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
+        deliveries, or JSON lines: one delivery per line, possibly wrapped as
+        {"body": ...} or {"raw": ...} by a journal, or an example-app log line
+        ("... closedChat {...}", one event). Handshakes are skipped: replaying
+        one would send a real confirmation to Huggy.
+
+        Exits with 1 if any delivery was refused (non-2xx) or unreadable.
+        """
+        records = [record for path in files for record in _read_file(path)]
+        unreadable = [r for r in records if r.problem]
+        handshakes = [r for r in records if r.handshake]
+        deliveries = [
+            (r.where, _with_token(r.payload, token, default_token(None))) for r in records if r.payload is not None
+        ]
+        for record in unreadable:
+            click.secho(f"{record.where}: unreadable, {record.problem}", fg="red", err=True)
+        skipped = f", skipped {len(handshakes)} handshake(s)" if handshakes else ""
+        unread = f", unreadable {len(unreadable)}" if unreadable else ""
+        if dry_run:
+            refused = _dry_run(deliveries, settings())
+            click.echo(f"Dry run: would send {len(deliveries)}, would be refused {refused}{skipped}{unread}.")
+            raise SystemExit(1 if refused or unreadable else 0)
+        post = sender(url, timeout)
+        accepted = refused = 0
+        for where, payload in _progress(deliveries):
+            answer = post.post(payload)
+            if answer.accepted:
+                accepted += 1
+                continue
+            refused += 1
+            hint = " (recorded with another token? try --token)" if answer.status == 403 else ""
+            click.secho(f"{where}: refused, {answer.describe()}{hint}", fg="red", err=True)
+            if answer.status is None:
+                click.secho("Stopped: the receiver cannot be reached.", fg="red", err=True)
+                break
+        click.echo(f"Sent {accepted + refused}, accepted {accepted}, refused {refused}{skipped}{unread}.")
+        raise SystemExit(1 if refused or unreadable else 0)
+
+    @cli.command("handshake")
+    @click.option("--url", help="Post the handshake to this URL (a running server) instead of this app. "
+                                "That server's confirmation cannot be intercepted: it really goes to Huggy.")
+    @click.option("--token", help="The handshake's token. Default: the app's configured token.")
+    @click.option("--huggy-status", type=int, default=200, show_default=True,
+                  help="How the intercepted confirmation is answered, e.g. 404 to see the app handle a refusal.")
+    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+    def handshake_command(url: str | None, token: str | None, huggy_status: int, timeout: float) -> None:
+        """Play Huggy's URL check against the app, end to end.
+
+        Posts {"token": ..., "validToken": true} as Huggy does when a URL is
+        saved in its panel. The confirmation the app then sends to Huggy is
+        intercepted in this process and answered with --huggy-status, so
+        nothing reaches Huggy; the command reports each step.
+        """
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        current = settings()
+        token = token or configured_token(app, config_prefix) or secrets.token_hex(16)
+        if url is not None:
+            click.secho(f"Posting to {url}: its confirmation goes to that server's {config_prefix}CONFIRM_URL, "
+                        "for real; a 502 confirmation_refused means everything before Huggy worked.",
+                        fg="yellow", err=True)
+            answer = sender(url, timeout).post(build_handshake(token))
+            _report_handshake_answer(answer)
+            raise SystemExit(0 if answer.accepted else 1)
+        if not current.tokens:
+            click.secho(f"{config_prefix}WEBHOOK_TOKEN is not set: the app confirms any token "
+                        "(first setup) and accepts unsigned deliveries.", fg="yellow")
+        click.echo(f"1. Huggy posts the handshake to {webhook_url(app, blueprint)} with token {mask_token(token)}.")
+        with ConfirmationInterceptor(huggy_status) as huggy, SignalRecorder(sender=app) as recorded:
+            answer = sender(None, timeout).post(build_handshake(token))
+        ok = _report_confirmations(huggy, token, huggy_status, current.confirm_url)
+        _report_handshake_answer(answer, step="3. ")
+        fired = len(recorded.calls_to(token_validated))
+        click.echo(f"4. token_validated fired {fired} time(s); {_receivers(token_validated, app)} receiver(s) "
+                   "connected in this app.")
+        raise SystemExit(0 if ok and answer.accepted else 1)
+
+
+def _receivers(signal: Any, app: Flask) -> int:
+    return sum(1 for _ in signal.receivers_for(app))
+
+
+def _echo_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        click.echo(click.style(line, bold=True) if index == 0 else line)
+
+
+def _parse_assignment(assignment: str) -> tuple[str, Any]:
+    path, sep, text = assignment.partition("=")
+    if not sep or not path:
+        raise click.BadParameter(f"{assignment!r} is not FIELD=VALUE.", param_hint="--set")
+    try:
+        return path, json.loads(text)
+    except ValueError:
+        return path, text
+
+
+# --- Sending ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Answer:
+    target: str
+    #: HTTP status, or None when nothing answered.
+    status: int | None
+    body: Any = None
+    problem: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        if self.status is None:
+            return str(self.problem)
+        if isinstance(self.body, dict) and "error" in self.body:
+            return f"HTTP {self.status} {self.body['error']}: {self.body.get('message', '')}"
+        if isinstance(self.body, dict):
+            # A confirmed handshake echoes the token: keep it out of terminals and CI logs.
+            shown = {k: mask_token(v) if k == "token" else v for k, v in self.body.items()}
+            return f"HTTP {self.status} {json.dumps(shown, ensure_ascii=False)}"
+        if isinstance(self.body, list):
+            return f"HTTP {self.status} {json.dumps(self.body, ensure_ascii=False)}"
+        return f"HTTP {self.status} {str(self.body or '')[:200]}".rstrip()
+
+
+@dataclass
+class _Sender:
+    """Posts JSON to the app's webhook (through its test client) or to a URL (with requests)."""
+
+    app: Flask
+    blueprint: str
+    url: str | None
+    timeout: float
+
+    def post(self, body: Mapping[str, Any]) -> _Answer:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if self.url is None:
+            return self._post_in_process(data)
+        try:
+            response = requests.post(
+                self.url,
+                data=data,
+                headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            return _Answer(self.url, None, problem=f"{self.url} did not answer within {self.timeout:g} s")
+        except requests.RequestException as exc:
+            return _Answer(self.url, None, problem=f"{self.url} cannot be reached ({type(exc).__name__})")
+        return _Answer(self.url, response.status_code, _json_or_text(response.text))
+
+    def _post_in_process(self, data: bytes) -> _Answer:
+        path = webhook_url(self.app, self.blueprint)
+        try:
+            response = self.app.test_client().post(path, data=data, content_type="application/json")
+        except Exception as exc:  # noqa: BLE001  # a receiver raised and the app propagates (TESTING)
+            return _Answer(path, 500, {"error": "receiver_raised", "message": f"{type(exc).__name__}: {exc}"})
+        return _Answer(path, response.status_code, _json_or_text(response.get_data(as_text=True)))
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# --- Replay -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Record:
+    #: "file", "file[3]" or "file:12": where to look when something is wrong.
+    where: str
+    payload: dict[str, Any] | None = None
+    problem: str | None = None
+    handshake: bool = False
+
+
+def _read_file(path: str) -> list[_Record]:
+    name = "<stdin>" if path == "-" else path
+    try:
+        with click.open_file(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [_Record(name, problem=f"cannot be read ({exc})")]
+    if not text.strip():
+        return [_Record(name, problem="empty")]
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        return list(_read_lines(name, text))
+    if isinstance(whole, list):
+        return [_record(f"{name}[{index}]", item) for index, item in enumerate(whole)]
+    return [_record(name, whole)]
+
+
+def _read_lines(name: str, text: str) -> Iterator[_Record]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            yield _record(where, json.loads(line))
+            continue
+        except ValueError:
+            pass
+        match = _LOG_LINE.search(line)
+        if match is None:
+            yield _Record(where, problem="neither JSON nor a log line ending with '<event> {...}'")
+            continue
+        try:
+            event = json.loads(match["object"])
+        except ValueError as exc:
+            yield _Record(where, problem=f"the event after {match['name']!r} is not JSON ({exc})")
+            continue
+        # A log line holds one event, without the delivery's time and token.
+        yield _record(where, {"time": int(datetime.now(timezone.utc).timestamp()),
+                              "messages": {match["name"]: [event]}})
+
+
+def _record(where: str, item: Any) -> _Record:
+    if isinstance(item, dict) and "messages" not in item and "validToken" not in item:
+        for wrapper in ("body", "raw"):  # what a journal stores around the delivery
+            if wrapper in item:
+                item = item[wrapper]
+                if isinstance(item, str):
+                    try:
+                        item = json.loads(item)
+                    except ValueError:
+                        return _Record(where, problem=f"its {wrapper!r} is not JSON")
+                break
+    if not isinstance(item, dict):
+        return _Record(where, problem=f"a JSON {type(item).__name__}, not a delivery object")
+    if is_handshake(item):
+        return _Record(where, handshake=True)
+    if "messages" not in item:
+        return _Record(where, problem="not a delivery: no 'messages'")
+    return _Record(where, payload=item)
+
+
+def _with_token(payload: dict[str, Any], override: str | None, fallback: str) -> dict[str, Any]:
+    if override is not None:
+        return {**payload, "token": override}
+    if "token" not in payload:
+        return {**payload, "token": fallback}
+    return payload
+
+
+def _dry_run(deliveries: list[tuple[str, dict[str, Any]]], settings: Settings) -> int:
+    refused = 0
+    for where, payload in deliveries:
+        try:
+            delivery = parse_delivery(payload, settings.timezone)
+        except HuggyError as exc:
+            refused += 1
+            details = f" {json.dumps(exc.details, ensure_ascii=False)}" if exc.details else ""
+            click.secho(f"{where}: would be refused, {exc.code}: {exc.message}{details}", fg="red", err=True)
+            continue
+        invalid = [event.name for event in delivery.events if not event.validate()]
+        summary = f"{where}: {len(delivery.events)} event(s)"
+        if invalid:
+            summary += f", invalid: {', '.join(invalid)}"
+            if settings.strict:
+                refused += 1
+                summary += " (refused: HUGGY_STRICT is on)"
+        click.echo(summary)
+    return refused
+
+
+def _progress(items: list[_T]) -> Iterator[_T]:
+    total = len(items)
+    if total > 1 and sys.stderr.isatty():
+        with click.progressbar(items, label="Replaying", file=sys.stderr) as bar:
+            yield from bar
+        return
+    for done, item in enumerate(items, 1):
+        yield item
+        if total > PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
+            click.echo(f"... {done}/{total}", err=True)
+
+
+# --- Handshake report ---------------------------------------------------------------------
+
+
+def _report_confirmations(huggy: ConfirmationInterceptor, token: str, status: int, confirm_url: str) -> bool:
+    where = confirm_url + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
+                           else "")
+    if not huggy.requests:
+        click.secho(f"2. The app sent no confirmation to Huggy (it would go to {where}).", fg="red")
+        return False
+    ok = True
+    for sent in huggy.requests:
+        line = (f"2. The app sent its confirmation to {sent.url} with token {mask_token(sent.token)} "
+                f"(intercepted; answered HTTP {status}).")
+        click.echo(line)
+        if sent.token != token:
+            ok = False
+            click.secho("   It sent another token than the handshake carried.", fg="red")
+    click.echo(f"   Outside this check it goes to {where}.")
+    return ok
+
+
+def _report_handshake_answer(answer: _Answer, step: str = "") -> None:
+    if answer.accepted:
+        click.echo(f"{step}The app answered {click.style(answer.describe(), fg='green')}")
+    else:
+        click.secho(f"{step}The app answered {answer.describe()}", fg="red")
+
+
+__all__ = ["register_commands"]

@@ -1,0 +1,651 @@
+"""Build and post Huggy deliveries, and fake Huggy's side of the handshake, without Huggy.
+
+Everything here is plain Python (no pytest needed): the ``flask huggy`` CLI uses
+it, and so does the pytest plugin (:mod:`flask_huggy.pytest_plugin`), whose
+fixtures are thin wrappers around these helpers.
+
+Builders return what Huggy sends, as plain JSON-ready dicts, based on the samples
+of Huggy's docs (:mod:`flask_huggy.samples`), with fresh ids and timestamps
+consistent with the delivery's ``time``::
+
+    event = build_event("closedChat", id=5)          # a dict that knows its name
+    delivery = build_delivery(event, "receivedMessage", token="...")
+    response = post_delivery(client, "startedChat", "receivedMessage")
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import random
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from functools import cache
+from http import HTTPStatus
+from time import time as _now
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+import requests
+from blinker import ANY, NamedSignal
+from flask import Flask, current_app, has_app_context, url_for
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from werkzeug.routing import BuildError
+
+from . import signals as _signals
+from .config import DEFAULT_CONFIRM_URL, DEFAULTS, read_settings
+from .samples import FieldPath, template
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
+    from werkzeug.test import TestResponse
+
+    from .events import Delivery, Event
+
+#: The token :func:`build_delivery` puts in a delivery when given none: a
+#: placeholder shaped like Huggy's (32 hex digits). The posting helpers use the
+#: app's configured token instead.
+SAMPLE_TOKEN = "5a4d1f0c8e2b47a9b3c6d0e1f2a3b4c5"
+
+#: How Huggy writes its offset-less Brazil-local timestamps (``send_at``, ``closed_at``).
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_DEFAULT_TIMEZONE: str = DEFAULTS["TIMEZONE"]
+_LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+class HuggyEvent(dict[str, Any]):
+    """One event object exactly as Huggy sends it, that also knows its name.
+
+    It *is* a dict (``json.dumps`` it, compare it, change it), so
+    :func:`build_delivery` needs no ``(name, object)`` pair to file it under
+    the right key of ``messages``.
+    """
+
+    def __init__(self, name: str, data: Mapping[str, Any], /, *, clock: Mapping[FieldPath, str] | None = None) -> None:
+        super().__init__(data)
+        #: Huggy's event name, e.g. ``"closedChat"``.
+        self.name = name
+        # The timestamps the builder wrote, so that build_delivery can move them
+        # to the delivery's time unless the caller has changed them since.
+        self._clock: dict[FieldPath, str] = dict(clock or {})
+
+    def __repr__(self) -> str:
+        return f"HuggyEvent({self.name!r}, {dict.__repr__(self)})"
+
+
+#: What :func:`build_delivery` accepts as an event: a :class:`HuggyEvent`, an
+#: event name (built from its sample), or a ``(name, object)`` pair sent as is.
+EventLike = HuggyEvent | str | tuple[str, Mapping[str, Any]]
+
+
+def build_event(
+    name: str,
+    /,
+    *,
+    chat_id: int | None = None,
+    customer_id: int | None = None,
+    at: datetime | float | None = None,
+    timezone: str | tzinfo = _DEFAULT_TIMEZONE,
+    **fields: Any,
+) -> HuggyEvent:
+    """One realistic event ``name``, from the docs' sample, with fresh ids.
+
+    The event's own id, its chat's id and its customer's id are fresh random
+    ints (kept as strings where Huggy sends strings); pass ``chat_id`` /
+    ``customer_id`` to tie several events to one conversation. Brazil-local
+    timestamps (``send_at``, ``closed_at``, ...) say ``at`` (default: now) in
+    ``timezone``, as Huggy writes them; :func:`build_delivery` moves them to the
+    delivery's ``time``.
+
+    ``fields`` replace fields of the result; a dotted name reaches inside
+    (``**{"chat.id": 5}``), see :func:`set_field`::
+
+        build_event("closedChat", id=30608118, tabulation={"id": 1, "name": "Venda"})
+    """
+    tpl = template(name)
+    data = tpl.event()
+    _fill(data, tpl.own_id, fresh_id())
+    _fill(data, tpl.chat_id, fresh_id() if chat_id is None else chat_id)
+    _fill(data, tpl.customer_id, fresh_id() if customer_id is None else customer_id)
+    stamp = local_time(_epoch(at), timezone)
+    clock = {path: stamp for path in _clock_paths(name)}
+    for path in clock:
+        _set_path(data, path, stamp)
+    event = HuggyEvent(name, data, clock=clock)
+    for key, value in fields.items():
+        set_field(event, key, value)
+    return event
+
+
+def build_delivery(
+    *events: EventLike,
+    token: str | None = SAMPLE_TOKEN,
+    time: datetime | float | None = None,
+    timezone: str | tzinfo = _DEFAULT_TIMEZONE,
+) -> dict[str, Any]:
+    """A delivery as Huggy posts it: ``{"time": ..., "messages": {...}, "token": ...}``.
+
+    Events are filed under their names in ``messages``, in the order given;
+    like Huggy, all events of one name share one list, so
+    ``build_delivery("receivedMessage", "closedChat", "receivedMessage")``
+    fires both messages before the ``closedChat``. Events given by name are
+    built together: they share one chat and one customer.
+
+    ``time`` (default: now) is the epoch ``time`` of the delivery; the builder's
+    timestamps in :class:`HuggyEvent` objects are set to it, in ``timezone``.
+    ``token=None`` leaves the token out (Huggy never does; a test of the refusal
+    might). The result is a new plain dict: the events given are not changed.
+    """
+    if not events:
+        raise ValueError("A delivery carries at least one event.")
+    epoch = _epoch(time)
+    stamp = local_time(epoch, timezone)
+    chat_id, customer_id = fresh_id(), fresh_id()
+    messages: dict[str, list[dict[str, Any]]] = {}
+    for item in events:
+        if isinstance(item, str):
+            item = build_event(item, chat_id=chat_id, customer_id=customer_id, at=epoch, timezone=timezone)
+        if isinstance(item, HuggyEvent):
+            name, obj = item.name, copy.deepcopy(dict(item))
+            for path, written in item._clock.items():
+                if _get_path(obj, path) == written:
+                    _set_path(obj, path, stamp)
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], Mapping):
+            name, obj = item[0], copy.deepcopy(dict(item[1]))
+        else:
+            raise TypeError(
+                f"An event is a HuggyEvent (from build_event), an event name, or a (name, object) pair; "
+                f"got {type(item).__name__}."
+            )
+        messages.setdefault(name, []).append(obj)
+    delivery: dict[str, Any] = {"time": epoch, "messages": messages}
+    if token is not None:
+        delivery["token"] = token
+    return delivery
+
+
+def build_handshake(token: str) -> dict[str, Any]:
+    """Huggy's URL check, sent when a webhook URL is saved in its panel."""
+    return {"token": token, "validToken": True}
+
+
+def set_field(event: dict[str, Any], path: str | FieldPath, value: Any) -> None:
+    """Set a field of an event; a dotted ``path`` (``"chat.customer.id"``) reaches inside.
+
+    A dotted path matches Huggy's own dotted keys first, so
+    ``"context.SYSTEM.CHAT_ID"`` sets ``context["SYSTEM.CHAT_ID"]``. A number
+    indexes a list (``"organizations.0.name"``). Missing objects are created,
+    and so are those Huggy sends as ``false``, ``null``, ``""`` or ``[]``
+    ("nothing here"): ``"department.id"`` works on a chat without department.
+    """
+    keys = _resolve(event, path) if isinstance(path, str) else path
+    if not keys:
+        raise ValueError("An empty path names no field.")
+    node: Any = event
+    for depth, key in enumerate(keys[:-1]):
+        if isinstance(node, dict) and _means_nothing(node.get(key)) and not isinstance(keys[depth + 1], int):
+            node[key] = {}
+        node = _child(node, key, keys[: depth + 1])
+    _assign(node, keys[-1], value, keys)
+
+
+def fresh_id() -> int:
+    """A random id shaped like those of Huggy's samples (eight digits)."""
+    return random.randint(10_000_000, 99_999_999)
+
+
+def local_time(epoch: float, timezone: str | tzinfo = _DEFAULT_TIMEZONE) -> str:
+    """``epoch`` as Huggy writes its timestamps: wall-clock time in ``timezone``, no offset."""
+    tz = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+    return datetime.fromtimestamp(epoch, tz).strftime(LOCAL_TIME_FORMAT)
+
+
+def configured_token(app: Flask, config_prefix: str = "HUGGY_") -> str | None:
+    """The (first) token ``app`` accepts, or ``None`` when it accepts any."""
+    tokens = read_settings(app.config, config_prefix).tokens
+    return tokens[0] if tokens else None
+
+
+def webhook_url(app: Flask, blueprint: str = "huggy") -> str:
+    """The path of the webhook of ``blueprint`` in ``app``, wherever it was registered."""
+    with app.test_request_context():
+        try:
+            return url_for(f"{blueprint}.webhook")
+        except BuildError:
+            raise LookupError(
+                f"The app has no {blueprint!r} webhook: register flask_huggy.blueprint "
+                f"(or name the blueprint you registered)."
+            ) from None
+
+
+def post_delivery(
+    client: FlaskClient,
+    *events: EventLike | Mapping[str, Any],
+    token: str | None = None,
+    time: datetime | float | None = None,
+    blueprint: str = "huggy",
+    config_prefix: str = "HUGGY_",
+) -> TestResponse:
+    """POST a delivery to the app's webhook through a Flask test client.
+
+    Give events (as for :func:`build_delivery`; the token defaults to the one
+    the app is configured with), or one ready delivery (a dict with
+    ``messages``), posted unchanged. The body is serialized here, keeping
+    Huggy's key order (which is the firing order) whatever the app's JSON
+    provider does.
+    """
+    app: Flask = client.application
+    if len(events) == 1 and isinstance(events[0], Mapping) and "messages" in events[0]:
+        if token is not None or time is not None:
+            raise TypeError("A ready delivery is posted unchanged: pass token/time to build_delivery instead.")
+        body: Mapping[str, Any] = events[0]
+    else:
+        body = build_delivery(
+            *events,  # type: ignore[arg-type]  # a Mapping without "messages" fails clearly in build_delivery
+            token=token or configured_token(app, config_prefix) or SAMPLE_TOKEN,
+            time=time,
+            timezone=read_settings(app.config, config_prefix).timezone,
+        )
+    return _post_json(client, webhook_url(app, blueprint), body)
+
+
+def post_handshake(
+    client: FlaskClient,
+    token: str | None = None,
+    *,
+    blueprint: str = "huggy",
+    config_prefix: str = "HUGGY_",
+) -> TestResponse:
+    """POST Huggy's handshake to the app's webhook (default token: the app's own).
+
+    The app then sends its confirmation to Huggy: run this inside a
+    :class:`ConfirmationInterceptor` (the ``huggy_confirm`` fixture) so that
+    nothing leaves the process.
+    """
+    app: Flask = client.application
+    token = token or configured_token(app, config_prefix) or secrets.token_hex(16)
+    return _post_json(client, webhook_url(app, blueprint), build_handshake(token))
+
+
+def _post_json(client: FlaskClient, url: str, body: Mapping[str, Any]) -> TestResponse:
+    return client.post(url, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+# --- Huggy's side of the handshake ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """One confirmation request the app sent to Huggy (and that never left the process)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    #: The JSON body, ``{"token": ...}`` when the library sent it.
+    json: Any
+    #: The timeout the app gave ``requests``.
+    timeout: Any
+
+    @property
+    def token(self) -> Any:
+        return self.json.get("token") if isinstance(self.json, dict) else None
+
+
+class ConfirmationInterceptor:
+    """Answers, in place of Huggy, the confirmation request the handshake sends.
+
+    While active (``with ConfirmationInterceptor() as huggy: ...``, or the
+    ``huggy_confirm`` fixture), requests sent through ``requests`` to a
+    confirmation URL never leave the process: they are recorded in
+    :attr:`requests` and answered with the status chosen by :meth:`respond`
+    (200 by default), or fail with the error given to :meth:`fail`. Requests
+    to any other URL go out as usual.
+
+    Confirmation URLs are :data:`~flask_huggy.config.DEFAULT_CONFIRM_URL`, every
+    ``*CONFIRM_URL`` setting of the app handling the request, and ``urls``.
+
+    Interception happens at ``requests``' transport (``HTTPAdapter.send``, as
+    the ``responses`` library does), so the library's own confirmation code runs
+    unchanged: its timeout, headers, retries and refusal of redirects included.
+    """
+
+    def __init__(self, status: int = 200, json: Any = None, *, urls: tuple[str, ...] = ()) -> None:
+        #: Every confirmation request intercepted, in order (retries included).
+        self.requests: list[ConfirmationRequest] = []
+        self.urls = set(urls)
+        self._status = status
+        self._json = json
+        self._error: BaseException | None = None
+        self._original: Any = None
+
+    def respond(self, status: int = 200, json: Any = None) -> None:
+        """Answer the next confirmations with HTTP ``status`` (and a JSON body)."""
+        self._status, self._json, self._error = status, json, None
+
+    def fail(self, error: BaseException | type[BaseException]) -> None:
+        """Make the next confirmations fail, e.g. with ``requests.ReadTimeout`` or ``requests.ConnectionError``."""
+        self._error = error() if isinstance(error, type) else error
+
+    @property
+    def tokens(self) -> list[Any]:
+        """The tokens the app sent to Huggy, in order."""
+        return [r.token for r in self.requests]
+
+    def start(self) -> None:
+        if self._original is not None:
+            raise RuntimeError("This interceptor is already active.")
+        original = self._original = HTTPAdapter.send
+        interceptor = self
+
+        def send(adapter: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.url in interceptor._targets():
+                return interceptor._answer(adapter, request, kwargs.get("timeout"))
+            return original(adapter, request, *args, **kwargs)
+
+        HTTPAdapter.send = send  # type: ignore[method-assign, assignment]
+
+    def stop(self) -> None:
+        if self._original is not None:
+            HTTPAdapter.send = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def __enter__(self) -> ConfirmationInterceptor:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _targets(self) -> set[str | None]:
+        urls = {DEFAULT_CONFIRM_URL, *self.urls}
+        if has_app_context():
+            urls.update(v for k, v in current_app.config.items() if k.endswith("CONFIRM_URL") and isinstance(v, str))
+        return {_normalize_url(url) for url in urls}
+
+    def _answer(self, adapter: HTTPAdapter, request: requests.PreparedRequest, timeout: Any) -> requests.Response:
+        body = request.body.decode("utf-8") if isinstance(request.body, bytes) else request.body
+        sent: Any = body
+        if isinstance(body, str):
+            try:
+                sent = json.loads(body) if body else None
+            except ValueError:
+                pass
+        headers = {key: value if isinstance(value, str) else value.decode("latin-1")
+                   for key, value in request.headers.items()}
+        self.requests.append(ConfirmationRequest(str(request.method), str(request.url), headers, sent, timeout))
+        if self._error is not None:
+            raise self._error
+        content = b"" if self._json is None else json.dumps(self._json).encode("utf-8")
+        response = requests.Response()
+        response.status_code = self._status
+        response.reason = _reason(self._status)
+        response.headers = CaseInsensitiveDict({"Content-Type": "application/json"} if content else {})
+        response._content = content
+        response.raw = io.BytesIO(content)
+        response.encoding = "utf-8"
+        response.url = str(request.url)
+        response.request = request
+        response.connection = adapter
+        return response
+
+
+def _normalize_url(url: str) -> str | None:
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except requests.RequestException:
+        return None
+    return prepared.url
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+# --- Recording signals ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignalCall:
+    """One signal sent: its name, its sender (the app) and its keyword arguments."""
+
+    name: str
+    sender: Any
+    kwargs: dict[str, Any]
+
+
+class SignalRecorder:
+    """Records every flask-huggy signal sent, in order, while connected.
+
+    Connect it with ``with SignalRecorder() as signals: ...`` (or use the
+    ``huggy_signals`` fixture). Signals are named by their signal name
+    (``"closedChat"``, ``"huggy.event_received"``) or by their attribute in
+    :mod:`flask_huggy.signals` (``"closed_chat"``, ``"event_received"``).
+
+    Recording is listening: while connected, every event is validated, as it
+    would be with a receiver on :data:`~flask_huggy.signals.event_received`.
+    """
+
+    def __init__(self, sender: Any = ANY) -> None:
+        #: Only signals from this sender (an app) are recorded; default: all.
+        self.sender = sender
+        #: Every signal sent, in order.
+        self.calls: list[SignalCall] = []
+        self._receivers: list[tuple[NamedSignal, Any]] = []
+
+    def connect(self) -> None:
+        for name, signal in _signals.huggy_signals.items():
+
+            def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
+                self.calls.append(SignalCall(_name, sender, kwargs))
+
+            signal.connect(receiver, sender=self.sender, weak=False)
+            self._receivers.append((signal, receiver))
+
+    def disconnect(self) -> None:
+        for signal, receiver in self._receivers:
+            signal.disconnect(receiver, sender=self.sender)
+        self._receivers.clear()
+
+    def __enter__(self) -> SignalRecorder:
+        self.connect()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.disconnect()
+
+    def names(self) -> list[str]:
+        """The names of the signals sent, in order (``["closedChat", "huggy.event_received", ...]``)."""
+        return [call.name for call in self.calls]
+
+    def calls_to(self, signal: str | NamedSignal) -> list[SignalCall]:
+        """The calls of one signal, by name, attribute name or signal object."""
+        name = signal_name(signal)
+        return [call for call in self.calls if call.name == name]
+
+    def events(self, signal: str | NamedSignal = "event_received") -> list[Event]:
+        """The :class:`~flask_huggy.Event` objects one signal got (default: every event)."""
+        return [call.kwargs["event"] for call in self.calls_to(signal)]
+
+    def deliveries(self) -> list[Delivery]:
+        """The deliveries received, one per ``delivery_received``."""
+        return [call.kwargs["delivery"] for call in self.calls_to(_signals.delivery_received)]
+
+    def clear(self) -> None:
+        """Forget what was recorded so far (e.g. after setting up the test)."""
+        self.calls.clear()
+
+
+def signal_name(signal: str | NamedSignal) -> str:
+    """The name of a flask-huggy signal given as its name, its attribute name or itself.
+
+    ``"closed_chat"`` and ``"closedChat"`` both give ``"closedChat"``;
+    ``"event_received"`` gives ``"huggy.event_received"``. A name that is no
+    flask-huggy signal raises :class:`ValueError`, so a typo cannot make a test
+    pass by recording nothing.
+    """
+    if isinstance(signal, NamedSignal):
+        return signal.name
+    if signal in _signals.huggy_signals:
+        return signal
+    attribute = getattr(_signals, signal, None)
+    if isinstance(attribute, NamedSignal) and attribute.name in _signals.huggy_signals:
+        return attribute.name
+    raise ValueError(f"{signal!r} is not a flask-huggy signal; see flask_huggy.signals.")
+
+
+def signal_attributes() -> dict[str, str]:
+    """Signal name -> its attribute in :mod:`flask_huggy.signals` (``"closedChat"`` -> ``"closed_chat"``)."""
+    return {
+        value.name: attribute
+        for attribute, value in vars(_signals).items()
+        if isinstance(value, NamedSignal) and value.name in _signals.huggy_signals
+    }
+
+
+# --- Paths, ids and times -----------------------------------------------------------------
+
+
+
+
+def _fill(data: dict[str, Any], paths: tuple[FieldPath, ...], value: int) -> None:
+    for path in paths:
+        # Keep the type the docs show: message ids are numeric strings, chat ids ints.
+        _set_path(data, path, str(value) if isinstance(_get_path(data, path), str) else value)
+
+
+def _epoch(at: datetime | float | None) -> int | float:
+    if at is None:
+        return int(_now())
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise ValueError("Give an aware datetime (e.g. with tzinfo=timezone.utc): a naive one is ambiguous.")
+        return int(at.timestamp()) if at.microsecond == 0 else at.timestamp()
+    if isinstance(at, bool) or not isinstance(at, (int, float)):
+        raise TypeError(f"A time is an aware datetime or epoch seconds, not {type(at).__name__}.")
+    return at
+
+
+@cache
+def _clock_paths(name: str) -> tuple[FieldPath, ...]:
+    found: list[FieldPath] = []
+
+    def walk(node: Any, path: FieldPath) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, (*path, key))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, (*path, index))
+        elif isinstance(node, str) and _LOCAL_TIME.fullmatch(node):
+            found.append(path)
+
+    walk(template(name).event(), ())
+    return tuple(found)
+
+
+def _get_path(data: Any, path: FieldPath) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _set_path(data: Any, path: FieldPath, value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+def _resolve(data: Any, dotted: str) -> FieldPath:
+    # Longest match first, so that Huggy's dotted keys ("SYSTEM.CHAT_ID") win
+    # over a split that would create new nested objects.
+    parts = dotted.split(".")
+    path: list[str | int] = []
+    node = data
+    i = 0
+    while i < len(parts):
+        key: str | int = parts[i]
+        step = 1
+        if isinstance(node, list) and parts[i].lstrip("-").isdigit():
+            key = int(parts[i])
+        elif isinstance(node, dict):
+            for j in range(len(parts), i + 1, -1):
+                if ".".join(parts[i:j]) in node:
+                    key, step = ".".join(parts[i:j]), j - i
+                    break
+        path.append(key)
+        i += step
+        node = _get_path(node, (key,))
+    return tuple(path)
+
+
+def _child(node: Any, key: str | int, where: FieldPath) -> Any:
+    if isinstance(node, dict):
+        return node.setdefault(key, {})
+    if isinstance(node, list) and isinstance(key, int):
+        try:
+            return node[key]
+        except IndexError:
+            raise ValueError(f"{_dotted(where)}: index out of range (the list has {len(node)} items).") from None
+    raise ValueError(f"{_dotted(where[:-1]) or 'the event'} is {json.dumps(node)}, which has no field {key!r}.")
+
+
+def _assign(node: Any, key: str | int, value: Any, where: FieldPath) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    elif isinstance(node, list) and isinstance(key, int):
+        if not -len(node) <= key < len(node):
+            raise ValueError(f"{_dotted(where)}: index out of range (the list has {len(node)} items).")
+        node[key] = value
+    else:
+        raise ValueError(f"{_dotted(where[:-1]) or 'the event'} is {json.dumps(node)}, which has no field {key!r}.")
+
+
+def _means_nothing(value: Any) -> bool:
+    # How Huggy (PHP) says "no object here": false, null, "" or an empty array.
+    return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
+
+
+def _dotted(path: FieldPath) -> str:
+    return ".".join(str(key) for key in path)
+
+
+__all__ = [
+    "LOCAL_TIME_FORMAT",
+    "SAMPLE_TOKEN",
+    "ConfirmationInterceptor",
+    "ConfirmationRequest",
+    "EventLike",
+    "HuggyEvent",
+    "SignalCall",
+    "SignalRecorder",
+    "build_delivery",
+    "build_event",
+    "build_handshake",
+    "configured_token",
+    "fresh_id",
+    "local_time",
+    "post_delivery",
+    "post_handshake",
+    "set_field",
+    "signal_attributes",
+    "signal_name",
+    "webhook_url",
+]
