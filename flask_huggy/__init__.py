@@ -29,6 +29,8 @@ from .errors import (
     InvalidEnvelope,
     InvalidEvent,
     PayloadTooLarge,
+    SourceRejected,
+    StaleDelivery,
     TokenRejected,
 )
 from .events import Delivery, Event
@@ -51,6 +53,8 @@ __all__ = [
     "InvalidEvent",
     "PayloadTooLarge",
     "Settings",
+    "SourceRejected",
+    "StaleDelivery",
     "TokenRejected",
     "__version__",
     "blueprint",

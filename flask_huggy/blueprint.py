@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -18,7 +20,17 @@ from .cli import register_commands
 from .config import Settings, read_settings
 from .dispatch import dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
-from .errors import HandshakeError, HuggyError, InvalidBody, InvalidEnvelope, PayloadTooLarge, TokenRejected
+from .errors import (
+    HandshakeError,
+    HuggyError,
+    InvalidBody,
+    InvalidEnvelope,
+    PayloadTooLarge,
+    SourceRejected,
+    StaleDelivery,
+    TokenRejected,
+)
+from .events import Delivery
 from .handshake import confirm_token
 from .signals import token_validated
 
@@ -81,19 +93,44 @@ def make_blueprint(
     )
     bp.register_error_handler(HuggyError, _huggy_error_response)
     bp.register_error_handler(HTTPException, _http_error_response)
-    bp.record(partial(_on_register, config_prefix=config_prefix))
+    bp.record(partial(_on_register, config_prefix=config_prefix, blueprint=bp))
     register_commands(bp.cli, blueprint=name, config_prefix=config_prefix)  # flask <name> ...
     return bp
 
 
-def _on_register(state: BlueprintSetupState, *, config_prefix: str) -> None:
-    endpoint_state(state.app, config_prefix)  # type: ignore[arg-type]  # always a Flask app here
+def _on_register(state: BlueprintSetupState, *, config_prefix: str, blueprint: Blueprint) -> None:
+    app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
+    endpoint_state(app, config_prefix)
+    _exempt_from_csrf(app, blueprint)
+
+
+def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
+    # Huggy cannot send a CSRF token, and its help pages tell users of frameworks
+    # with CSRF protection to exempt the webhook. Flask-WTF's CSRFProtect checks
+    # in an app-wide before_request; exempt the blueprint whether CSRFProtect was
+    # set up before this registration or after it.
+    csrf = app.extensions.get("csrf")
+    if csrf is not None and hasattr(csrf, "exempt"):
+        csrf.exempt(blueprint)
+        return
+
+    def exempt_once() -> None:
+        late_csrf = app.extensions.get("csrf")
+        if late_csrf is not None and hasattr(late_csrf, "exempt") and blueprint not in exempted:
+            late_csrf.exempt(blueprint)
+            exempted.add(blueprint)
+
+    exempted: set[Blueprint] = set()
+    # Registered now, it runs before the hook a later CSRFProtect(app) adds.
+    app.before_request(exempt_once)
 
 
 def _handle_webhook(config_prefix: str) -> Response:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     settings = read_settings(app.config, config_prefix)
     state = endpoint_state(app, config_prefix)
+    if settings.allowed_networks:
+        _check_source(request.remote_addr, settings)
     payload = decode_json(_read_body(request.stream, request.content_length, settings.max_content_length))
     if not isinstance(payload, dict):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
@@ -101,6 +138,8 @@ def _handle_webhook(config_prefix: str) -> Response:
         return _handle_handshake(app, payload, settings, state)
     _authenticate(payload.get("token"), settings, state)
     delivery = parse_delivery(payload, settings.timezone)
+    if settings.max_age is not None:
+        _check_freshness(delivery, settings.max_age)
     if settings.strict:
         validate_all(delivery)
     summary = dispatch(app, delivery)
@@ -144,6 +183,31 @@ def _authenticate(token: object, settings: Settings, state: EndpointState) -> No
     if not token_matches(token, settings.tokens):
         logger.warning("Refused a Huggy request with a wrong token (%s).", mask_token(token))
         raise TokenRejected("The token does not match the configured token.")
+
+
+def _check_source(remote_addr: str | None, settings: Settings) -> None:
+    # remote_addr is the TCP peer, or what Werkzeug's ProxyFix set from the number
+    # of proxies the user declared; X-Forwarded-For alone is never trusted.
+    try:
+        address = ipaddress.ip_address(remote_addr or "")
+    except ValueError:
+        raise SourceRejected("The request's source address is unknown.") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not any(address in network for network in settings.allowed_networks):
+        logger.warning("Refused a Huggy request from %s: not in ALLOWED_NETWORKS.", address)
+        raise SourceRejected(f"Requests from {address} are not accepted here.")
+
+
+def _check_freshness(delivery: Delivery, max_age: float) -> None:
+    if delivery.time is None:
+        raise StaleDelivery("The delivery carries no time, and this endpoint only accepts recent ones.")
+    age = time.time() - delivery.time.timestamp()
+    # A delivery from the future is as suspect as an old one (beyond clock skew).
+    if abs(age) > max_age:
+        raise StaleDelivery(
+            f"The delivery was sent {age:.0f} s ago, outside the {max_age:g} s window.", age=round(age)
+        )
 
 
 def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: EndpointState) -> Response:

@@ -8,11 +8,15 @@ same keys under another prefix (``HUGGY_B_WEBHOOK_TOKEN`` for prefix ``HUGGY_B_`
 from __future__ import annotations
 
 from collections.abc import Mapping
+import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Where the confirmation request goes. Huggy's public docs say only that the
 #: receiver must "send a new request to Huggy containing the explicit token";
@@ -29,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_URL": DEFAULT_CONFIRM_URL,
     "CONFIRM_TIMEOUT": 5.0,
     "CONFIRM_RETRIES": 2,
+    "ALLOWED_NETWORKS": None,
+    "MAX_AGE": None,
 }
 
 
@@ -44,6 +50,10 @@ class Settings:
     confirm_url: str
     confirm_timeout: float
     confirm_retries: int
+    #: Source networks allowed to post; empty means any.
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
+    max_age: float | None = None
 
 
 def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
@@ -60,6 +70,8 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         confirm_url=str(get("CONFIRM_URL")),
         confirm_timeout=float(get("CONFIRM_TIMEOUT")),
         confirm_retries=max(0, int(get("CONFIRM_RETRIES"))),
+        allowed_networks=_networks(get("ALLOWED_NETWORKS"), prefix),
+        max_age=_max_age(get("MAX_AGE"), prefix),
     )
 
 
@@ -87,3 +99,31 @@ def _timezone(value: Any, prefix: str) -> ZoneInfo:
         return ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{prefix}TIMEZONE {value!r} is not an IANA time zone name") from None
+
+
+def _networks(value: Any, prefix: str) -> tuple[IPNetwork, ...]:
+    if not value:
+        return ()
+    entries = tuple(value.replace(",", " ").split()) if isinstance(value, str) else tuple(value)
+    return _parse_networks(entries, prefix)
+
+
+@lru_cache(maxsize=32)
+def _parse_networks(entries: tuple[Any, ...], prefix: str) -> tuple[IPNetwork, ...]:
+    # Parsed once per distinct setting: ip_network() is too slow for every request.
+    try:
+        return tuple(ipaddress.ip_network(str(entry).strip(), strict=False) for entry in entries)
+    except ValueError as exc:
+        raise ConfigError(f"{prefix}ALLOWED_NETWORKS: {exc}") from None
+
+
+def _max_age(value: Any, prefix: str) -> float | None:
+    if value is None or value is False:
+        return None
+    try:
+        seconds = float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{prefix}MAX_AGE must be a number of seconds or a timedelta") from None
+    if not seconds > 0:
+        raise ConfigError(f"{prefix}MAX_AGE must be positive")
+    return seconds

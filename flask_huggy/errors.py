@@ -68,6 +68,20 @@ class TokenRejected(HuggyError):
     code = "invalid_token"
 
 
+class SourceRejected(HuggyError):
+    """The request comes from outside ``HUGGY_ALLOWED_NETWORKS``."""
+
+    status_code = 403
+    code = "forbidden_source"
+
+
+class StaleDelivery(HuggyError):
+    """The delivery's ``time`` is outside the ``HUGGY_MAX_AGE`` window (a replay?)."""
+
+    status_code = 403
+    code = "stale_delivery"
+
+
 class InvalidEvent(HuggyError):
     """An event failed validation while ``HUGGY_STRICT`` is on."""
 
