@@ -125,7 +125,10 @@ def paths(obj: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
 
 
 def mutate(draw: st.DrawFn, payload: dict[str, Any]) -> None:
-    path = draw(st.sampled_from([p for p in paths(payload) if p]))
+    candidates = [p for p in paths(payload) if p]
+    if not candidates:  # an earlier mutation emptied the payload
+        return
+    path = draw(st.sampled_from(candidates))
     parent = payload
     for step in path[:-1]:
         parent = parent[step]
