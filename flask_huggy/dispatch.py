@@ -67,8 +67,11 @@ def dispatch(sender: Any, delivery: Delivery) -> DispatchSummary:
             _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
         elif listened:
             _send(signal, sender, event.name, event=event, delivery=delivery)
-        _send(event_received, sender, event.name, event=event, delivery=delivery)
-    _send(delivery_received, sender, "delivery", delivery=delivery)
+        # A signal with no receivers at all would call nobody: skip building the call.
+        if event_received.receivers:
+            _send(event_received, sender, event.name, event=event, delivery=delivery)
+    if delivery_received.receivers:
+        _send(delivery_received, sender, "delivery", delivery=delivery)
     return DispatchSummary(events=len(delivery.events), invalid=invalid)
 
 

@@ -10,7 +10,7 @@ thread-safe and instantiating a schema costs far more than using one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any
 
@@ -23,10 +23,10 @@ from .chats import (
     ClosedChatSchema,
     UpdatedWorkflowStepSchema,
 )
+from .compiled import compile_loader
 from .customers import AgentStatusSchema, CustomerEventSchema, WidgetAttendanceSchema
 from .envelope import EnvelopeSchema
 from .exports import ExportDataSchema
-from .fields import local_timezone
 from .flows import FlowSchema
 from .messages import MessageSchema
 
@@ -57,15 +57,30 @@ EVENT_SCHEMAS: dict[str, HuggySchema] = {
     "asyncExportData": ExportDataSchema(),
 }
 
+# Schema instance (by id) -> (that instance, its compiled loader). Keyed by the
+# instance so that a schema swapped into EVENT_SCHEMAS (a test, a patch) is
+# compiled on first use instead of being shadowed by the old loader.
+_compiled: dict[int, tuple[HuggySchema, Callable[[Any, tzinfo], dict[str, Any]]]] = {
+    id(schema): (schema, compile_loader(schema)) for schema in EVENT_SCHEMAS.values()
+}
+
 #: Events Huggy lists as deprecated; they still parse.
 DEPRECATED_EVENTS = frozenset({"createdChat", "answeredChatForm"})
 
 
 def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    """Validate and coerce one known event; raises marshmallow's ``ValidationError``."""
-    with local_timezone(tz):
-        data: dict[str, Any] = EVENT_SCHEMAS[name].load(raw)
-    return data
+    """Validate and coerce one known event; raises marshmallow's ``ValidationError``.
+
+    The result is always what ``EVENT_SCHEMAS[name].load(raw)`` gives with
+    offset-less timestamps read in ``tz``; a loader compiled from the schema
+    (:mod:`~flask_huggy.schemas.compiled`) gets it faster when the event has the
+    expected shape, and hands anything else to marshmallow.
+    """
+    schema = EVENT_SCHEMAS[name]
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _compiled[id(schema)] = (schema, compile_loader(schema))
+    return entry[1](raw, tz)
 
 
 def build_event_object(name: str, data: Mapping[str, Any]) -> HuggyObject:
