@@ -16,11 +16,14 @@ from ._version import __version__
 from .auth import mask_token, token_matches
 from .blueprint import EndpointState, blueprint, endpoint_state, make_blueprint
 from .config import DEFAULTS, Settings, read_settings
-from .dispatch import DispatchSummary, dispatch, validate_all
+from .dedup import Deduplicator, MemoryStore, RedisStore, deduplicator_for, event_key
+from .dispatch import DispatchSummary, EventOutcome, dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
     ConfigError,
     ConfirmationRefused,
+    DedupUnavailable,
+    DuplicateInFlight,
     HandshakeError,
     HuggyError,
     HuggyTimeout,
@@ -40,6 +43,12 @@ __all__ = [
     "DEFAULTS",
     "ConfigError",
     "ConfirmationRefused",
+    "DedupUnavailable",
+    "Deduplicator",
+    "DuplicateInFlight",
+    "EventOutcome",
+    "MemoryStore",
+    "RedisStore",
     "Delivery",
     "DispatchSummary",
     "EndpointState",
@@ -60,8 +69,10 @@ __all__ = [
     "blueprint",
     "confirm_token",
     "decode_json",
+    "deduplicator_for",
     "dispatch",
     "endpoint_state",
+    "event_key",
     "is_handshake",
     "make_blueprint",
     "mask_token",

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .auth import mask_token, token_matches
 from .cli import register_commands
 from .config import Settings, read_settings
+from .dedup import deduplicator_for
 from .dispatch import dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
@@ -142,8 +143,8 @@ def _handle_webhook(config_prefix: str) -> Response:
         _check_freshness(delivery, settings.max_age)
     if settings.strict:
         validate_all(delivery)
-    summary = dispatch(app, delivery)
-    return jsonify(status="accepted", events=summary.events, invalid=summary.invalid)
+    summary = dispatch(app, delivery, dedup=deduplicator_for(app, settings, config_prefix))
+    return jsonify(status="accepted", events=summary.events, invalid=summary.invalid, duplicates=summary.duplicates)
 
 
 def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:

@@ -35,6 +35,13 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_RETRIES": 2,
     "ALLOWED_NETWORKS": None,
     "MAX_AGE": None,
+    "DEDUP": False,
+    "DEDUP_TTL": 24 * 3600,
+    "DEDUP_LEASE": 300,
+    "DEDUP_KEY": None,
+    "JOURNAL": None,
+    "JOURNAL_MAX_BYTES": 10 * 1024 * 1024,
+    "JOURNAL_BACKUPS": 10,
 }
 
 
@@ -54,6 +61,17 @@ class Settings:
     allowed_networks: tuple[IPNetwork, ...] = ()
     #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
     max_age: float | None = None
+    #: ``False``, ``"memory"``, a ``redis://`` URL, or a store object.
+    dedup: Any = False
+    dedup_ttl: float = 24 * 3600
+    #: How long a worker may hold an event before another may take it over.
+    dedup_lease: float = 300
+    #: ``(event, delivery, index) -> str``; ``None`` for the default key.
+    dedup_key: Any = None
+    #: Directory of the delivery journal; ``None`` when off.
+    journal: str | None = None
+    journal_max_bytes: int = 10 * 1024 * 1024
+    journal_backups: int = 10
 
 
 def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
@@ -72,6 +90,13 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         confirm_retries=max(0, int(get("CONFIRM_RETRIES"))),
         allowed_networks=_networks(get("ALLOWED_NETWORKS"), prefix),
         max_age=_max_age(get("MAX_AGE"), prefix),
+        dedup=get("DEDUP"),
+        dedup_ttl=float(get("DEDUP_TTL")),
+        dedup_lease=float(get("DEDUP_LEASE")),
+        dedup_key=get("DEDUP_KEY"),
+        journal=str(get("JOURNAL")) if get("JOURNAL") else None,
+        journal_max_bytes=int(get("JOURNAL_MAX_BYTES")),
+        journal_backups=int(get("JOURNAL_BACKUPS")),
     )
 
 

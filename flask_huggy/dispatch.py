@@ -8,12 +8,14 @@ the difference.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from .dedup import Deduplicator
 from .errors import InvalidEvent
-from .events import Delivery
-from .signals import EVENT_SIGNALS, delivery_received, event_received, invalid_event
+from .events import Delivery, Event
+from .signals import EVENT_SIGNALS, delivery_received, event_received, invalid_event, receiver_failed
 
 logger = logging.getLogger("flask_huggy")
 
@@ -24,6 +26,20 @@ class DispatchSummary:
 
     events: int
     invalid: int
+    #: Events skipped because they had been handled already (de-duplication).
+    duplicates: int = 0
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """How one event of a delivery went, for the journal and replays."""
+
+    index: int
+    name: str
+    #: ``"ok"`` (receivers, if any, returned), ``"failed"`` (one raised) or
+    #: ``"duplicate"`` (handled before, skipped).
+    status: str
+    error: str | None = None
 
 
 def validate_all(delivery: Delivery) -> None:
@@ -42,7 +58,14 @@ def validate_all(delivery: Delivery) -> None:
             )
 
 
-def dispatch(sender: Any, delivery: Delivery) -> DispatchSummary:
+def dispatch(
+    sender: Any,
+    delivery: Delivery,
+    *,
+    dedup: Deduplicator | None = None,
+    only: Collection[int] | None = None,
+    outcomes: list[EventOutcome] | None = None,
+) -> DispatchSummary:
     """Send each event's signals, then :data:`~flask_huggy.signals.delivery_received`.
 
     For each event, in payload order: its own signal (unless it failed
@@ -50,29 +73,75 @@ def dispatch(sender: Any, delivery: Delivery) -> DispatchSummary:
     :data:`~flask_huggy.signals.event_received`. An event is validated only if
     one of those signals has receivers for ``sender``.
 
+    With ``dedup``, an event handled before is skipped (``event.duplicate``) and
+    one is marked handled only once all its receivers returned. ``only`` limits
+    the run to those event positions (a replay of the failed ones); ``outcomes``,
+    if given, receives one :class:`EventOutcome` per event that was run or skipped.
+
     A receiver that raises stops the dispatch: the exception is logged with the
-    event's name and re-raised, so that the webhook answers 5xx and Huggy retries.
+    event's name, :data:`~flask_huggy.signals.receiver_failed` is sent, the
+    event's lease is released, and the exception is re-raised, so that the
+    webhook answers 5xx and Huggy retries.
     """
-    invalid = 0
-    for event in delivery.events:
+    invalid = duplicates = 0
+    for index, event in enumerate(delivery.events):
+        if only is not None and index not in only:
+            continue
         signal = EVENT_SIGNALS.get(event.name)
         listened = signal is not None and signal.has_receivers_for(sender)
-        if signal is not None and not (
-            listened or event_received.has_receivers_for(sender) or invalid_event.has_receivers_for(sender)
-        ):
-            continue  # nobody listens: skip validation; Event.data still validates on demand
-        if signal is not None and not event.validate():
-            invalid += 1
-            logger.warning("Huggy event %s failed validation and was passed on raw: %s", event.name, event.errors)
-            _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
-        elif listened:
-            _send(signal, sender, event.name, event=event, delivery=delivery)
-        # A signal with no receivers at all would call nobody: skip building the call.
-        if event_received.receivers:
-            _send(event_received, sender, event.name, event=event, delivery=delivery)
+        heard = listened or event_received.has_receivers_for(sender)
+        if signal is not None and not (heard or invalid_event.has_receivers_for(sender)):
+            # Nobody listens: skip validation (Event.data still validates on demand).
+            _record(outcomes, index, event, "ok")
+            continue
+        claim = None
+        if dedup is not None:
+            claim = dedup.claim(event, delivery, index)
+            if claim is None:
+                event.duplicate = True
+                duplicates += 1
+                _record(outcomes, index, event, "duplicate")
+                continue
+        try:
+            if signal is not None and not event.validate():
+                invalid += 1
+                logger.warning("Huggy event %s failed validation and was passed on raw: %s", event.name, event.errors)
+                _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
+            elif listened:
+                _send(signal, sender, event.name, event=event, delivery=delivery)
+            # A signal with no receivers at all would call nobody: skip building the call.
+            if event_received.receivers:
+                _send(event_received, sender, event.name, event=event, delivery=delivery)
+        except Exception as exc:
+            if dedup is not None and claim is not None:
+                dedup.release(claim)
+            _record(outcomes, index, event, "failed", f"{type(exc).__name__}: {exc}")
+            _report_failure(sender, event, delivery, exc)
+            raise
+        if dedup is not None and claim is not None:
+            dedup.complete(claim)
+        _record(outcomes, index, event, "ok")
     if delivery_received.receivers:
-        _send(delivery_received, sender, "delivery", delivery=delivery)
-    return DispatchSummary(events=len(delivery.events), invalid=invalid)
+        try:
+            _send(delivery_received, sender, "delivery", delivery=delivery)
+        except Exception as exc:
+            _report_failure(sender, None, delivery, exc)
+            raise
+    return DispatchSummary(events=len(delivery.events), invalid=invalid, duplicates=duplicates)
+
+
+def _record(outcomes: list[EventOutcome] | None, index: int, event: Event, status: str, error: str | None = None) -> None:
+    if outcomes is not None:
+        outcomes.append(EventOutcome(index, event.name, status, error))
+
+
+def _report_failure(sender: Any, event: Event | None, delivery: Delivery, exc: Exception) -> None:
+    if not receiver_failed.receivers:
+        return
+    try:
+        receiver_failed.send(sender, event=event, delivery=delivery, exception=exc)
+    except Exception:  # an alerting receiver must not hide the original failure
+        logger.exception("A receiver of huggy.receiver_failed raised.")
 
 
 def _send(signal: Any, sender: Any, what: str, **kwargs: Any) -> None:

@@ -89,6 +89,20 @@ class InvalidEvent(HuggyError):
     code = "invalid_event"
 
 
+class DedupUnavailable(HuggyError):
+    """The de-duplication store (Redis) cannot be reached: 503, Huggy retries."""
+
+    status_code = 503
+    code = "dedup_unavailable"
+
+
+class DuplicateInFlight(HuggyError):
+    """Another worker is handling the same event right now: 503, Huggy retries."""
+
+    status_code = 503
+    code = "duplicate_in_flight"
+
+
 class HandshakeError(HuggyError):
     """The confirmation request to Huggy did not succeed."""
 

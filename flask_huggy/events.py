@@ -23,13 +23,15 @@ class Event:
     Events nobody listens to cost nothing beyond the envelope.
     """
 
-    __slots__ = ("name", "raw", "_timezone", "_data", "_errors", "_obj")
+    __slots__ = ("name", "raw", "duplicate", "_timezone", "_data", "_errors", "_obj")
 
     def __init__(self, name: str, raw: dict[str, Any], timezone: tzinfo) -> None:
         #: Huggy's event name, e.g. ``"closedChat"``.
         self.name = name
         #: The object exactly as Huggy sent it. The library never changes it.
         self.raw = raw
+        #: True when de-duplication skipped the event: it was handled before.
+        self.duplicate = False
         self._timezone = timezone
         self._data: dict[str, Any] = _UNSET
         self._errors: dict[str, Any] | None = None

@@ -44,6 +44,9 @@ event_received = huggy_signals.signal("huggy.event_received")
 delivery_received = huggy_signals.signal("huggy.delivery_received")
 #: An event that failed validation and was let through (kwargs ``event``, ``delivery``, ``errors``).
 invalid_event = huggy_signals.signal("huggy.invalid_event")
+#: A receiver raised (kwargs ``event`` (``None`` for delivery_received), ``delivery``, ``exception``);
+#: the webhook answers 5xx so that Huggy retries.
+receiver_failed = huggy_signals.signal("huggy.receiver_failed")
 #: Huggy's handshake was confirmed (kwarg ``token``).
 token_validated = huggy_signals.signal("huggy.token_validated")
 

@@ -94,7 +94,7 @@ def test_an_impossible_time_is_400(client, recorder, time) -> None:
 def test_an_empty_delivery_is_accepted_with_zero_events(client, recorder) -> None:
     response = client.post("/huggy/webhook", json={"time": 1700000000, "token": TOKEN, "messages": {}})
 
-    assert response.get_json() == {"status": "accepted", "events": 0, "invalid": 0}
+    assert response.get_json() == {"status": "accepted", "events": 0, "invalid": 0, "duplicates": 0}
     assert recorder.names() == ["huggy.delivery_received"]
 
 

@@ -129,7 +129,7 @@ def test_an_id_that_is_not_numeric_or_is_a_bool_fails_validation(
 ) -> None:
     delivery = sample_with(name, path, sent)
     response = client.post(WEBHOOK, json=delivery)
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 1}
+    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 1, "duplicates": 0}
     assert recorder.events(event_name(delivery)) == []
     (errors,) = [kwargs["errors"] for kwargs in recorder.kwargs("huggy.invalid_event")]
     assert get_at(errors, path)
@@ -498,7 +498,7 @@ def test_an_unknown_event_reaches_only_event_received_with_its_raw_object(
     delivery = load_payload("receivedMessage")
     delivery["messages"] = {"chatTransferredToMars": [copy.deepcopy(future)]}
     response = client.post(WEBHOOK, json=delivery)
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0}
+    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0, "duplicates": 0}
     assert recorder.names() == ["huggy.event_received", "huggy.delivery_received"]
     (event,) = recorder.events("huggy.event_received")
     assert event.name == "chatTransferredToMars"
@@ -564,7 +564,7 @@ def test_an_impossible_value_fires_invalid_event_instead_of_the_events_own_signa
     delivery = broken_then_valid(name, path, value)
     response = client.post(WEBHOOK, json=delivery)
     assert response.status_code == 200
-    assert response.get_json() == {"status": "accepted", "events": 2, "invalid": 1}
+    assert response.get_json() == {"status": "accepted", "events": 2, "invalid": 1, "duplicates": 0}
     assert recorder.names()[:2] == ["huggy.invalid_event", "huggy.event_received"]
     assert recorder.names()[-1] == "huggy.delivery_received"
     if name != "closedChat":

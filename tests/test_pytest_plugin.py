@@ -65,7 +65,7 @@ def test_a_users_suite_posts_deliveries_and_sees_its_receivers_run(user_suite: p
         def test_a_chain_is_accepted_in_one_delivery(post_huggy):
             response = post_huggy("startedChat", "receivedMessage", "closedChat")
 
-            assert response.get_json() == {"status": "accepted", "events": 3, "invalid": 0}
+            assert response.get_json() == {"status": "accepted", "events": 3, "invalid": 0, "duplicates": 0}
 
 
         def test_huggy_client_is_a_test_client_of_my_app(app, huggy_client):

@@ -61,7 +61,7 @@ def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: Rec
     response = post_delivery(client, build_event(name))
 
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0}
+    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0, "duplicates": 0}
     (event,) = recorder.events(name)
     assert event.errors is None
 

@@ -31,7 +31,7 @@ def test_quick_start_receiver_gets_the_closed_chat(client, app, payload) -> None
     response = client.post("/huggy/webhook", json=payload("closedChat"))
 
     assert response.status_code == 200
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0}
+    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0, "duplicates": 0}
     assert seen == [(30608118, datetime(2020, 3, 5, 20, 21, 10, tzinfo=timezone.utc))]
 
 
@@ -187,7 +187,7 @@ def test_validation_is_skipped_for_events_nobody_listens_to(client, app, payload
 
     response = client.post("/huggy/webhook", json=body)
 
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0}
+    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 0, "duplicates": 0}
     event = delivered[0].events[0]
     assert event.errors == {"id": ["Not a valid id: expected an integer or a numeric string."]}  # validated on demand
     assert event.data is event.raw

@@ -1,0 +1,231 @@
+"""De-duplication: each event is handled once, even when Huggy delivers it again.
+
+Huggy retries a delivery that did not get a 2xx, and sends no delivery id. So
+the library derives a key per event (:func:`event_key`) and keeps, in a shared
+store, which events are being handled (a *lease*) and which are done (a *done
+mark* kept for ``HUGGY_DEDUP_TTL``). An event is marked done only after all its
+receivers returned; if one raises, the lease is released so that Huggy's retry
+runs the event again, while the events of the same delivery that succeeded are
+skipped on that retry.
+
+Two stores: :class:`MemoryStore` (one process: a bounded LRU with TTL) and
+:class:`RedisStore` (every worker of every host, with ``SET NX PX``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import ConfigError, DedupUnavailable, DuplicateInFlight
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .events import Delivery, Event
+
+#: ``(event, delivery, index) -> key``: how an event is recognised when it comes again.
+KeyFunction = Callable[["Event", "Delivery", int], str]
+
+CLAIMED, DONE, BUSY = "claimed", "done", "busy"
+
+
+def event_key(event: Event, delivery: Delivery, index: int) -> str:
+    """The default key: a hash of the event's name, position, raw object and delivery time.
+
+    A retry of a delivery carries the same ``time`` and the same events in the
+    same order, so it gets the same keys. The position tells apart two equal
+    events of one delivery (Huggy may legitimately send the same object twice).
+    """
+    moment = delivery.time.timestamp() if delivery.time is not None else None
+    canonical = json.dumps(
+        [event.name, index, moment, event.raw], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Store(Protocol):
+    """Where leases and done marks live."""
+
+    def claim(self, key: str, owner: str, lease: float) -> str:
+        """Take a lease on ``key`` for ``owner``: :data:`CLAIMED`, or :data:`DONE` / :data:`BUSY`."""
+
+    def complete(self, key: str, owner: str, ttl: float) -> None:
+        """Turn ``owner``'s lease into a done mark that lasts ``ttl`` seconds."""
+
+    def release(self, key: str, owner: str) -> None:
+        """Drop ``owner``'s lease, so that the event can run again."""
+
+
+class MemoryStore:
+    """An in-process store: a thread-safe LRU of at most ``max_entries`` keys.
+
+    It sees only the deliveries of its own process: with several workers, a retry
+    that lands on another worker is not recognised. Use Redis there.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[str, str, float]] = OrderedDict()  # key -> (state, owner, expires)
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, owner: str, lease: float) -> str:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[2] > now:
+                return DONE if entry[0] == DONE else BUSY
+            self._entries[key] = ("running", owner, now + lease)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            return CLAIMED
+
+    def complete(self, key: str, owner: str, ttl: float) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[1] == owner:
+                self._entries[key] = (DONE, owner, time.monotonic() + ttl)
+
+    def release(self, key: str, owner: str) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[1] == owner and entry[0] != DONE:
+                del self._entries[key]
+
+
+# Only the owner of a lease may turn it into a done mark or drop it: a worker
+# whose lease expired (it was too slow) must not erase another worker's lease.
+_COMPLETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], 'done', 'PX', ARGV[2]) end"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+
+
+class RedisStore:
+    """A store in Redis, shared by every worker: ``SET key owner NX PX lease``."""
+
+    def __init__(self, url: str, prefix: str = "huggy:dedup:", timeout: float = 2.0) -> None:
+        try:
+            import redis
+        except ImportError:  # pragma: no cover - depends on the install
+            raise ConfigError("HUGGY_DEDUP is a redis:// URL but the redis package is missing: "
+                              "pip install 'flask-huggy[redis]'") from None
+        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        self.prefix = prefix
+        self._complete = self.client.register_script(_COMPLETE)
+        self._release = self.client.register_script(_RELEASE)
+
+    def claim(self, key: str, owner: str, lease: float) -> str:
+        name = self.prefix + key
+        with self._errors_as_503():
+            if self.client.set(name, owner, nx=True, px=max(1, int(lease * 1000))):
+                return CLAIMED
+            value = self.client.get(name)
+        if value is None:  # the lease expired between the two calls: try once more
+            return self.claim(key, owner, lease)
+        return DONE if value == b"done" else BUSY
+
+    def complete(self, key: str, owner: str, ttl: float) -> None:
+        with self._errors_as_503():
+            self._complete(keys=[self.prefix + key], args=[owner, max(1, int(ttl * 1000))])
+
+    def release(self, key: str, owner: str) -> None:
+        with self._errors_as_503():
+            self._release(keys=[self.prefix + key], args=[owner])
+
+    @contextlib.contextmanager
+    def _errors_as_503(self) -> Iterator[None]:
+        # Redis down must never become a silent 200 (an event lost) nor a 500
+        # with a traceback: a 503 makes Huggy retry once Redis is back.
+        try:
+            yield
+        except self._redis_errors as exc:
+            raise DedupUnavailable(
+                "The de-duplication store (Redis) is unavailable; Huggy will retry the delivery."
+            ) from exc
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease this dispatch holds on one event (``key`` is ``None`` if the event cannot be keyed)."""
+
+    key: str | None
+    owner: str
+
+
+class Deduplicator:
+    """Decides, per event, whether to run it, skip it (done) or refuse (in flight)."""
+
+    def __init__(self, store: Store, *, ttl: float = 86_400, lease: float = 300, key: KeyFunction = event_key) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.lease = lease
+        self.key = key
+
+    def claim(self, event: Event, delivery: Delivery, index: int) -> Claim | None:
+        """A :class:`Claim` to run the event, or ``None`` if it was handled already.
+
+        Raises :class:`~flask_huggy.DuplicateInFlight` when another worker is
+        handling the same event right now: the delivery gets a 503, Huggy retries,
+        and by then the event is done (skipped) or free again (run).
+        """
+        owner = uuid.uuid4().hex
+        try:
+            key = self.key(event, delivery, index)
+        except (RecursionError, ValueError, TypeError):
+            # An object nested too deeply to serialise: run it, untracked, rather than lose it.
+            return Claim(None, owner)
+        state = self.store.claim(key, owner, self.lease)
+        if state == CLAIMED:
+            return Claim(key, owner)
+        if state == DONE:
+            return None
+        raise DuplicateInFlight(f"Event {event.name} (#{index}) is being handled by another worker right now.")
+
+    def complete(self, claim: Claim) -> None:
+        if claim.key is not None:
+            self.store.complete(claim.key, claim.owner, self.ttl)
+
+    def release(self, claim: Claim) -> None:
+        if claim.key is not None:
+            self.store.release(claim.key, claim.owner)
+
+
+def deduplicator_for(app: Any, settings: Settings, config_prefix: str = "HUGGY_") -> Deduplicator | None:
+    """The app's :class:`Deduplicator` for an endpoint's settings, built once and kept.
+
+    Kept in ``app.extensions["huggy_dedup"]`` so that every request of the app (and
+    a worker that dispatches for it) shares one store and one Redis pool.
+    """
+    if not settings.dedup:
+        return None
+    cache: dict[Any, Deduplicator] = app.extensions.setdefault("huggy_dedup", {})
+    setting = settings.dedup
+    ident = (config_prefix, setting if isinstance(setting, str) else id(setting), settings.dedup_ttl,
+             settings.dedup_lease, settings.dedup_key)
+    deduplicator = cache.get(ident)
+    if deduplicator is None:
+        deduplicator = cache[ident] = make_deduplicator(
+            setting, ttl=settings.dedup_ttl, lease=settings.dedup_lease, key=settings.dedup_key
+        )
+    return deduplicator
+
+
+def make_deduplicator(setting: Any, *, ttl: float, lease: float, key: KeyFunction | None) -> Deduplicator:
+    """The :class:`Deduplicator` a (true) ``HUGGY_DEDUP`` value asks for."""
+    if setting == "memory":
+        store: Store = MemoryStore()
+    elif isinstance(setting, str) and setting.startswith(("redis://", "rediss://", "unix://")):
+        store = RedisStore(setting)
+    elif hasattr(setting, "claim") and hasattr(setting, "complete") and hasattr(setting, "release"):
+        store = setting  # a Store of the user's own
+    else:
+        raise ConfigError(f"HUGGY_DEDUP must be False, 'memory', a redis:// URL or a Store, not {setting!r}")
+    return Deduplicator(store, ttl=ttl, lease=lease, key=key or event_key)
