@@ -1,9 +1,14 @@
-"""A minimal app that receives Huggy's webhooks and logs every event.
+"""Huggy inbox: an app that shows, live, what flask-huggy receives from Huggy.
 
-Run it with ``flask --app example_app run`` and paste
-``http://<your public host>/huggy/webhook`` into Huggy's panel
-(Settings > Integrations > Webhook). Settings come from environment variables
-named like the config keys, e.g. ``HUGGY_WEBHOOK_TOKEN``.
+Run it with ``flask --app example_app run`` (it prints its URL and its webhook
+URL), paste ``https://<your public host>/huggy/webhook`` into Huggy's panel
+(Settings > Integrations > Webhook), or press "Try it without Huggy".
+
+It uses flask-huggy as any app would: it registers the blueprint, connects
+receivers (:mod:`example_app.receivers`) that store every delivery in a
+database through Flask-SQLAlchemy, and reads its settings from ``app.config``,
+filled from environment variables named like the config keys
+(``HUGGY_WEBHOOK_TOKEN``, ``INBOX_PUBLIC_URL``, ...) plus ``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -11,25 +16,59 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
+from flask.helpers import get_debug_flag
+from sqlalchemy.engine import make_url
+from werkzeug.serving import is_running_from_reloader
 
 import flask_huggy
-from flask_huggy import Delivery, Event, signals
+from flask_huggy import mask_token, read_settings
+from flask_huggy.testing import webhook_url
+
+from .demo import register_demo_command
+from .models import db
+from .receivers import connect_receivers
+from .state import EXTENSION, InboxState
+from .views import bp as inbox_blueprint
+from .views import public_webhook_url, register_template_helpers
 
 logger = logging.getLogger("example_app")
 
+#: The inbox's own settings and their defaults; environment variables of the same names override them.
+DEFAULTS: dict[str, Any] = {
+    #: Where Huggy reaches this app (a tunnel or your domain), e.g. ``https://inbox.example.com``:
+    #: only used to print and show the webhook URL to paste into Huggy.
+    "INBOX_PUBLIC_URL": None,
+    #: Whether "Try it without Huggy" is offered. Turn it off in production.
+    "INBOX_DEMO": True,
+    #: Seconds between the demo's deliveries, so that you see them arrive.
+    "INBOX_DEMO_PAUSE": 0.7,
+    #: How often open pages ask for new events.
+    "INBOX_POLL_SECONDS": 1.5,
+}
+
+#: The database when ``DATABASE_URL`` is not set: a file in the instance folder.
+DEFAULT_DATABASE_FILE = "huggy-inbox.sqlite3"
+
 
 def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``HUGGY_*`` variables as config values; JSON is parsed (``true``, ``["a","b"]``, ``5``).
+    """``HUGGY_*`` and ``INBOX_*`` variables as config values, and ``DATABASE_URL``.
 
-    A token stays a string even if it is all digits; a JSON list gives several tokens.
+    Values are parsed as JSON when they parse (``true``, ``["a","b"]``, ``5``),
+    else kept as text. A token stays a string even if it is all digits; a JSON
+    list gives several tokens. ``DATABASE_URL`` becomes
+    ``SQLALCHEMY_DATABASE_URI`` (``postgres://``, as some hosts write it, is
+    read as ``postgresql://``).
     """
     config: dict[str, Any] = {}
     for key, value in environ.items():
-        if not key.startswith("HUGGY_"):
+        if not key.startswith(("HUGGY_", "INBOX_")):
             continue
         if key.endswith("WEBHOOK_TOKEN") and not value.lstrip().startswith("["):
             config[key] = value
@@ -38,27 +77,81 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
                 config[key] = json.loads(value)
             except ValueError:
                 config[key] = value
+    database_url = environ.get("DATABASE_URL", "").strip()
+    if database_url:
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql://" + database_url.removeprefix("postgres://")
+        config["SQLALCHEMY_DATABASE_URI"] = database_url
     return config
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the inbox. ``config`` wins over environment variables, which win over :data:`DEFAULTS`."""
     app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
     app.config.update(config_from_environment(os.environ))
     app.config.update(config or {})
-    app.register_blueprint(flask_huggy.blueprint)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / DEFAULT_DATABASE_FILE}"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    @signals.event_received.connect_via(app)
-    def log_event(sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
-        logger.info("%s %s", event.name, json.dumps(event.raw, ensure_ascii=False, default=str))
-
-    @signals.token_validated.connect_via(app)
-    def log_handshake(sender: Flask, **extra: Any) -> None:
-        logger.info("Huggy's handshake confirmed: this URL now receives events.")
-
-    @app.get("/")
-    def index() -> dict[str, str]:
-        return {"webhook": "POST /huggy/webhook", "docs": "see README.rst"}
-
-    logger.info("Paste this app's public URL + /huggy/webhook into Huggy (Settings > Integrations > Webhook).")
+    db.init_app(app)
+    app.extensions[EXTENSION] = InboxState()
+    app.register_blueprint(flask_huggy.blueprint)  # POST /huggy/webhook, and `flask huggy ...`
+    app.register_blueprint(inbox_blueprint)
+    connect_receivers(app)
+    register_template_helpers(app)
+    register_demo_command(app)
+    with app.app_context():
+        db.create_all()  # an example keeps no migrations: tables are created when missing
+        # Under `gunicorn --preload` this runs once, before the workers fork: no
+        # connection may cross the fork, so each worker opens its own.
+        db.engine.dispose()
+    _announce(app)
     return app
+
+
+def _announce(app: Flask) -> None:
+    """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.command.name != "run":
+        logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_url(app))
+        return
+    reload = ctx.params.get("reload")
+    if (get_debug_flag() if reload is None else reload) and not is_running_from_reloader():
+        return  # the reloader's child process prints it
+    host = str(ctx.params.get("host") or "127.0.0.1")
+    browse_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+    scheme = "https" if ctx.params.get("cert") else "http"
+    base = f"{scheme}://{browse_host}:{ctx.params.get('port') or 5000}"
+    hook = webhook_url(app)
+    with app.app_context():
+        tokens = read_settings(app.config).tokens
+        database = db.engine.url.render_as_string(hide_password=True)
+    lines = [
+        f" * Huggy inbox: {base}/",
+        f" * Webhook URL: {base}{hook}",
+        " * Paste into Huggy (Settings > Integrations > Webhook): "
+        + (public_webhook_url(app) or f"https://<your public host>{hook}"),
+    ]
+    if not app.config.get("INBOX_PUBLIC_URL"):
+        lines.append("   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL (README).")
+    lines.append(
+        f" * Token: {', '.join(mask_token(t) for t in tokens)} (HUGGY_WEBHOOK_TOKEN)" if tokens
+        else " * Token: not set, so any delivery is accepted: set HUGGY_WEBHOOK_TOKEN to the token in Huggy's panel"
+    )
+    lines.append(f" * Database: {_shown_database(database)}")
+    if app.config["INBOX_DEMO"]:
+        command = "flask --app example_app huggy-demo" + ("" if base == "http://127.0.0.1:5000" else f" --url {base}")
+        lines.append(f' * No Huggy yet? Press "Try it without Huggy" on the page, or run: {command}')
+    click.echo("\n".join(lines))
+    sys.stdout.flush()
+
+
+def _shown_database(url: str) -> str:
+    parsed = make_url(url)
+    return f"{parsed.database} (SQLite)" if parsed.get_backend_name() == "sqlite" and parsed.database else url
+
+
+__all__ = ["DEFAULTS", "config_from_environment", "create_app", "db"]

@@ -1,4 +1,4 @@
-"""The example app receives a delivery and logs each event, as README shows."""
+"""The example app (the Huggy inbox) is configured from the environment and logs each event."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from .conftest import TOKEN, load_payload
 
 
 @pytest.fixture
-def example(monkeypatch):
+def example(monkeypatch, tmp_path):
     monkeypatch.setenv("HUGGY_WEBHOOK_TOKEN", TOKEN)
     monkeypatch.setenv("HUGGY_STRICT", "true")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    monkeypatch.setenv("INBOX_DEMO", "false")
+    monkeypatch.setenv("INBOX_PUBLIC_URL", "https://inbox.example.com")
     return create_app({"TESTING": True})
 
 
@@ -43,3 +46,27 @@ def test_plain_strings_and_json_values_are_both_read() -> None:
 
     assert config == {"HUGGY_WEBHOOK_TOKEN": "123456789", "HUGGY_CONFIRM_TIMEOUT": 2.5}
     assert config_from_environment({"HUGGY_WEBHOOK_TOKEN": '["old", "new"]'}) == {"HUGGY_WEBHOOK_TOKEN": ["old", "new"]}
+
+
+def test_the_database_comes_from_database_url(example, tmp_path) -> None:
+    assert example.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'inbox.sqlite3'}"
+    assert (tmp_path / "inbox.sqlite3").exists()
+
+
+def test_a_heroku_style_postgres_url_is_read_as_postgresql() -> None:
+    config = config_from_environment({"DATABASE_URL": "postgres://inbox:secret@db.example.com/inbox"})
+
+    assert config == {"SQLALCHEMY_DATABASE_URI": "postgresql://inbox:secret@db.example.com/inbox"}
+
+
+def test_inbox_settings_come_from_environment_variables_too(example) -> None:
+    assert example.config["INBOX_DEMO"] is False
+    assert example.config["INBOX_PUBLIC_URL"] == "https://inbox.example.com"
+
+
+def test_config_given_to_the_factory_wins_over_the_environment(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("INBOX_DEMO_PAUSE", "3")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}", "INBOX_DEMO_PAUSE": 0})
+
+    assert app.config["INBOX_DEMO_PAUSE"] == 0
+

@@ -111,7 +111,10 @@ class Text(HuggyField):
         if isinstance(value, str):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
+            try:
+                return str(value)
+            except ValueError:  # an int past Python's 4300-digit conversion limit
+                raise self.make_error("invalid") from None
         raise self.make_error("invalid")
 
 

@@ -1,0 +1,149 @@
+"""What the inbox keeps: deliveries, their events, a view of each chat, and handshakes.
+
+Tables are prefixed ``inbox_`` so that the app can share a Postgres database with
+others. Huggy's ids are stored as text: flask-huggy accepts ids of up to 30
+digits, more than a 64-bit integer column holds, and the inbox never does
+arithmetic on them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    mapped_column,
+    registry,
+    relationship,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC ``datetime`` on every database.
+
+    SQLite forgets time zones; storing naive UTC and putting the zone back on
+    the way out keeps SQLite and Postgres alike.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Store aware datetimes: a naive one is ambiguous.")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        result: datetime = value
+        return result.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    registry = registry(type_annotation_map={datetime: UTCDateTime})
+
+
+db = SQLAlchemy(model_class=Base)
+
+HUGGY_ID = String(40)
+
+
+class DeliveryRecord(db.Model):  # type: ignore[name-defined, misc]
+    """One POST from Huggy, stored once: a retry of the same delivery is recognised by its fingerprint."""
+
+    __tablename__ = "inbox_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: SHA-256 of the delivery's ``time`` and ``messages`` (never its token).
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The delivery's own ``time``: when Huggy sent it.
+    sent_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    event_count: Mapped[int]
+
+    events: Mapped[list[EventRecord]] = relationship(back_populates="delivery", order_by="EventRecord.position")
+
+
+class EventRecord(db.Model):  # type: ignore[name-defined, misc]
+    """One event of a delivery: what the pages show, plus the raw JSON as Huggy sent it."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (Index("ix_inbox_events_chat", "chat_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("inbox_deliveries.id"))
+    #: Its place in the delivery (the order signals fired in).
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    #: ``"message"``, ``"note"`` (internal), ``"system"`` (a chat changed) or ``"other"`` (not about a chat).
+    kind: Mapped[str] = mapped_column(String(16))
+    #: One line saying what happened, for the events log and the timeline.
+    summary: Mapped[str] = mapped_column(String(500))
+    chat_id: Mapped[str | None] = mapped_column(HUGGY_ID)
+    message_id: Mapped[str | None] = mapped_column(HUGGY_ID)
+    contact_id: Mapped[str | None] = mapped_column(HUGGY_ID)
+    contact_name: Mapped[str | None] = mapped_column(String(255))
+    sender_type: Mapped[str | None] = mapped_column(String(64))
+    sender_name: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[str | None] = mapped_column(Text)
+    #: Huggy's time for the event (``send_at``, ``closed_at``), else the delivery's.
+    happened_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    valid: Mapped[bool]
+    #: marshmallow's messages, as JSON, when the event failed validation.
+    errors: Mapped[str | None] = mapped_column(Text)
+    #: The event object exactly as Huggy sent it, as JSON.
+    raw: Mapped[str] = mapped_column(Text)
+
+    delivery: Mapped[DeliveryRecord] = relationship(back_populates="events")
+
+
+class Chat(db.Model):  # type: ignore[name-defined, misc]
+    """A chat as its events so far describe it: kept up to date as events arrive."""
+
+    __tablename__ = "inbox_chats"
+
+    id: Mapped[str] = mapped_column(HUGGY_ID, primary_key=True)
+    contact_id: Mapped[str | None] = mapped_column(HUGGY_ID)
+    contact_name: Mapped[str | None] = mapped_column(String(255))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    #: Huggy's situation: ``auto``, ``wait_for_chat``, ``in_chat``, ``finishing``.
+    situation: Mapped[str | None] = mapped_column(String(32))
+    closed: Mapped[bool] = mapped_column(default=False)
+    closed_at: Mapped[datetime | None]
+    tabulation: Mapped[str | None] = mapped_column(String(255))
+    agent_name: Mapped[str | None] = mapped_column(String(255))
+    last_message: Mapped[str | None] = mapped_column(Text)
+    last_sender_type: Mapped[str | None] = mapped_column(String(64))
+    last_message_at: Mapped[datetime | None]
+    first_received_at: Mapped[datetime]
+    last_received_at: Mapped[datetime] = mapped_column(index=True)
+    #: The id of the newest :class:`EventRecord` about this chat (pages highlight what is new).
+    last_event_id: Mapped[int | None]
+    event_count: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closed else "open"
+
+
+class Handshake(db.Model):  # type: ignore[name-defined, misc]
+    """A handshake flask-huggy confirmed (``token_validated``): Huggy accepted this URL."""
+
+    __tablename__ = "inbox_handshakes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    confirmed_at: Mapped[datetime]
+    #: The token's last four characters, as flask-huggy logs it (``****d354``).
+    token_hint: Mapped[str] = mapped_column(String(16))
+
+
+__all__ = ["Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "db"]

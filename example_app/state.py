@@ -1,0 +1,64 @@
+"""What one process of the inbox remembers without the database.
+
+Refused requests are kept here, in memory, on purpose: bad input reaching the
+webhook must leave the database exactly as it was. Each process (each gunicorn
+worker) remembers its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import Flask
+
+EXTENSION = "huggy_inbox"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request the webhook answered with an error (4xx or 5xx)."""
+
+    at: datetime
+    status: int
+    error: str
+    message: str
+
+
+@dataclass
+class DemoRun:
+    """One run of "Try it without Huggy": what it sent, and how it went."""
+
+    started_at: datetime
+    target: str
+    total: int
+    sent: int = 0
+    accepted: int = 0
+    #: Why the run stopped early, if it did.
+    error: str | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (tests and the CLI use this); say whether it did."""
+        return self.done.wait(timeout)
+
+
+@dataclass
+class InboxState:
+    last_refusal: Refusal | None = None
+    last_demo: DemoRun | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def inbox_state(app: Flask) -> InboxState:
+    """The inbox's in-memory state for ``app`` (in ``app.extensions``, so each app has its own)."""
+    state: InboxState = app.extensions[EXTENSION]
+    return state
+
+
+__all__ = ["DemoRun", "InboxState", "Refusal", "inbox_state"]

@@ -1,0 +1,202 @@
+"""The inbox's pages show what the webhook received: chats, timelines, the events log, the status."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from flask import Flask
+
+from example_app import create_app
+from example_app.demo import conversation
+from example_app.models import Chat, db
+
+from .conftest import TOKEN, load_payload
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Flask:
+    return create_app({
+        "TESTING": True,
+        "HUGGY_WEBHOOK_TOKEN": TOKEN,
+        "INBOX_PUBLIC_URL": "https://inbox.example.com",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+    })
+
+
+@pytest.fixture
+def huggy_app(inbox: Flask) -> Flask:
+    return inbox
+
+
+@pytest.fixture
+def maria_chat(inbox, post_huggy) -> str:
+    """The demo conversation, posted through the webhook; the id of Maria's chat."""
+    for step in conversation():
+        assert post_huggy(*step.events).status_code == 200
+    with inbox.app_context():
+        return db.session.scalars(db.select(Chat.id).filter_by(contact_name="Maria Souza")).one()
+
+
+def page(app: Flask, url: str) -> str:
+    response = app.test_client().get(url)
+    assert response.status_code == 200, response.status
+    return response.get_data(as_text=True)
+
+
+def visible_text(html: str) -> str:
+    """The page's text, whitespace collapsed, as a reader sees it."""
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_an_empty_inbox_says_where_to_point_huggy_and_offers_the_demo(inbox) -> None:
+    text = visible_text(page(inbox, "/"))
+
+    assert "No chat yet" in text
+    assert "https://inbox.example.com/huggy/webhook" in text
+    assert "Try it without Huggy" in text
+
+
+def test_the_chats_page_shows_contact_channel_last_message_status_and_agent(inbox, maria_chat) -> None:
+    text = visible_text(page(inbox, "/"))
+
+    assert re.search(r"Maria Souza chat \d+ WhatsApp Agent: Qualquer coisa, é só chamar. Até logo! "
+                     r"closed Pedido atrasado Ana Lima", text)
+    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open —", text)
+
+
+def test_the_chats_page_filters_open_chats(inbox, maria_chat) -> None:
+    text = visible_text(page(inbox, "/?status=open"))
+
+    assert "Carlos Pereira" in text
+    assert "Maria Souza" not in text
+
+
+def test_a_chat_shows_its_timeline_in_order(inbox, maria_chat) -> None:
+    text = visible_text(page(inbox, f"/chats/{maria_chat}"))
+
+    expected = [
+        "Chat started by Maria Souza on WhatsApp Loja Exemplo",
+        "Maria Souza WhatsApp", "Olá! Meu pedido #4512 ainda não chegou",
+        "Automation flow 70582 started", "Automation flow 70582 finished",
+        "Left the queue", "Ana Lima entered the chat",
+        "Ana Lima agent", "Oi, Maria!",
+        "Ana Lima internal note", "Transportadora confirmou o atraso",
+        "Falei com a transportadora", "Ah, que bom! Obrigada, Ana.",
+        "Moved from step Em atendimento to Resolvido (Suporte)",
+        "Qualquer coisa, é só chamar.",
+        "Chat closed, tabulation: Pedido atrasado",
+    ]
+    positions = [text.find(part) for part in expected]
+    assert -1 not in positions, [part for part in expected if part not in text]
+    assert positions == sorted(positions)
+
+
+def test_a_message_huggy_reports_twice_is_shown_once(inbox, maria_chat) -> None:
+    html = page(inbox, f"/chats/{maria_chat}")
+
+    assert html.count("Olá! Meu pedido #4512 ainda não chegou") == 1
+    assert "receivedMessage + receivedAllMessage" in html
+
+
+def test_an_unknown_chat_is_not_found(inbox) -> None:
+    assert inbox.test_client().get("/chats/404404").status_code == 404
+
+
+def test_the_events_log_filters_by_event_name(inbox, maria_chat) -> None:
+    text = visible_text(page(inbox, "/events?name=closedChat"))
+
+    assert "Chat closed, tabulation: Pedido atrasado" in text
+    assert "sendedAllMessage" not in text.replace("sendedAllMessage (3)", "")  # only in the filter's menu
+
+
+def test_the_events_log_filters_by_chat(inbox, maria_chat) -> None:
+    text = visible_text(page(inbox, f"/events?chat={maria_chat}"))
+
+    assert "Left the queue" in text
+    assert "Vocês entregam em Salvador" not in text
+
+
+def test_the_events_log_shows_the_raw_json_of_each_event(inbox, post_huggy) -> None:
+    post_huggy(load_payload("closedChat"))
+
+    html = page(inbox, "/events")
+
+    assert '&#34;closed_at&#34;: &#34;2020-03-05 17:21:10&#34;' in html
+    assert '&#34;tabulation&#34;: false' in html
+
+
+def test_the_status_page_says_whether_a_token_is_configured(inbox, tmp_path) -> None:
+    assert "configured ****62e4" in visible_text(page(inbox, "/status"))
+
+    no_token = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
+    assert "not configured : any delivery is accepted" in visible_text(page(no_token, "/status"))
+
+
+def test_the_status_page_counts_events_per_type(inbox, maria_chat) -> None:
+    html = page(inbox, "/status")
+    per_type = visible_text(html[html.index('id="per-type"'):])
+
+    assert "receivedAllMessage 3" in per_type
+    assert "closedChat 1" in per_type
+    assert "Deliveries 11 Events 19" in visible_text(html)
+
+
+def test_the_status_page_draws_events_per_hour_by_type(inbox, maria_chat) -> None:
+    html = page(inbox, "/status")
+    chart = html[html.index('<svg class="chart"'):html.index("</svg>")]
+
+    assert re.search(r"<title>\d\d:00: 3 receivedAllMessage</title>", chart)
+    assert re.search(r"<title>\d\d:00: 1 closedChat</title>", chart)
+
+
+def test_the_status_page_tells_when_the_handshake_was_confirmed(inbox, post_huggy, huggy_confirm) -> None:
+    assert "not yet." in visible_text(page(inbox, "/status"))
+
+    post_huggy.handshake()
+
+    assert "confirmed" in visible_text(page(inbox, "/status")).split("Handshake", 1)[1]
+
+
+def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> None:
+    client = inbox.test_client()
+    assert client.get("/updates?after=0").get_json() == {"last_event_id": 0, "new_events": 0, "demo_running": False}
+
+    post_huggy("startedChat", "receivedMessage")
+
+    assert client.get("/updates?after=0").get_json()["new_events"] == 2
+    assert client.get("/updates?after=2").get_json() == {"last_event_id": 2, "new_events": 0, "demo_running": False}
+    assert 'data-cursor="2"' in page(inbox, "/")
+
+
+@pytest.mark.parametrize("url", ["/", "/events", "/status", "/static/inbox.css", "/static/live.js"])
+def test_pages_load_nothing_from_other_hosts(inbox, maria_chat, url) -> None:
+    html = page(inbox, url)
+
+    external = re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]+|url\(\s*["']?(?:https?:)?//""", html)
+    assert external == []
+
+
+def test_the_demo_button_refuses_a_post_from_another_site(inbox) -> None:
+    response = inbox.test_client().post("/demo", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+
+    assert response.status_code == 403
+
+
+def test_the_demo_button_can_be_turned_off(tmp_path) -> None:
+    app = create_app({"INBOX_DEMO": False, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
+
+    assert "Try it without Huggy" not in page(app, "/")
+    assert app.test_client().post("/demo").status_code == 404
