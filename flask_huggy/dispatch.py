@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from .dedup import Deduplicator
+from .dedup import Claim, Deduplicator
 from .errors import InvalidEvent
 from .events import Delivery, Event
 from .signals import EVENT_SIGNALS, delivery_received, event_received, invalid_event, receiver_failed
@@ -113,10 +113,10 @@ def dispatch(
             if event_received.receivers:
                 _send(event_received, sender, event.name, event=event, delivery=delivery)
         except Exception as exc:
-            if dedup is not None and claim is not None:
-                dedup.release(claim)
             _record(outcomes, index, event, "failed", f"{type(exc).__name__}: {exc}")
             _report_failure(sender, event, delivery, exc)
+            if dedup is not None and claim is not None:
+                _release(dedup, claim, event)
             raise
         if dedup is not None and claim is not None:
             dedup.complete(claim)
@@ -133,6 +133,15 @@ def dispatch(
 def _record(outcomes: list[EventOutcome] | None, index: int, event: Event, status: str, error: str | None = None) -> None:
     if outcomes is not None:
         outcomes.append(EventOutcome(index, event.name, status, error))
+
+
+def _release(dedup: Deduplicator, claim: Claim, event: Event) -> None:
+    # The receiver's exception is what Huggy must hear about (a 500 and a retry);
+    # if the store is down too, the lease simply expires (HUGGY_DEDUP_LEASE).
+    try:
+        dedup.release(claim)
+    except Exception as exc:  # noqa: BLE001
+        logger.error("Could not release the claim on %s (%s); it expires with its lease.", event.name, exc)
 
 
 def _report_failure(sender: Any, event: Event | None, delivery: Delivery, exc: Exception) -> None:

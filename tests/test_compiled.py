@@ -153,6 +153,8 @@ def retyped(sent: Any) -> list[Any]:
     """The ways Huggy re-spells ``sent``: numbers as strings and back, objects as "nothing"."""
     if isinstance(sent, bool):
         return [int(sent), str(int(sent)), str(sent).lower()]
+    if isinstance(sent, int) and sent.bit_length() > 1000:
+        return [None, ""]  # a number no JSON decoder hands over; str() would refuse it anyway
     if isinstance(sent, int):
         return [str(sent), float(sent), sent != 0]
     if isinstance(sent, str) and sent.lstrip("-").isdigit():

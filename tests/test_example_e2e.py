@@ -125,13 +125,28 @@ def post_to_webhook(base_url: str, delivery: dict[str, Any]) -> requests.Respons
 
 
 def wait_for(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # Live updates swap parts of the page while we read it: an element found a
+    # moment ago may be gone, so a stale read just means "look again".
+    waiting = WebDriverWait(
+        browser, PATIENCE, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
     try:
-        return WebDriverWait(browser, PATIENCE, poll_frequency=0.2).until(condition)
+        return waiting.until(condition)
     except TimeoutException:
         raise AssertionError(f"{what} did not happen within {PATIENCE} s. The page shows:\n{page_text(browser)}") from None
+
+
+def first_text(css: str) -> Callable[[Any], str | None]:
+    """A wait condition: the text of the first element matching ``css``, read at once."""
+
+    def read(b: Any) -> str | None:
+        found = b.find_elements("css selector", css)
+        return found[0].text if found else None
+
+    return read
 
 
 def page_text(browser: Any) -> str:
@@ -156,10 +171,10 @@ def test_a_delivery_posted_to_the_webhook_appears_live_on_the_open_chats_page(br
     response = post_to_webhook(server, load_payload("startedChat+receivedMessage"))
 
     assert response.status_code == 200, response.text
-    row = wait_for(browser, lambda b: b.find_elements("css selector", "tr.chat-row"), "The chat row appearing")[0]
-    assert "John Doe" in row.text
-    assert "Contact: Olá" in row.text
-    assert "open" in row.text
+    row = wait_for(browser, first_text("tr.chat-row"), "The chat row appearing")
+    assert "John Doe" in row
+    assert "Contact: Olá" in row
+    assert "open" in row
     assert page_was_not_reloaded(browser)
     screenshot("example-app-e2e")
 
@@ -170,10 +185,10 @@ def test_the_chat_opens_on_its_timeline_with_the_message(browser, server, screen
 
     browser.find_element("link text", "John Doe").click()
 
-    timeline = wait_for(browser, lambda b: b.find_elements("css selector", ".timeline"), "The timeline showing")[0]
-    assert "Chat started by John Doe on Huggy Chat" in timeline.text
-    message = browser.find_element("css selector", ".timeline .message.contact")
-    assert "John Doe" in message.text and "Olá" in message.text
+    timeline = wait_for(browser, first_text(".timeline"), "The timeline showing")
+    assert "Chat started by John Doe on Huggy Chat" in timeline
+    message = wait_for(browser, first_text(".timeline .message.contact"), "The contact's message showing")
+    assert "John Doe" in message and "Olá" in message
     screenshot("example-app-chat")
 
 
@@ -187,8 +202,8 @@ def test_a_new_message_appears_live_in_an_open_timeline(browser, server, screens
                          sender={"id": 40419, "name": "Ana Lima"}, chat={"id": chat, "channel": "widget", "customer": customer})
     assert post_to_webhook(server, build_delivery(answer, token=TOKEN)).status_code == 200
 
-    bubble = wait_for(browser, lambda b: b.find_elements("css selector", ".timeline .message.agent"), "The agent's answer appearing")[0]
-    assert "Ana Lima" in bubble.text and "Oi, John! Em que posso ajudar?" in bubble.text
+    bubble = wait_for(browser, first_text(".timeline .message.agent"), "The agent's answer appearing")
+    assert "Ana Lima" in bubble and "Oi, John! Em que posso ajudar?" in bubble
     assert page_was_not_reloaded(browser)
     screenshot("example-app-chat-live")
 
@@ -199,9 +214,13 @@ def test_try_it_without_huggy_fills_every_page(browser, server, screenshot) -> N
     browser.find_element("id", "try-demo").click()
 
     wait_for(browser, lambda b: "Demo done: 11 of 11 deliveries accepted" in page_text(b), "The demo finishing")
-    rows = browser.find_elements("css selector", "tr.chat-row")
-    assert [row.find_element("css selector", ".contact-name").text for row in rows] == ["Maria Souza", "Carlos Pereira"]
-    assert "closed" in rows[0].text and "Pedido atrasado" in rows[0].text
+
+    def chat_rows(b: Any) -> list[tuple[str, str]] | None:
+        rows = [(r.find_element("css selector", ".contact-name").text, r.text) for r in b.find_elements("css selector", "tr.chat-row")]
+        return rows if [name for name, _ in rows] == ["Maria Souza", "Carlos Pereira"] else None
+
+    rows = wait_for(browser, chat_rows, "Both demo chats listed, Maria's first")
+    assert "closed" in rows[0][1] and "Pedido atrasado" in rows[0][1]
     screenshot("example-app-chats")
 
     browser.get(server + "/status")

@@ -1,0 +1,78 @@
+"""The app tests/test_soak.py runs under gunicorn: the blueprint, Redis de-duplication, one unreliable receiver.
+
+Run by gunicorn as ``tests.soak_app:create_app()`` from the repository root; every
+setting comes from the environment, so that all workers share one configuration:
+
+``HUGGY_WEBHOOK_TOKEN``
+    The token deliveries must carry.
+``HUGGY_DEDUP``
+    The ``redis://`` URL of the de-duplication store, shared by every worker.
+``SOAK_REDIS_URL``
+    Where the receiver records what it handled (default: ``HUGGY_DEDUP``).
+``SOAK_FAILURE_RATE``
+    The probability that a receiver call fails (default ``0.1``).
+``SOAK_SLOW_RATE`` / ``SOAK_SLOW_SECONDS``
+    The probability that a receiver call is slow, and how slow (default ``0`` / ``0``):
+    slower than Huggy's timeout, so that Huggy retries while the first attempt still runs.
+``SOAK_RECEIVER_DELAY``
+    At most this many seconds of ordinary work per call (default ``0``), so that
+    concurrent duplicates overlap.
+
+The receiver stands for a CRM call: it fails *before* its side effect, as a refused
+API call does. A receiver that recorded and then raised would have had its effect
+while the library, seeing the exception, lets Huggy's retry run the event again:
+that event would be recorded twice, and no de-duplication can tell. Exactly once
+holds only for receivers that either succeed or fail without a trace.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Any
+
+import redis
+from flask import Flask
+
+import flask_huggy
+from flask_huggy import Event, signals
+
+#: The Redis hash of handled events: ``event_key(event)`` -> times the receiver recorded it.
+HANDLED = "soak:handled"
+#: The Redis hash of the receiver's counters (``failures``, ``slow``).
+COUNTERS = "soak:counters"
+
+
+def event_key(name: str, event_id: Any) -> str:
+    """How the receiver and the test name an event: Huggy's event name and the event's id."""
+    return f"{name}:{event_id}"
+
+
+def create_app() -> Flask:
+    """The webhook app, configured from the environment (see the module docstring)."""
+    app = Flask(__name__)
+    app.config.update(
+        HUGGY_WEBHOOK_TOKEN=os.environ["HUGGY_WEBHOOK_TOKEN"],
+        HUGGY_DEDUP=os.environ["HUGGY_DEDUP"],
+    )
+    app.register_blueprint(flask_huggy.blueprint)
+    store = redis.Redis.from_url(os.environ.get("SOAK_REDIS_URL") or os.environ["HUGGY_DEDUP"])
+    failure_rate = float(os.environ.get("SOAK_FAILURE_RATE", "0.1"))
+    slow_rate = float(os.environ.get("SOAK_SLOW_RATE", "0"))
+    slow_seconds = float(os.environ.get("SOAK_SLOW_SECONDS", "0"))
+    delay = float(os.environ.get("SOAK_RECEIVER_DELAY", "0"))
+
+    @signals.event_received.connect_via(app)
+    def record_in_crm(sender: Flask, event: Event, **extra: Any) -> None:
+        if random.random() < slow_rate:
+            store.hincrby(COUNTERS, "slow", 1)
+            time.sleep(slow_seconds)
+        elif delay:
+            time.sleep(random.uniform(0, delay))
+        if random.random() < failure_rate:
+            store.hincrby(COUNTERS, "failures", 1)
+            raise RuntimeError(f"The CRM refused {event.name} {event.raw.get('id')}")
+        store.hincrby(HANDLED, event_key(event.name, event.raw.get("id")), 1)
+
+    return app
