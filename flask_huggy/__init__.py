@@ -15,6 +15,7 @@ from . import models, signals, testing
 from ._version import __version__
 from .auth import mask_token, token_matches
 from .blueprint import EndpointState, blueprint, endpoint_state, make_blueprint
+from .celery import HuggyCelery, enqueue_delivery, init_celery
 from .config import DEFAULTS, Settings, read_settings
 from .dedup import Deduplicator, MemoryStore, RedisStore, deduplicator_for, event_key
 from .dispatch import DispatchSummary, EventOutcome, dispatch, validate_all
@@ -31,13 +32,22 @@ from .errors import (
     InvalidBody,
     InvalidEnvelope,
     InvalidEvent,
+    JournalUnavailable,
     PayloadTooLarge,
+    QueueUnavailable,
     SourceRejected,
     StaleDelivery,
     TokenRejected,
 )
 from .events import Delivery, Event
 from .handshake import confirm_token
+from .journal import (
+    Journal,
+    JournaledDelivery,
+    failed_deliveries,
+    journal_for,
+    journaled_dispatch,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -55,12 +65,17 @@ __all__ = [
     "Event",
     "HandshakeError",
     "HuggyError",
+    "HuggyCelery",
     "HuggyTimeout",
     "HuggyUnreachable",
     "InvalidBody",
     "InvalidEnvelope",
     "InvalidEvent",
+    "Journal",
+    "JournalUnavailable",
+    "JournaledDelivery",
     "PayloadTooLarge",
+    "QueueUnavailable",
     "Settings",
     "SourceRejected",
     "StaleDelivery",
@@ -71,9 +86,14 @@ __all__ = [
     "decode_json",
     "deduplicator_for",
     "dispatch",
+    "enqueue_delivery",
     "endpoint_state",
     "event_key",
+    "failed_deliveries",
+    "init_celery",
     "is_handshake",
+    "journal_for",
+    "journaled_dispatch",
     "make_blueprint",
     "mask_token",
     "models",

@@ -16,10 +16,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .auth import mask_token, token_matches
+from .celery import enqueue_delivery
 from .cli import register_commands
-from .config import Settings, read_settings
-from .dedup import deduplicator_for
-from .dispatch import dispatch, validate_all
+from .config import Settings, settings_for
+from .dedup import Deduplicator, deduplicator_for
+from .dispatch import DispatchSummary, dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
     HandshakeError,
@@ -33,6 +34,7 @@ from .errors import (
 )
 from .events import Delivery
 from .handshake import confirm_token
+from .journal import journal_for, journaled_dispatch
 from .signals import token_validated
 
 logger = logging.getLogger("flask_huggy")
@@ -128,7 +130,7 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
 
 def _handle_webhook(config_prefix: str) -> Response:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = read_settings(app.config, config_prefix)
+    settings = settings_for(app, config_prefix)
     state = endpoint_state(app, config_prefix)
     if settings.allowed_networks:
         _check_source(request.remote_addr, settings)
@@ -143,8 +145,23 @@ def _handle_webhook(config_prefix: str) -> Response:
         _check_freshness(delivery, settings.max_age)
     if settings.strict:
         validate_all(delivery)
-    summary = dispatch(app, delivery, dedup=deduplicator_for(app, settings, config_prefix))
+    if settings.dispatch == "celery":
+        enqueue_delivery(app, payload, config_prefix)
+        return jsonify(status="queued", events=len(delivery.events))
+    dedup = deduplicator_for(app, settings, config_prefix)
+    if settings.journal is None:
+        summary = dispatch(app, delivery, dedup=dedup)
+    else:
+        summary = _dispatch_journaled(app, delivery, settings, config_prefix, dedup)
     return jsonify(status="accepted", events=summary.events, invalid=summary.invalid, duplicates=summary.duplicates)
+
+
+def _dispatch_journaled(
+    app: Flask, delivery: Delivery, settings: Settings, config_prefix: str, dedup: Deduplicator | None
+) -> DispatchSummary:
+    journal = journal_for(app, settings, config_prefix)
+    assert journal is not None  # settings.journal is set
+    return journaled_dispatch(journal, app, delivery, endpoint=config_prefix, dedup=dedup)
 
 
 def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:

@@ -9,13 +9,14 @@ app's own webhook through its test client, so no server needs to run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import requests
@@ -24,8 +25,20 @@ from flask import Flask, current_app
 from ._version import __version__
 from .auth import mask_token
 from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
+from .dedup import deduplicator_for
+from .dispatch import EventOutcome, dispatch
 from .envelope import is_handshake, parse_delivery
-from .errors import HuggyError
+from .errors import HuggyError, JournalUnavailable
+from .journal import (
+    DONE_STATUSES,
+    OUTCOME,
+    RECEIVED,
+    Journal,
+    JournaledDelivery,
+    failed_deliveries,
+    journal_for,
+    restore_token,
+)
 from .samples import TEMPLATES
 from .schemas import DEPRECATED_EVENTS
 from .signals import EVENT_SIGNALS, huggy_signals, token_validated
@@ -151,25 +164,49 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
         raise SystemExit(1)
 
     @cli.command("replay")
-    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True),
-                    metavar="FILE...")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True), metavar="FILE...")
+    @click.option("--failed", is_flag=True,
+                  help="FILE... is HUGGY_JOURNAL (its directory or some of its files): re-run, in this process, "
+                       "exactly the events whose receivers failed or never ran.")
     @click.option("--url", help="POST to this URL instead of this app's own webhook.")
     @click.option("--token", help="Replace each delivery's token. Default: keep the recorded one "
                                   "(deliveries recorded without one get the app's token).")
-    @click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing.")
+    @click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing. "
+                                                  "With --failed: list the events that would run again.")
     @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
-    def replay_command(files: tuple[str, ...], url: str | None, token: str | None, dry_run: bool,
+    def replay_command(files: tuple[str, ...], failed: bool, url: str | None, token: str | None, dry_run: bool,
                        timeout: float) -> None:
         """Post recorded deliveries again, in order, and sum up what the receiver said.
 
         Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
         deliveries, or JSON lines: one delivery per line, possibly wrapped as
-        {"body": ...} or {"raw": ...} by a journal, or an example-app log line
-        ("... closedChat {...}", one event). Handshakes are skipped: replaying
-        one would send a real confirmation to Huggy.
+        {"body": ...} or {"raw": ...}, a record of HUGGY_JOURNAL (all its
+        deliveries are posted; its outcome records are skipped), or an
+        example-app log line ("... closedChat {...}", one event). Handshakes
+        are skipped: replaying one would send a real confirmation to Huggy.
 
-        Exits with 1 if any delivery was refused (non-2xx) or unreadable.
+        With --failed, FILE... is the delivery journal (a directory or files):
+        the events that never succeeded run again in this process, exactly
+        those, and their outcome is added to the journal, so that a second run
+        re-runs only what still fails.
+
+        \b
+        Examples:
+          flask huggy replay deliveries.jsonl
+          flask huggy replay --failed /var/lib/myapp/huggy-journal
+          flask huggy replay --failed --dry-run /var/lib/myapp/huggy-journal
+
+        Exits with 1 if any delivery was refused (non-2xx) or unreadable, or,
+        with --failed, if any event still fails.
         """
+        if failed:
+            if url is not None or token is not None:
+                raise click.UsageError("--failed runs the receivers in this process: it takes no --url or --token.")
+            _replay_failed(files, dry_run, config_prefix)
+        for path in files:
+            if path != "-" and os.path.isdir(path):
+                raise click.BadParameter(f"{path!r} is a directory; to replay a journal directory, add --failed.",
+                                         param_hint="FILE...")
         records = [record for path in files for record in _read_file(path)]
         unreadable = [r for r in records if r.problem]
         handshakes = [r for r in records if r.handshake]
@@ -342,6 +379,8 @@ class _Record:
     payload: dict[str, Any] | None = None
     problem: str | None = None
     handshake: bool = False
+    #: A journal's outcome record: nothing to send.
+    outcome: bool = False
 
 
 def _read_file(path: str) -> list[_Record]:
@@ -387,7 +426,14 @@ def _read_lines(name: str, text: str) -> Iterator[_Record]:
 
 
 def _record(where: str, item: Any) -> _Record:
-    if isinstance(item, dict) and "messages" not in item and "validToken" not in item:
+    if isinstance(item, dict) and item.get("kind") in (RECEIVED, OUTCOME) and "id" in item:
+        if item["kind"] == OUTCOME:
+            return _Record(where, outcome=True)
+        item = item.get("delivery")
+        if isinstance(item, dict):
+            # The journal masks the token: it gets the app's token, as a delivery recorded without one.
+            item = {key: value for key, value in item.items() if key != "token"}
+    elif isinstance(item, dict) and "messages" not in item and "validToken" not in item:
         for wrapper in ("body", "raw"):  # what a journal stores around the delivery
             if wrapper in item:
                 item = item[wrapper]
@@ -445,6 +491,94 @@ def _progress(items: list[_T]) -> Iterator[_T]:
         yield item
         if total > PROGRESS_EVERY and (done % PROGRESS_EVERY == 0 or done == total):
             click.echo(f"... {done}/{total}", err=True)
+
+
+# --- Replay of the journal's failures ---------------------------------------------------------
+
+
+def _replay_failed(paths: tuple[str, ...], dry_run: bool, config_prefix: str) -> NoReturn:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    current = read_settings(app.config, config_prefix)
+    for path in paths:
+        if path == "-" or not os.path.exists(path):
+            raise click.BadParameter(f"{path!r} is not a journal directory or file.", param_hint="FILE...")
+    # Outcomes go to the app's own journal, else next to what was read; both are
+    # read back, so that a second run sees what the first one did.
+    sink = journal_for(app, current, config_prefix) or Journal(
+        paths[0] if os.path.isdir(paths[0]) else os.path.dirname(os.path.abspath(paths[0])),
+        max_bytes=current.journal_max_bytes,
+        backups=current.journal_backups,
+    )
+    found = failed_deliveries(*paths, history=[sink.directory], on_problem=_report_journal_problem)
+    mine = [entry for entry in found if entry.endpoint == config_prefix]
+    for endpoint in sorted({entry.endpoint for entry in found} - {config_prefix}):
+        count = sum(1 for entry in found if entry.endpoint == endpoint)
+        click.secho(f"Skipped {count} delivery(ies) of endpoint {endpoint}: replay them with that "
+                    "endpoint's command group.", fg="yellow", err=True)
+    if not mine:
+        click.echo("Nothing to replay: every journaled delivery was handled.")
+        raise SystemExit(0)
+    if dry_run:
+        for entry in mine:
+            click.echo(f"{entry.where} ({entry.id}, received {entry.received_at}): would re-run {_rerun_list(entry)}")
+        events = sum(len(entry.indexes_to_rerun) for entry in mine)
+        click.echo(f"Dry run: would replay {len(mine)} delivery(ies), {events} event(s).")
+        raise SystemExit(0)
+    dedup = deduplicator_for(app, current, config_prefix)
+    rerun = succeeded = still_failing = incomplete = unrecorded = 0
+    for entry in _progress(mine):
+        rerun += len(entry.indexes_to_rerun)
+        try:
+            delivery = parse_delivery(restore_token(entry.delivery_raw, current.tokens), current.timezone)
+        except HuggyError as exc:  # cannot happen to what the webhook journaled, unless edited
+            incomplete += 1
+            still_failing += len(entry.indexes_to_rerun)
+            click.secho(f"{entry.where} ({entry.id}): unreadable delivery, {exc.code}: {exc.message}",
+                        fg="red", err=True)
+            continue
+        outcomes: list[EventOutcome] = []
+        error: Exception | None = None
+        try:
+            dispatch(app, delivery, dedup=dedup, only=frozenset(entry.indexes_to_rerun), outcomes=outcomes)
+        except Exception as exc:  # noqa: BLE001  # one delivery failing must not stop the others
+            error = exc
+        done = {o.index for o in outcomes if o.status in DONE_STATUSES}
+        failing = [index for index in entry.indexes_to_rerun if index not in done]
+        succeeded += len(entry.indexes_to_rerun) - len(failing)
+        still_failing += len(failing)
+        if error is not None:
+            incomplete += 1
+            click.secho(f"{entry.where} ({entry.id}): still failing: {_failure_list(entry, failing, outcomes, error)}",
+                        fg="red", err=True)
+        try:
+            sink.outcome(entry.id, outcomes, error, token=delivery.token, replay=True)
+        except JournalUnavailable:
+            unrecorded += 1
+    click.echo(f"Replayed {len(mine)} delivery(ies): {rerun} event(s) re-run, {succeeded} succeeded, "
+               f"{still_failing} still failing.")
+    if unrecorded:
+        click.secho(f"{unrecorded} outcome(s) could not be written to the journal in {sink.directory}: "
+                    "the next --failed run will re-run those events.", fg="red", err=True)
+    raise SystemExit(1 if incomplete or unrecorded else 0)
+
+
+def _rerun_list(entry: JournaledDelivery) -> str:
+    if not entry.indexes_to_rerun:
+        return "delivery_received only (every event was handled)"
+    return ", ".join(f"#{index} {entry.event_names[index]}" for index in entry.indexes_to_rerun)
+
+
+def _failure_list(entry: JournaledDelivery, failing: list[int], outcomes: list[EventOutcome],
+                  error: Exception) -> str:
+    errors = {o.index: o.error for o in outcomes if o.status == "failed"}
+    if not errors and failing:  # raised before the event ran, e.g. duplicate_in_flight
+        errors[failing[0]] = f"{type(error).__name__}: {error}"
+    parts = [f"#{index} {entry.event_names[index]}: {errors.get(index) or 'not reached'}" for index in failing]
+    return "; ".join(parts) or f"delivery_received: {type(error).__name__}: {error}"
+
+
+def _report_journal_problem(where: str, problem: str) -> None:
+    click.secho(f"{where}: skipped, {problem}", fg="yellow", err=True)
 
 
 # --- Handshake report ---------------------------------------------------------------------

@@ -42,7 +42,15 @@ DEFAULTS: dict[str, Any] = {
     "JOURNAL": None,
     "JOURNAL_MAX_BYTES": 10 * 1024 * 1024,
     "JOURNAL_BACKUPS": 10,
+    "DISPATCH": "sync",
+    "CELERY_MAX_RETRIES": 5,
+    "CELERY_RETRY_BACKOFF": 2.0,
+    "CELERY_RETRY_BACKOFF_MAX": 300.0,
+    "CELERY_ENQUEUE_TIMEOUT": 2.0,
 }
+
+#: The values ``HUGGY_DISPATCH`` takes: run receivers in the request, or on Celery workers.
+DISPATCH_MODES = ("sync", "celery")
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,15 @@ class Settings:
     journal: str | None = None
     journal_max_bytes: int = 10 * 1024 * 1024
     journal_backups: int = 10
+    #: ``"sync"`` (receivers run in the request) or ``"celery"`` (the request only enqueues).
+    dispatch: str = "sync"
+    #: Retries of a delivery whose receiver raised, on the Celery worker, before it is dead-lettered.
+    celery_max_retries: int = 5
+    #: Seconds before the first retry; each next one waits twice as long, up to the max.
+    celery_retry_backoff: float = 2.0
+    celery_retry_backoff_max: float = 300.0
+    #: Seconds the webhook may spend reaching the broker before it answers 503.
+    celery_enqueue_timeout: float = 2.0
 
 
 def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
@@ -97,6 +114,11 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         journal=str(get("JOURNAL")) if get("JOURNAL") else None,
         journal_max_bytes=int(get("JOURNAL_MAX_BYTES")),
         journal_backups=int(get("JOURNAL_BACKUPS")),
+        dispatch=_dispatch(get("DISPATCH"), prefix),
+        celery_max_retries=int(_non_negative(get("CELERY_MAX_RETRIES"), prefix + "CELERY_MAX_RETRIES")),
+        celery_retry_backoff=_non_negative(get("CELERY_RETRY_BACKOFF"), prefix + "CELERY_RETRY_BACKOFF"),
+        celery_retry_backoff_max=_non_negative(get("CELERY_RETRY_BACKOFF_MAX"), prefix + "CELERY_RETRY_BACKOFF_MAX"),
+        celery_enqueue_timeout=_positive(get("CELERY_ENQUEUE_TIMEOUT"), prefix + "CELERY_ENQUEUE_TIMEOUT"),
     )
 
 
@@ -152,3 +174,58 @@ def _max_age(value: Any, prefix: str) -> float | None:
     if not seconds > 0:
         raise ConfigError(f"{prefix}MAX_AGE must be positive")
     return seconds
+
+
+def _dispatch(value: Any, prefix: str) -> str:
+    # A typo ("Celery ", "async") must not silently run receivers in the request.
+    if value not in DISPATCH_MODES:
+        raise ConfigError(f"{prefix}DISPATCH must be one of {', '.join(map(repr, DISPATCH_MODES))}, not {value!r}")
+    return str(value)
+
+
+def _non_negative(value: Any, key: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a number") from None
+    if not number >= 0:  # also refuses NaN
+        raise ConfigError(f"{key} must be 0 or more")
+    return number
+
+
+def _positive(value: Any, key: str) -> float:
+    number = _non_negative(value, key)
+    if number == 0:
+        raise ConfigError(f"{key} must be more than 0")
+    return number
+
+
+_MISSING = object()
+_SNAPSHOT_TYPES = (list, set, dict, bytearray)
+
+
+def settings_for(app: Any, prefix: str = "HUGGY_") -> Settings:
+    """:func:`read_settings` for ``app``, rebuilt only when a ``HUGGY_*`` value changed.
+
+    Building :class:`Settings` (token tuples, zone lookup, network parsing) costs
+    more than the rest of a small delivery; comparing the raw values with those
+    of the last build costs a few dict lookups. Mutable values are compared with
+    a copy taken at build time, so ``config["HUGGY_WEBHOOK_TOKEN"].append(...)``
+    is seen too.
+    """
+    config = app.config
+    keys = _prefixed_keys(prefix)
+    raw = tuple(config.get(key, _MISSING) for key in keys)
+    cache: dict[str, tuple[tuple[Any, ...], Settings]] = app.extensions.setdefault("huggy_settings", {})
+    entry = cache.get(prefix)
+    if entry is not None and entry[0] == raw:
+        return entry[1]
+    settings = read_settings(config, prefix)
+    snapshot = tuple(value.copy() if isinstance(value, _SNAPSHOT_TYPES) else value for value in raw)
+    cache[prefix] = (snapshot, settings)
+    return settings
+
+
+@lru_cache(maxsize=64)
+def _prefixed_keys(prefix: str) -> tuple[str, ...]:
+    return tuple(prefix + key for key in DEFAULTS)

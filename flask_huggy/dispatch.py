@@ -158,7 +158,7 @@ def _send(signal: Any, sender: Any, what: str, **kwargs: Any) -> None:
         signal.send(sender, **kwargs)
     except Exception as exc:
         logger.error(
-            "A receiver of %s (signal %s) raised %s; the webhook answers 5xx so that Huggy retries.",
+            "A receiver of %s (signal %s) raised %s; the delivery fails so that it is retried.",
             what,
             signal.name,
             type(exc).__name__,

@@ -103,6 +103,29 @@ class DuplicateInFlight(HuggyError):
     code = "duplicate_in_flight"
 
 
+class JournalUnavailable(HuggyError):
+    """The delivery journal (``HUGGY_JOURNAL``) cannot be written: 503, Huggy retries.
+
+    Raised before any receiver runs, so a delivery is never handled without
+    being on disk first.
+    """
+
+    status_code = 503
+    code = "journal_unavailable"
+
+
+class QueueUnavailable(HuggyError):
+    """The Celery broker did not take the delivery: 503, so Huggy keeps it and retries.
+
+    With ``HUGGY_DISPATCH = "celery"`` the webhook answers 200 only once the
+    delivery is in the broker; anything else would acknowledge a delivery that
+    no worker will ever see.
+    """
+
+    status_code = 503
+    code = "queue_unavailable"
+
+
 class HandshakeError(HuggyError):
     """The confirmation request to Huggy did not succeed."""
 

@@ -47,6 +47,9 @@ invalid_event = huggy_signals.signal("huggy.invalid_event")
 #: A receiver raised (kwargs ``event`` (``None`` for delivery_received), ``delivery``, ``exception``);
 #: the webhook answers 5xx so that Huggy retries.
 receiver_failed = huggy_signals.signal("huggy.receiver_failed")
+#: A delivery queued for Celery still failed after its last retry (kwargs ``delivery``,
+#: ``exception``, ``events``: those not handled); it is logged so that it can be replayed.
+delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
 #: Huggy's handshake was confirmed (kwarg ``token``).
 token_validated = huggy_signals.signal("huggy.token_validated")
 

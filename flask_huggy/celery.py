@@ -1,0 +1,397 @@
+"""Scale-out: the webhook enqueues each delivery and Celery workers run the receivers.
+
+Receivers that call CRMs and bots take hundreds of milliseconds and sometimes fail;
+run in the request, they keep Huggy waiting and make it retry whole deliveries.
+With ``HUGGY_DISPATCH = "celery"`` the webhook only authenticates, parses and
+validates a delivery, hands it to Celery's broker as JSON (one task per delivery)
+and answers 200. The task rebuilds the :class:`~flask_huggy.Delivery` in the
+worker, inside the Flask app context, and sends the same signals as the
+synchronous mode, so receivers do not change.
+
+Delivery is at least once: the task is acknowledged only after it ran
+(``acks_late``), a receiver that raised is retried with exponential backoff on the
+events that did not succeed, de-duplication (``HUGGY_DEDUP``) keeps a redelivered
+task from running an event twice, and a delivery still failing after its last
+retry is *dead-lettered*: :data:`~flask_huggy.signals.delivery_dead_lettered` and
+one ERROR line holding the delivery as JSON, for ``flask huggy replay``.
+
+Celery is an optional dependency (``pip install 'flask-huggy[celery]'``): this
+module imports it only when a Celery app is handed to it or a delivery is
+enqueued, so the blueprint can import :func:`enqueue_delivery` without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from .auth import mask_token
+from .config import Settings, read_settings
+from .dedup import deduplicator_for
+from .dispatch import EventOutcome, dispatch
+from .envelope import parse_delivery
+from .errors import ConfigError, DedupUnavailable, DuplicateInFlight, QueueUnavailable
+from .events import Delivery, Event
+from .journal import restore_token
+from .signals import delivery_dead_lettered
+
+logger = logging.getLogger("flask_huggy")
+
+#: The name of the task for the default endpoint (``HUGGY_*`` keys).
+TASK_NAME = "flask_huggy.dispatch_delivery"
+
+#: The webhook retries a publish once, at once: enough to replace a pooled broker
+#: connection that died while the broker restarted, short enough to answer fast.
+_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+#: The settings a task needs to retry, read on their own when the rest of the config is broken.
+_RETRY_KEYS = ("CELERY_MAX_RETRIES", "CELERY_RETRY_BACKOFF", "CELERY_RETRY_BACKOFF_MAX")
+#: Broker URL schemes of kombu's Redis transports, which take socket timeouts.
+_REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "sentinel")
+
+
+def task_name(config_prefix: str = "HUGGY_") -> str:
+    """The task's name for an endpoint: ``flask_huggy.dispatch_delivery``, suffixed for other prefixes.
+
+    One name per endpoint lets ``task_routes`` send two Huggy accounts to two queues.
+    """
+    if config_prefix == "HUGGY_":
+        return TASK_NAME
+    return f"{TASK_NAME}.{config_prefix.strip('_').lower()}"
+
+
+@dataclass
+class CeleryState:
+    """What the webhook of one endpoint needs to enqueue (in ``app.extensions["huggy_celery"]``)."""
+
+    celery: Any
+    task: Any
+    #: Producer pools bounded by the enqueue timeout, one per timeout value.
+    producer_pools: dict[float, Any] = field(default_factory=dict)
+
+    def producer_pool(self, timeout: float) -> Any:
+        """A pool of producers whose connections give up after ``timeout`` seconds.
+
+        Celery's own pool retries a refused connection for 4 s and waits forever
+        on a broker that accepts but never answers; the webhook must answer 503
+        long before Huggy gives up on it. The worker's connections are left as
+        configured: only publishing from the web process is bounded here.
+        """
+        pool = self.producer_pools.get(timeout)
+        if pool is None:
+            from kombu import pools
+
+            configured = self.celery.conf.broker_transport_options or {}
+            bounds: dict[str, Any] = {"max_retries": 0}
+            if str(self.celery.conf.broker_write_url or self.celery.conf.broker_url).split(":", 1)[0] in _REDIS_SCHEMES:
+                bounds.update(socket_timeout=timeout, socket_connect_timeout=timeout)
+            # Timeouts the user configured for the broker win over ours.
+            options = {key: value for key, value in bounds.items() if key not in configured}
+            connection = self.celery.connection_for_write(connect_timeout=timeout, transport_options=options)
+            pool = self.producer_pools[timeout] = pools.producers[connection]
+        return pool
+
+
+def init_celery(app: Flask, celery: Any, *, config_prefix: str = "HUGGY_") -> Any:
+    """Register the task that runs an endpoint's receivers on ``celery``'s workers; return it.
+
+    Call it in the app factory that both the web process and the worker use, so
+    that the worker has the same receivers and config as the web process::
+
+        def create_app():
+            app = Flask(__name__)
+            app.config.from_prefixed_env()
+            app.register_blueprint(flask_huggy.blueprint)
+            celery = Celery(app.name, broker=app.config["CELERY_BROKER_URL"])
+            flask_huggy.init_celery(app, celery)
+            app.extensions["celery"] = celery
+            return app
+
+    and point the worker at a module that builds the app (``celery -A
+    myapp.worker worker``, with ``celery = create_app().extensions["celery"]`` in
+    it). Then ``HUGGY_DISPATCH = "celery"`` makes the webhook enqueue.
+
+    The task is acknowledged late (after it ran, so a worker that dies mid-task
+    leaves it to another), serialised as JSON, and its result is not stored. One
+    Celery app serves one Flask app per ``config_prefix``: calling this again with
+    another Flask app makes the task run that app's receivers.
+    """
+    task = celery.task(
+        name=task_name(config_prefix),
+        bind=True,
+        shared=False,  # only this Celery app: the task carries this Flask app
+        lazy=False,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        serializer="json",
+        ignore_result=True,
+        max_retries=None,  # bounded by HUGGY_CELERY_MAX_RETRIES, read when the task runs
+    )(_dispatch_delivery)
+    task.huggy_app = app
+    app.extensions.setdefault("huggy_celery", {})[config_prefix] = CeleryState(celery, task)
+    return task
+
+
+class HuggyCelery:
+    """:func:`init_celery` as a Flask extension object, for app factories.
+
+    ::
+
+        huggy_celery = HuggyCelery(celery=celery)      # at import time
+
+        def create_app():
+            app = Flask(__name__)
+            huggy_celery.init_app(app)
+
+    Per-app state lives in ``app.extensions["huggy_celery"]``, never on this object.
+    """
+
+    def __init__(self, app: Flask | None = None, celery: Any = None, *, config_prefix: str = "HUGGY_") -> None:
+        self.celery = celery
+        self.config_prefix = config_prefix
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask, celery: Any = None) -> Any:
+        """Register the task for ``app`` on ``celery`` (default: the one given to the constructor)."""
+        target = celery if celery is not None else self.celery
+        if target is None:
+            raise ConfigError("HuggyCelery needs a Celery app: HuggyCelery(celery=...) or init_app(app, celery)")
+        return init_celery(app, target, config_prefix=self.config_prefix)
+
+
+def celery_state(app: Flask, config_prefix: str = "HUGGY_") -> CeleryState:
+    """The :class:`CeleryState` :func:`init_celery` left for an endpoint, or a ConfigError."""
+    states: dict[str, CeleryState] = app.extensions.get("huggy_celery", {})
+    state = states.get(config_prefix)
+    if state is None:
+        raise ConfigError(
+            f"{config_prefix}DISPATCH is 'celery' but no Celery app was given: call "
+            f"flask_huggy.init_celery(app, celery{_prefix_argument(config_prefix)}) in the app factory."
+        )
+    return state
+
+
+def enqueue_delivery(app: Flask, payload: Mapping[str, Any], config_prefix: str = "HUGGY_") -> str:
+    """Hand a delivery the webhook accepted to Celery's broker; return the task id.
+
+    ``payload`` is the decoded delivery, already authenticated and validated. It
+    travels as JSON with its token masked: the webhook has checked the token, and
+    the broker must not hold secrets. Raises :class:`~flask_huggy.QueueUnavailable`
+    (503) if the broker does not take it within ``HUGGY_CELERY_ENQUEUE_TIMEOUT``,
+    so that Huggy keeps the delivery and retries.
+    """
+    state = celery_state(app, config_prefix)
+    timeout = read_settings(app.config, config_prefix).celery_enqueue_timeout
+    body = dict(payload)
+    if "token" in body:
+        body["token"] = mask_token(body["token"])
+    if state.celery.conf.task_always_eager:
+        # A test suite's eager Celery runs the task here and now, with no broker to reach.
+        eager_id: str = state.task.apply_async(args=[body, config_prefix], serializer="json").id
+        return eager_id
+    from celery.exceptions import CeleryError  # type: ignore[import-untyped]
+    from kombu.exceptions import KombuError
+
+    try:
+        pool = state.producer_pool(timeout)
+        with pool.acquire(block=True, timeout=timeout) as producer:
+            result = state.task.apply_async(
+                args=[body, config_prefix],
+                serializer="json",
+                producer=producer,
+                retry=True,
+                retry_policy=_PUBLISH_RETRY_POLICY,
+                # What monitoring (events, Flower) shows instead of the delivery's
+                # contents: no personal data there, and no repr of a large payload.
+                argsrepr=_describe(body, config_prefix),
+                kwargsrepr="{}",
+            )
+    except (KombuError, CeleryError, OSError) as exc:
+        logger.warning("Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.",
+                       type(exc).__name__)
+        raise QueueUnavailable(
+            "The task queue (Celery's broker) is unavailable; Huggy will retry the delivery."
+        ) from exc
+    task_id: str = result.id
+    return task_id
+
+
+def retry_countdown(settings: Settings, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``attempt`` (1 for the first).
+
+    Exponential: ``HUGGY_CELERY_RETRY_BACKOFF`` doubled at each retry, capped at
+    ``HUGGY_CELERY_RETRY_BACKOFF_MAX``; then a random point in its upper half, so
+    that deliveries that failed together (a CRM outage) do not all come back in
+    the same second.
+    """
+    ceiling = min(settings.celery_retry_backoff_max, settings.celery_retry_backoff * 2.0 ** min(attempt - 1, 64))
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def _dispatch_delivery(
+    task: Any,
+    payload: dict[str, Any],
+    config_prefix: str,
+    only: list[int] | None = None,
+    failures: int = 0,
+    busy_since: float | None = None,
+) -> dict[str, int]:
+    """The task: rebuild the delivery and send its signals, as the webhook would.
+
+    ``only`` limits a retry to the events that did not succeed (``None``: all);
+    ``failures`` counts the attempts in which something raised; ``busy_since`` is
+    when the de-duplication store first answered "busy" or "unavailable".
+    """
+    app: Flask = task.huggy_app
+    with app.app_context():
+        settings, config_error = _settings(app, config_prefix)
+        delivery: Delivery | None = None
+        outcomes: list[EventOutcome] = []
+        try:
+            if config_error is not None:
+                raise config_error
+            # The broker holds the token masked; receivers get it whole, as in the
+            # synchronous mode, when it masks exactly one configured token.
+            delivery = parse_delivery(restore_token(payload, settings.tokens), settings.timezone)
+            summary = dispatch(
+                app, delivery, dedup=deduplicator_for(app, settings, config_prefix), only=only, outcomes=outcomes
+            )
+        except (DuplicateInFlight, DedupUnavailable) as exc:
+            # Not the receivers' fault: another worker holds the event's lease, or
+            # Redis is down. Keep waiting until any lease would have expired.
+            remaining = _unhandled(delivery, only, outcomes)
+            since = time.time() if busy_since is None else busy_since
+            if time.time() - since < settings.dedup_lease + settings.celery_retry_backoff_max:
+                raise task.retry(
+                    args=[payload, config_prefix],
+                    kwargs={"only": remaining, "failures": failures, "busy_since": since},
+                    countdown=retry_countdown(settings, task.request.retries - failures + 1),
+                    exc=exc,
+                ) from None
+            _dead_letter(app, payload, delivery, exc, remaining, outcomes, task.request.retries + 1)
+            raise
+        except Exception as exc:
+            remaining = _unhandled(delivery, only, outcomes)
+            if failures < settings.celery_max_retries:
+                raise task.retry(
+                    args=[payload, config_prefix],
+                    kwargs={"only": remaining, "failures": failures + 1},
+                    countdown=retry_countdown(settings, failures + 1),
+                    exc=exc,
+                ) from None
+            _dead_letter(app, payload, delivery, exc, remaining, outcomes, task.request.retries + 1)
+            raise
+    return {"events": summary.events, "invalid": summary.invalid, "duplicates": summary.duplicates}
+
+
+def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | None]:
+    """The endpoint's settings; if the config is unusable, its retry policy (or the defaults) and the error.
+
+    A worker whose config is broken must not drop the delivery: the task is retried
+    and dead-lettered like any failure, so that it can be replayed once the config
+    is fixed.
+    """
+    try:
+        return read_settings(app.config, config_prefix), None
+    except ConfigError as exc:
+        error = exc
+    retry_policy = {config_prefix + key: app.config[config_prefix + key] for key in _RETRY_KEYS
+                    if config_prefix + key in app.config}
+    try:
+        return read_settings(retry_policy, config_prefix), error  # unless the policy is what is broken
+    except ConfigError:
+        return read_settings({}, config_prefix), error
+
+
+def _unhandled(
+    delivery: Delivery | None, only: Sequence[int] | None, outcomes: Sequence[EventOutcome]
+) -> list[int] | None:
+    """Positions of the events still to run (``None``: all of them).
+
+    Those attempted that neither succeeded nor were skipped as duplicates; ``[]``
+    when every event succeeded and a ``delivery_received`` receiver raised, so that
+    the retry sends only ``delivery_received``.
+    """
+    if delivery is None:
+        return list(only) if only is not None else None
+    done = {outcome.index for outcome in outcomes if outcome.status in ("ok", "duplicate")}
+    attempted = only if only is not None else range(len(delivery.events))
+    return [index for index in attempted if index not in done]
+
+
+def _dead_letter(
+    app: Flask,
+    payload: Mapping[str, Any],
+    delivery: Delivery | None,
+    exc: BaseException,
+    remaining: Sequence[int] | None,
+    outcomes: Sequence[EventOutcome],
+    attempts: int,
+) -> None:
+    """Give up on a delivery: one replayable ERROR line, then :data:`~flask_huggy.signals.delivery_dead_lettered`."""
+    if delivery is None:
+        events: list[Event] = []
+        culprit, not_handled = "rebuilding the delivery", "all"
+    else:
+        positions = range(len(delivery.events)) if remaining is None else remaining
+        events = [delivery.events[i] for i in positions]
+        not_handled = ", ".join(f"#{i} {delivery.events[i].name}" for i in positions) or "none"
+        failed = next((o for o in outcomes if o.status == "failed"), None)
+        if failed is not None:
+            culprit = f"{failed.name} #{failed.index}"
+        elif isinstance(exc, (DuplicateInFlight, DedupUnavailable)):
+            culprit = "the de-duplication store"
+        else:
+            culprit = "delivery_received"
+    token = payload.get("token")
+    shown = token if isinstance(token, str) and token.startswith("****") else mask_token(token)
+    # The line ends with the delivery as one line of ASCII JSON, without its token
+    # (a replay then uses the app's), and nothing before it holds a brace: strip
+    # everything up to the first "{" and flask huggy replay reads the rest.
+    replayable = json.dumps({k: v for k, v in payload.items() if k != "token"}, separators=(",", ":"))
+    logger.error(
+        "Dead-lettered a Huggy delivery after %d attempt(s): %s raised %s; not handled: %s; token %s. "
+        "To replay it, pass the JSON that ends this line to flask huggy replay: %s",
+        attempts,
+        culprit,
+        type(exc).__name__,
+        not_handled,
+        shown,
+        replayable,
+    )
+    if not delivery_dead_lettered.receivers:
+        return
+    try:
+        delivery_dead_lettered.send(app, delivery=delivery, exception=exc, events=events)
+    except Exception:  # an alerting receiver must not hide the original failure
+        logger.exception("A receiver of huggy.delivery_dead_lettered raised.")
+
+
+def _describe(payload: Mapping[str, Any], config_prefix: str) -> str:
+    messages = payload.get("messages")
+    counts = {name: len(events) for name, events in messages.items() if isinstance(events, list)} \
+        if isinstance(messages, dict) else {}
+    return f"(<Huggy delivery of {config_prefix}: {counts}>, {config_prefix!r})"
+
+
+def _prefix_argument(config_prefix: str) -> str:
+    return "" if config_prefix == "HUGGY_" else f", config_prefix={config_prefix!r}"
+
+
+__all__ = [
+    "TASK_NAME",
+    "CeleryState",
+    "HuggyCelery",
+    "celery_state",
+    "enqueue_delivery",
+    "init_celery",
+    "retry_countdown",
+    "task_name",
+]

@@ -1,0 +1,483 @@
+"""HUGGY_DISPATCH = "celery": the webhook enqueues, a real Celery worker runs the receivers.
+
+A module fixture starts a real redis-server (the broker, and the de-duplication
+store) and a real ``celery worker`` process on ``tests/celery_app.py``; nothing
+runs eagerly. The webhook is the app's test client in this process; the receivers
+run in the worker and report through Redis (see ``tests/celery_app.py``), so the
+tests poll Redis until what they expect is there, with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+from celery.signals import before_task_publish
+from flask import Flask
+
+import flask_huggy
+from flask_huggy import mask_token, signals
+from flask_huggy.celery import TASK_NAME, retry_countdown, task_name
+from flask_huggy.config import read_settings
+from flask_huggy.dedup import event_key
+from flask_huggy.errors import ConfigError
+from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fresh_id
+
+from . import conftest
+from .celery_app import BROKER_ENV, TOKEN, create_app, describe
+from .redis_server import free_port, redis_server_binary, running_redis
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Seconds the worker may take to start, and a test to see its receivers' effect.
+WORKER_START_TIMEOUT = 60.0
+DEADLINE = 20.0
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Path
+    pid: int
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def broker_url() -> Iterator[str]:
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def store(broker_url: str) -> redis.Redis:
+    """The Redis the worker's receivers report to (the broker's server)."""
+    return redis.Redis.from_url(broker_url, decode_responses=True)
+
+
+@pytest.fixture(scope="module")
+def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    """A real ``celery worker`` on tests/celery_app.py, consuming from ``broker_url``."""
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    env = {**os.environ, BROKER_ENV: broker_url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    command = [
+        sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
+        "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "--hostname", f"huggy-test-{uuid.uuid4().hex[:8]}@%h",
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while (pid := store.get("test:worker")) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.05)
+        yield Worker(process, log, int(pid))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def web(broker_url: str, worker: Worker) -> Flask:
+    """The web side: the same app, in this process, enqueueing into the worker's broker."""
+    return create_app(broker_url)
+
+
+@pytest.fixture
+def published() -> Iterator[list[dict[str, Any]]]:
+    """Every task message this process publishes during the test (Celery's before_task_publish)."""
+    messages: list[dict[str, Any]] = []
+
+    def record(sender: str | None = None, body: Any = None, headers: Any = None, **extra: Any) -> None:
+        messages.append({"task": sender, "body": body, "headers": headers})
+
+    before_task_publish.connect(record, weak=False)
+    yield messages
+    before_task_publish.disconnect(record)
+
+
+def wait_for(condition: Callable[[], Any], what: str, worker: Worker | None = None) -> Any:
+    deadline = time.monotonic() + DEADLINE
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            tail = f"\nworker log:\n{worker.log_text()[-3000:]}" if worker is not None else ""
+            pytest.fail(f"timed out waiting for {what}{tail}")
+        time.sleep(0.02)
+    return result
+
+
+def closed_chats(*ids: int) -> dict[str, Any]:
+    """A delivery of one closedChat per id (fresh ids keep the tests apart in Redis)."""
+    return build_delivery(*(build_event("closedChat", id=i) for i in ids), token=TOKEN)
+
+
+def post(app: Flask, delivery: Any, url: str = "/huggy/webhook") -> Any:
+    body = delivery if isinstance(delivery, (bytes, str)) else json.dumps(delivery)
+    return app.test_client().post(url, data=body, content_type="application/json")
+
+
+def signal_names(store: redis.Redis, delivery_id: int) -> list[str]:
+    return [json.loads(item)["signal"] for item in store.lrange(f"test:signals:{delivery_id}", 0, -1)]
+
+
+# --- Handled by the worker ---------------------------------------------------------------
+
+
+def test_a_posted_delivery_is_answered_at_once_and_handled_by_the_worker(web, worker, store) -> None:
+    chat = fresh_id()
+
+    response = post(web, closed_chats(chat))
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "queued", "events": 1}
+    wait_for(lambda: store.hget("test:handled", f"closedChat:{chat}") == "1", "the worker's receiver", worker)
+    assert int(store.hget("test:pid", f"closedChat:{chat}")) == worker.pid != os.getpid()
+
+
+def test_the_worker_sends_the_same_signals_with_the_same_objects_as_the_sync_mode(web, worker, store) -> None:
+    delivery = build_delivery("startedChat", "receivedMessage", "closedChat", token=TOKEN)
+    first_id = delivery["messages"]["startedChat"][0]["id"]
+    sync_app = conftest.create_app()
+
+    with SignalRecorder(sender=sync_app) as recorded:
+        assert post(sync_app, delivery).status_code == 200
+    assert post(web, delivery).status_code == 200
+
+    expected = [json.loads(json.dumps(describe(call.name, call.kwargs))) for call in recorded.calls]
+    in_worker = wait_for(
+        lambda: (items := store.lrange(f"test:signals:{first_id}", 0, -1)) and len(items) >= len(expected) and items,
+        "the worker's signals",
+        worker,
+    )
+    calls = [json.loads(item) for item in in_worker]
+    assert {call.pop("pid") for call in calls} == {worker.pid}
+    assert calls == expected
+    assert [call["signal"] for call in expected] == [
+        "startedChat", "huggy.event_received", "receivedMessage", "huggy.event_received",
+        "closedChat", "huggy.event_received", "huggy.delivery_received",
+    ]  # fmt: skip
+    assert expected[0]["delivery"]["token"] == TOKEN  # restored in the worker, though the broker held it masked
+
+
+# --- Retries, duplicates, dead letters ---------------------------------------------------
+
+
+def test_a_failing_receiver_is_retried_and_succeeds_once(web, worker, store) -> None:
+    chat = fresh_id()
+    key = f"closedChat:{chat}"
+    store.set(f"test:fail:{key}", 2)
+
+    assert post(web, closed_chats(chat)).status_code == 200
+
+    wait_for(lambda: store.hget("test:handled", key) == "1", "the retried receiver to succeed", worker)
+    assert store.hget("test:attempts", key) == "3"
+    assert signal_names(store, chat).count("huggy.receiver_failed") == 2
+    time.sleep(0.3)  # longer than the largest backoff: no further attempt comes
+    assert store.hget("test:handled", key) == "1"
+
+
+def test_without_dedup_a_retry_reruns_only_the_events_that_failed(web, worker, store) -> None:
+    first, second, third = fresh_id(), fresh_id(), fresh_id()
+    store.set(f"test:fail:closedChat:{second}", 1)
+
+    assert post(web, closed_chats(first, second, third), url="/huggy-b/webhook").status_code == 200
+
+    wait_for(lambda: store.hget("test:handled", f"closedChat:{third}") == "1", "the retry", worker)
+    attempts = [store.hget("test:attempts", f"closedChat:{i}") for i in (first, second, third)]
+    handled = [store.hget("test:handled", f"closedChat:{i}") for i in (first, second, third)]
+    assert attempts == ["1", "2", "1"]
+    assert handled == ["1", "1", "1"]
+
+
+def test_a_failing_delivery_received_receiver_is_retried_without_rerunning_the_events(web, worker, store) -> None:
+    chat = fresh_id()
+    store.set(f"test:fail:delivery:{chat}", 1)
+
+    assert post(web, closed_chats(chat), url="/huggy-b/webhook").status_code == 200
+
+    wait_for(lambda: store.hget("test:delivered", chat) == "1", "the retried delivery_received", worker)
+    assert store.hget("test:attempts", f"closedChat:{chat}") == "1"
+    assert signal_names(store, chat).count("huggy.receiver_failed") == 1
+
+
+def test_a_duplicate_delivery_is_handled_once(web, worker, store) -> None:
+    chat = fresh_id()
+    delivery = closed_chats(chat)
+
+    assert post(web, delivery).status_code == 200
+    assert post(web, delivery).status_code == 200  # Huggy's retry after a timeout on its side
+
+    wait_for(lambda: signal_names(store, chat).count("huggy.delivery_received") == 2, "both tasks", worker)
+    assert store.hget("test:handled", f"closedChat:{chat}") == "1"
+    assert int(store.hget("test:pid", f"closedChat:{chat}")) == worker.pid
+    last = json.loads(store.lindex(f"test:signals:{chat}", -1))
+    assert last["signal"] == "huggy.delivery_received"
+
+
+def test_an_event_another_worker_holds_waits_for_its_lease_without_using_up_retries(web, worker, store) -> None:
+    chat = fresh_id()
+    delivery = closed_chats(chat)
+    parsed = flask_huggy.parse_delivery(delivery, read_settings({}).timezone)
+    # Another worker claimed the event 1 s ago and is still on it: its lease ends in 1 s,
+    # longer than the whole retry budget (2 retries of at most 0.2 s).
+    store.set("huggy:dedup:" + event_key(parsed.events[0], parsed, 0), "another-worker", px=1000)
+
+    assert post(web, delivery).status_code == 200
+
+    wait_for(lambda: store.hget("test:handled", f"closedChat:{chat}") == "1", "the event after the lease", worker)
+    assert store.hget("test:attempts", f"closedChat:{chat}") == "1"
+    assert store.llen(f"test:dead:{chat}") == 0
+
+
+def test_exhausted_retries_dead_letter_the_delivery_and_its_log_line_replays(web, worker, store, tmp_path) -> None:
+    chat = fresh_id()
+    key = f"closedChat:{chat}"
+    store.set(f"test:fail:{key}", 99)
+
+    assert post(web, closed_chats(chat)).status_code == 200
+
+    dead = json.loads(wait_for(lambda: store.lindex(f"test:dead:{chat}", 0), "the dead letter", worker))
+    assert dead == {"events": [key], "exception": "RuntimeError", "pid": worker.pid}
+    assert store.hget("test:attempts", key) == "3"  # the first attempt and HUGGY_CELERY_MAX_RETRIES = 2
+    line = wait_for(lambda: next((line for line in worker.log_text().splitlines()
+                                  if "Dead-lettered" in line and str(chat) in line), None), "the log line", worker)
+    assert " ERROR" in line
+    assert f"closedChat #0 raised RuntimeError; not handled: #0 closedChat; token {mask_token(TOKEN)}." in line
+    assert TOKEN not in line
+
+    # README's recipe: keep what follows the first "{", then replay it once the CRM is back.
+    replay_file = tmp_path / "dead.jsonl"
+    replay_file.write_bytes(subprocess.run(["sed", "s/^[^{]*//"], input=line.encode(), capture_output=True,
+                                           check=True).stdout)
+    store.delete(f"test:fail:{key}")
+    result = web.test_cli_runner().invoke(args=["huggy", "replay", str(replay_file)])
+
+    assert result.exit_code == 0, result.output
+    assert "Sent 1, accepted 1, refused 0." in result.output
+    wait_for(lambda: store.hget("test:handled", key) == "1", "the replayed delivery", worker)
+
+
+# --- What the webhook refuses is never enqueued ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (closed_chats(1) | {"token": "not-the-token"}, 403, "invalid_token"),
+        ({k: v for k, v in closed_chats(1).items() if k != "token"}, 403, "missing_token"),
+        (b"{not json", 400, "invalid_json"),
+        ({"time": 1, "messages": ["closedChat"], "token": TOKEN}, 400, "invalid_envelope"),
+    ],
+    ids=["wrong-token", "no-token", "bad-json", "not-a-delivery"],
+)
+def test_a_refused_request_enqueues_nothing(web, published, body, status, code) -> None:
+    response = post(web, body)
+
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+    assert published == []
+
+
+def test_in_strict_mode_an_invalid_event_is_refused_at_the_webhook_and_not_enqueued(
+    broker_url, worker, published
+) -> None:
+    app = create_app(broker_url, HUGGY_STRICT=True)
+    delivery = build_delivery(build_event("closedChat", id="not-a-number"), token=TOKEN)
+
+    response = post(app, delivery)
+
+    assert response.status_code == 422
+    assert response.get_json()["error"] == "invalid_event"
+    assert published == []
+
+
+def test_the_broker_gets_one_json_task_per_delivery_with_the_token_masked(web, published) -> None:
+    delivery = closed_chats(fresh_id(), fresh_id())
+
+    assert post(web, delivery).status_code == 200
+
+    assert [message["task"] for message in published] == [TASK_NAME]
+    args, kwargs, _ = published[0]["body"]
+    assert args == [{**delivery, "token": mask_token(TOKEN)}, "HUGGY_"]
+    assert kwargs == {}
+    # What Celery's events and Flower show of the task: no contents of the delivery.
+    assert published[0]["headers"]["argsrepr"] == "(<Huggy delivery of HUGGY_: {'closedChat': 2}>, 'HUGGY_')"
+
+
+# --- Broker down -------------------------------------------------------------------------
+
+
+def test_a_broker_that_refuses_connections_gets_a_fast_503_and_nothing_runs() -> None:
+    app = create_app(f"redis://127.0.0.1:{free_port()}/0")
+
+    started = time.monotonic()
+    with SignalRecorder(sender=app) as recorded:
+        response = post(app, closed_chats(fresh_id()))
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "queue_unavailable"
+    assert recorded.calls == []
+    assert elapsed < 3.0, elapsed  # measured: 6 to 30 ms
+
+
+def test_a_broker_that_never_answers_gets_a_503_within_the_enqueue_timeout() -> None:
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        app = create_app(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", HUGGY_CELERY_ENQUEUE_TIMEOUT=0.5)
+
+        started = time.monotonic()
+        response = post(app, closed_chats(fresh_id()))
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "queue_unavailable"
+    assert elapsed < 3.0, elapsed  # measured: about 0.5 s, one timeout
+
+
+def test_the_webhook_enqueues_again_once_the_broker_is_back() -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    app = create_app(url)
+    with redis_on(port):
+        assert post(app, closed_chats(fresh_id())).status_code == 200
+    assert post(app, closed_chats(fresh_id())).status_code == 503
+    with redis_on(port):
+        delivery = closed_chats(fresh_id())
+        assert post(app, delivery).status_code == 200  # the pooled connection died with the broker
+
+        message = json.loads(redis.Redis.from_url(url).lindex("celery", 0))
+    assert message["content-type"] == "application/json"
+    assert message["headers"]["task"] == TASK_NAME
+    args, _, _ = json.loads(base64.b64decode(message["body"]))
+    assert args[0]["messages"] == delivery["messages"]
+    assert TOKEN not in json.dumps(message)
+
+
+@contextmanager
+def redis_on(port: int) -> Iterator[None]:
+    """A redis-server on a given port, stopped (and its data lost) on exit."""
+    process = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", tempfile.gettempdir()],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if redis.Redis(port=port, socket_timeout=0.5).ping():
+                    break
+            except redis.RedisError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# --- Eager Celery (a user's test suite) --------------------------------------------------
+
+
+def eager_app(**config: Any) -> Flask:
+    app = conftest.create_app(HUGGY_DISPATCH="celery", HUGGY_CELERY_RETRY_BACKOFF=0, **config)
+    celery = Celery("eager", broker="memory://")
+    celery.conf.update(task_always_eager=True)
+    flask_huggy.init_celery(app, celery)
+    return app
+
+
+def test_with_an_eager_celery_the_receivers_run_in_the_request_without_a_broker() -> None:
+    app = eager_app()
+    delivery = closed_chats(fresh_id())
+
+    with SignalRecorder(sender=app) as recorded:
+        response = post(app, delivery)
+
+    assert response.get_json() == {"status": "queued", "events": 1}
+    assert recorded.names() == ["closedChat", "huggy.event_received", "huggy.delivery_received"]
+    assert recorded.deliveries()[0].token == TOKEN
+
+
+def test_a_worker_that_cannot_read_its_config_retries_then_dead_letters_the_raw_delivery(caplog) -> None:
+    app = eager_app(HUGGY_CELERY_MAX_RETRIES=1)
+    task = app.extensions["huggy_celery"]["HUGGY_"].task
+    delivery = closed_chats(fresh_id())
+    dead: list[dict[str, Any]] = []
+    signals.delivery_dead_lettered.connect(lambda sender, **kwargs: dead.append(kwargs), sender=app, weak=False)
+    app.config["HUGGY_TIMEZONE"] = "Mars/Olympus_Mons"  # only the worker's config is broken
+
+    result = task.apply(args=[{**delivery, "token": mask_token(TOKEN)}, "HUGGY_"])
+
+    assert isinstance(result.result, ConfigError)
+    assert [(d["delivery"], d["events"], type(d["exception"])) for d in dead] == [(None, [], ConfigError)]
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dead-lettered")]
+    assert "after 2 attempt(s): rebuilding the delivery raised ConfigError; not handled: all;" in line
+    assert json.loads(line[line.index("{"):]) == {k: v for k, v in delivery.items() if k != "token"}
+
+
+# --- Configuration -----------------------------------------------------------------------
+
+
+def test_celery_dispatch_without_init_celery_is_a_misconfiguration() -> None:
+    app = conftest.create_app(HUGGY_DISPATCH="celery")
+
+    response = app.test_client().post("/huggy/webhook", json=conftest.load_payload("closedChat"))
+
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "misconfigured"
+    assert "init_celery" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize("setting", ["async", "Celery", None])
+def test_an_unknown_dispatch_mode_is_a_misconfiguration(setting) -> None:
+    with pytest.raises(ConfigError, match="HUGGY_DISPATCH"):
+        read_settings({"HUGGY_DISPATCH": setting})
+
+
+def test_retries_back_off_exponentially_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
+    settings = read_settings({"HUGGY_CELERY_RETRY_BACKOFF": 2, "HUGGY_CELERY_RETRY_BACKOFF_MAX": 300})
+
+    highest = [retry_countdown(settings, attempt, rand=lambda: 1.0) for attempt in range(1, 11)]
+    lowest = [retry_countdown(settings, attempt, rand=lambda: 0.0) for attempt in range(1, 4)]
+
+    assert highest == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    assert lowest == [1, 2, 4]
+
+
+def test_each_endpoint_has_its_own_task_name() -> None:
+    assert task_name() == TASK_NAME == "flask_huggy.dispatch_delivery"
+    assert task_name("HUGGY_B_") == "flask_huggy.dispatch_delivery.huggy_b"
+
+
+def test_the_dead_letter_signal_is_a_library_signal() -> None:
+    assert signals.delivery_dead_lettered.name == "huggy.delivery_dead_lettered"
+    assert "huggy.delivery_dead_lettered" not in signals.EVENT_SIGNALS
