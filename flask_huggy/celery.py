@@ -35,7 +35,7 @@ from flask import Flask
 from .auth import mask_token
 from .config import Settings, read_settings
 from .dedup import deduplicator_for
-from .dispatch import EventOutcome, dispatch
+from .dispatch import EventOutcome, dispatch, send_alert
 from .envelope import parse_delivery
 from .errors import ConfigError, DedupUnavailable, DuplicateInFlight, QueueUnavailable
 from .events import Delivery, Event
@@ -366,12 +366,7 @@ def _dead_letter(
         shown,
         replayable,
     )
-    if not delivery_dead_lettered.receivers:
-        return
-    try:
-        delivery_dead_lettered.send(app, delivery=delivery, exception=exc, events=events)
-    except Exception:  # an alerting receiver must not hide the original failure
-        logger.exception("A receiver of huggy.delivery_dead_lettered raised.")
+    send_alert(delivery_dead_lettered, app, delivery=delivery, exception=exc, events=events)
 
 
 def _describe(payload: Mapping[str, Any], config_prefix: str) -> str:

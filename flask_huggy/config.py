@@ -7,8 +7,8 @@ same keys under another prefix (``HUGGY_B_WEBHOOK_TOKEN`` for prefix ``HUGGY_B_`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any

@@ -15,7 +15,13 @@ from typing import Any
 from .dedup import Claim, Deduplicator
 from .errors import InvalidEvent
 from .events import Delivery, Event
-from .signals import EVENT_SIGNALS, delivery_received, event_received, invalid_event, receiver_failed
+from .signals import (
+    EVENT_SIGNALS,
+    delivery_received,
+    event_received,
+    invalid_event,
+    receiver_failed,
+)
 
 logger = logging.getLogger("flask_huggy")
 
@@ -145,12 +151,20 @@ def _release(dedup: Deduplicator, claim: Claim, event: Event) -> None:
 
 
 def _report_failure(sender: Any, event: Event | None, delivery: Delivery, exc: Exception) -> None:
-    if not receiver_failed.receivers:
+    send_alert(receiver_failed, sender, event=event, delivery=delivery, exception=exc)
+
+
+def send_alert(signal: Any, sender: Any, **kwargs: Any) -> None:
+    """Send a signal that reports a failure, never letting its receivers raise.
+
+    An alerting receiver that breaks must not hide the failure it reports.
+    """
+    if not signal.receivers:
         return
     try:
-        receiver_failed.send(sender, event=event, delivery=delivery, exception=exc)
-    except Exception:  # an alerting receiver must not hide the original failure
-        logger.exception("A receiver of huggy.receiver_failed raised.")
+        signal.send(sender, **kwargs)
+    except Exception:
+        logger.exception("A receiver of %s raised.", signal.name)
 
 
 def _send(signal: Any, sender: Any, what: str, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ class Event:
     Events nobody listens to cost nothing beyond the envelope.
     """
 
-    __slots__ = ("name", "raw", "duplicate", "_timezone", "_data", "_errors", "_obj")
+    __slots__ = ("_data", "_errors", "_obj", "_timezone", "duplicate", "name", "raw")
 
     def __init__(self, name: str, raw: dict[str, Any], timezone: tzinfo) -> None:
         #: Huggy's event name, e.g. ``"closedChat"``.

@@ -12,7 +12,7 @@ Each event signal is named exactly like Huggy's event, and its receivers get
 
 from __future__ import annotations
 
-from blinker import Namespace, NamedSignal
+from blinker import NamedSignal, Namespace
 
 huggy_signals = Namespace()
 
