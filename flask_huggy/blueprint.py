@@ -118,12 +118,15 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
         return
 
     def exempt_once() -> None:
+        # CSRFProtect is set up with the app, so by the first request it is there
+        # or never will be: exempt if needed, then unhook, so that no later
+        # request of the app pays for this check. (A new list, not an in-place
+        # removal: Flask is iterating over the current one.)
         late_csrf = app.extensions.get("csrf")
-        if late_csrf is not None and hasattr(late_csrf, "exempt") and blueprint not in exempted:
+        if late_csrf is not None and hasattr(late_csrf, "exempt"):
             late_csrf.exempt(blueprint)
-            exempted.add(blueprint)
+        app.before_request_funcs[None] = [f for f in app.before_request_funcs[None] if f is not exempt_once]
 
-    exempted: set[Blueprint] = set()
     # Registered now, it runs before the hook a later CSRFProtect(app) adds.
     app.before_request(exempt_once)
 
@@ -153,7 +156,7 @@ def _handle_webhook(config_prefix: str) -> Response:
         summary = dispatch(app, delivery, dedup=dedup)
     else:
         summary = _dispatch_journaled(app, delivery, settings, config_prefix, dedup)
-    return jsonify(status="accepted", events=summary.events, invalid=summary.invalid, duplicates=summary.duplicates)
+    return _accepted(app, summary)
 
 
 def _dispatch_journaled(
@@ -162,6 +165,15 @@ def _dispatch_journaled(
     journal = journal_for(app, settings, config_prefix)
     assert journal is not None  # settings.journal is set
     return journaled_dispatch(journal, app, delivery, endpoint=config_prefix, dedup=dedup)
+
+
+def _accepted(app: Flask, summary: DispatchSummary) -> Response:
+    # The answer to every delivery: formatted directly, it costs a fraction of jsonify.
+    body = _ACCEPTED % (summary.duplicates, summary.events, summary.invalid)
+    return app.response_class(body, mimetype="application/json")
+
+
+_ACCEPTED = '{"duplicates":%d,"events":%d,"invalid":%d,"status":"accepted"}\n'
 
 
 def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> bytes:
