@@ -129,14 +129,12 @@ def _make_loader(plan: tuple[tuple[str, Converter], ...], required: frozenset[st
         if type(data) is not dict or (required and not required.issubset(data)):
             raise Unsure
         out: dict[str, Any] = {}
-        found = 0
         get = data.get
         for key, convert in plan:  # declaration order, as marshmallow
             value = get(key, absent)
             if value is not absent:
-                found += 1
                 out[key] = convert(value, tz)
-        if found != len(data):
+        if len(out) != len(data):  # out holds exactly the declared keys that were sent
             if unknown == RAISE:
                 raise Unsure
             if unknown == INCLUDE:
