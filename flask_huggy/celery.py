@@ -32,14 +32,13 @@ from typing import Any
 
 from flask import Flask
 
-from .auth import mask_token
+from .auth import mask_token, restore_token
 from .config import Settings, read_settings
 from .dedup import deduplicator_for
 from .dispatch import EventOutcome, dispatch, send_alert
 from .envelope import parse_delivery
 from .errors import ConfigError, DedupUnavailable, DuplicateInFlight, QueueUnavailable
 from .events import Delivery, Event
-from .journal import restore_token
 from .signals import delivery_dead_lettered
 
 logger = logging.getLogger("flask_huggy")

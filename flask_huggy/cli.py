@@ -23,7 +23,7 @@ import requests
 from flask import Flask, current_app
 
 from ._version import __version__
-from .auth import mask_token
+from .auth import mask_token, restore_token
 from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
 from .dedup import deduplicator_for
 from .dispatch import EventOutcome, dispatch
@@ -37,7 +37,6 @@ from .journal import (
     JournaledDelivery,
     failed_deliveries,
     journal_for,
-    restore_token,
 )
 from .samples import TEMPLATES
 from .schemas import DEPRECATED_EVENTS

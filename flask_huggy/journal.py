@@ -337,22 +337,6 @@ def journaled_dispatch(
                          "will run all its events again.", record_id)
 
 
-def restore_token(delivery_raw: Mapping[str, Any], tokens: Iterable[str]) -> dict[str, Any]:
-    """A journaled delivery with its masked token replaced by the configured token it masks.
-
-    Receivers then get the delivery as Huggy sent it. When no configured token,
-    or more than one, masks to it (``****`` hides short tokens whole), the mask
-    is left: nothing checks the token of a replayed delivery.
-    """
-    raw = dict(delivery_raw)
-    masked = raw.get("token")
-    if isinstance(masked, str):
-        matches = {token for token in tokens if mask_token(token) == masked}
-        if len(matches) == 1:
-            raw["token"] = matches.pop()
-    return raw
-
-
 # --- Reading ----------------------------------------------------------------------------------
 
 
@@ -537,5 +521,4 @@ __all__ = [
     "journal_files",
     "journal_for",
     "journaled_dispatch",
-    "restore_token",
 ]
