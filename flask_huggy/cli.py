@@ -180,7 +180,8 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
         Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
         deliveries, or JSON lines: one delivery per line, possibly wrapped as
         {"body": ...} or {"raw": ...}, a record of HUGGY_JOURNAL (all its
-        deliveries are posted; its outcome records are skipped), or an
+        deliveries are posted; its outcome records are skipped), a log line
+        ending with a whole delivery (the Celery worker's dead letters), or an
         example-app log line ("... closedChat {...}", one event). Handshakes
         are skipped: replaying one would send a real confirmation to Huggy.
 
@@ -410,6 +411,10 @@ def _read_lines(name: str, text: str) -> Iterator[_Record]:
             continue
         except ValueError:
             pass
+        delivery = _trailing_delivery(line)
+        if delivery is not None:  # e.g. the Celery worker's dead-letter line
+            yield _record(where, delivery)
+            continue
         match = _LOG_LINE.search(line)
         if match is None:
             yield _Record(where, problem="neither JSON nor a log line ending with '<event> {...}'")
@@ -422,6 +427,22 @@ def _read_lines(name: str, text: str) -> Iterator[_Record]:
         # A log line holds one event, without the delivery's time and token.
         yield _record(where, {"time": int(datetime.now(timezone.utc).timestamp()),
                               "messages": {match["name"]: [event]}})
+
+
+def _trailing_delivery(line: str) -> dict[str, Any] | None:
+    """The whole delivery a log line ends with (``... {"time": ..., "messages": {...}}``), if any."""
+    decoder = json.JSONDecoder()
+    stripped = line.rstrip()
+    start = stripped.find("{")
+    while start != -1:
+        try:
+            obj, end = decoder.raw_decode(stripped, start)
+        except ValueError:
+            obj, end = None, -1
+        if end == len(stripped):
+            return obj if isinstance(obj, dict) and isinstance(obj.get("messages"), dict) else None
+        start = stripped.find("{", start + 1)
+    return None
 
 
 def _record(where: str, item: Any) -> _Record:

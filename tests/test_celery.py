@@ -269,10 +269,9 @@ def test_exhausted_retries_dead_letter_the_delivery_and_its_log_line_replays(web
     assert f"closedChat #0 raised RuntimeError; not handled: #0 closedChat; token {mask_token(TOKEN)}." in line
     assert TOKEN not in line
 
-    # README's recipe: keep what follows the first "{", then replay it once the CRM is back.
-    replay_file = tmp_path / "dead.jsonl"
-    replay_file.write_bytes(subprocess.run(["sed", "s/^[^{]*//"], input=line.encode(), capture_output=True,
-                                           check=True).stdout)
+    # README's recipe: once the CRM is back, replay the dead-letter lines of the worker's log as they are.
+    replay_file = tmp_path / "dead.log"
+    replay_file.write_text(line + "\n", encoding="utf-8")
     store.delete(f"test:fail:{key}")
     result = web.test_cli_runner().invoke(args=["huggy", "replay", str(replay_file)])
 

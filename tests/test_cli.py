@@ -325,6 +325,24 @@ def test_replay_reads_the_example_apps_log_lines(app: Flask, recorder: Recorder,
     assert result.exit_code == 1  # the first line is no delivery
 
 
+def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+    delivery = {key: value for key, value in load_payload("startedAutomationFlow+finishedAutomationFlow").items()
+                if key != "token"}
+    path = tmp_path / "worker.log"
+    path.write_text(
+        "[2024-06-03 12:00:01,234: ERROR/ForkPoolWorker-3] Dead-lettered a Huggy delivery after 6 attempt(s): "
+        "To replay it, pass the JSON that ends this line to flask huggy replay: "
+        + json.dumps(delivery, separators=(",", ":")) + "\n",
+        encoding="utf-8",
+    )
+
+    result = run(app, "replay", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert [e.name for e in recorder.events("huggy.event_received")] == ["startedAutomationFlow", "finishedAutomationFlow"]
+    assert recorder.events("finishedAutomationFlow")[0].raw == delivery["messages"]["finishedAutomationFlow"][0]
+
+
 def test_replay_reads_stdin(app: Flask, recorder: Recorder) -> None:
     result = run(app, "replay", "-", input=json.dumps(load_payload("closedChat")) + "\n")
 
