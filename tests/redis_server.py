@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -11,23 +10,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from .processes import free_port, missing_system_tool, stop
 
 
 def redis_server_binary() -> str:
     """Debian's redis-server; CI installs it, so there its absence is a failure."""
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed (apt-get install redis-server; .ci/run does it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_system_tool("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
     return binary
 
 
@@ -57,10 +47,5 @@ def running_redis() -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=5)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -40,7 +40,8 @@ from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fre
 
 from . import conftest
 from .celery_app import BROKER_ENV, TOKEN, create_app, describe
-from .redis_server import free_port, redis_server_binary, running_redis
+from .processes import free_port, stop
+from .redis_server import redis_server_binary, running_redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the worker may take to start, and a test to see its receivers' effect.
@@ -93,12 +94,7 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
             time.sleep(0.05)
         yield Worker(process, log, int(pid))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture
@@ -399,8 +395,7 @@ def redis_on(port: int) -> Iterator[None]:
             time.sleep(0.05)
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 # --- Eager Celery (a user's test suite) --------------------------------------------------

@@ -14,6 +14,8 @@ from flask_huggy.schemas import EVENT_SCHEMAS
 from flask_huggy.schemas.base import snake_case
 from flask_huggy.signals import EVENT_SIGNALS
 
+from .processes import missing_system_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 HUGGY_DOCS = ROOT.parent / "shared" / "huggy-webhook-docs.txt"
 
@@ -73,8 +75,9 @@ def test_events_that_share_a_schema_have_classes_with_the_same_fields(generator:
         assert [f.name for f in dataclasses.fields(model)] == [f.name for f in dataclasses.fields(schema_model)]
 
 
-@pytest.mark.skipif(not HUGGY_DOCS.exists(), reason="Huggy's docs are not beside the checkout")
 def test_portuguese_descriptions_are_huggys_words(generator: ModuleType) -> None:
+    if not HUGGY_DOCS.exists():
+        missing_system_tool(f"Huggy's docs are expected at {HUGGY_DOCS} (beside the checkout, as in CI)")
     docs = HUGGY_DOCS.read_text(encoding="utf-8")
     for name, (portuguese, _) in generator.EVENTS.items():
         assert f"\n{name}{portuguese}\n" in docs, name  # the table row: name and description run together

@@ -27,6 +27,7 @@ from example_app.testing import serve
 from flask_huggy.testing import build_delivery, build_event
 
 from .conftest import TOKEN, load_payload
+from .processes import missing_system_tool
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -62,9 +63,7 @@ def _require_browser() -> None:
         f"The end-to-end test needs {', '.join(missing)}: "
         "apt-get install chromium chromium-driver (.ci/run installs them)."
     )
-    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    missing_system_tool(message)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +124,10 @@ def post_to_webhook(base_url: str, delivery: dict[str, Any]) -> requests.Respons
 
 
 def wait_for(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     # Live updates swap parts of the page while we read it: an element found a

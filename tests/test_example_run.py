@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from .conftest import TOKEN
+from .processes import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,5 +51,4 @@ def test_flask_run_prints_the_inbox_url_and_the_webhook_url_then_serves_the_page
         assert " * Token: ****62e4 (HUGGY_WEBHOOK_TOKEN)\n" in output
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)

@@ -451,7 +451,6 @@ def test_each_process_writes_its_own_file_and_replay_merges_them(
     assert sorted(handled.names) == ["agentEntered", "agentEntered", "closedChat", "receivedMessage"]
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_a_forked_worker_writes_to_a_file_of_its_own(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.write({"id": "master", "kind": "outcome", "events": [], "error": None})
