@@ -157,7 +157,7 @@ def retyped(sent: Any) -> list[Any]:
         return [None, ""]  # a number no JSON decoder hands over; str() would refuse it anyway
     if isinstance(sent, int):
         return [str(sent), float(sent), sent != 0]
-    if isinstance(sent, str) and sent.lstrip("-").isdigit():
+    if isinstance(sent, str) and sent.isascii() and sent.lstrip("-").isdigit():  # "²" is a digit, not an int
         return [int(sent), float(sent), ""]
     if isinstance(sent, (dict, list)):
         return [False, None, "", []]
