@@ -201,6 +201,7 @@ def _positive(value: Any, key: str) -> float:
 
 
 _MISSING = object()
+_MISSINGS = (_MISSING,) * len(DEFAULTS)
 _SNAPSHOT_TYPES = (list, set, dict, bytearray)
 
 
@@ -215,7 +216,7 @@ def settings_for(app: Any, prefix: str = "HUGGY_") -> Settings:
     """
     config = app.config
     keys = _prefixed_keys(prefix)
-    raw = tuple(config.get(key, _MISSING) for key in keys)
+    raw = tuple(map(config.get, keys, _MISSINGS))  # map over dict.get: no Python frame per key
     cache: dict[str, tuple[tuple[Any, ...], Settings]] = app.extensions.setdefault("huggy_settings", {})
     entry = cache.get(prefix)
     if entry is not None and entry[0] == raw:

@@ -26,7 +26,7 @@ from .signals import (
 logger = logging.getLogger("flask_huggy")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DispatchSummary:
     """What a dispatch did, for the webhook's response body."""
 
@@ -34,6 +34,13 @@ class DispatchSummary:
     invalid: int
     #: Events skipped because they had been handled already (de-duplication).
     duplicates: int = 0
+
+    def __init__(self, events: int, invalid: int, duplicates: int = 0) -> None:
+        # One per request: see Delivery.__init__.
+        fields = self.__dict__
+        fields["events"] = events
+        fields["invalid"] = invalid
+        fields["duplicates"] = duplicates
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def decode_json(body: bytes) -> Any:
 
     Raises :class:`~flask_huggy.InvalidBody` saying what is wrong.
     """
-    if not body.strip():
+    if not body or body.isspace():  # isspace() stops at the first other byte; strip() would copy
         raise InvalidBody("The request body is empty; Huggy sends a JSON object.", code="empty_body")
     try:
         text = body.decode("utf-8")
@@ -82,7 +82,7 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo) -> Delivery:
     Events are not validated here; :class:`~flask_huggy.Event` does that when
     asked. Raises :class:`~flask_huggy.InvalidEnvelope` naming the wrong fields.
     """
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
     try:
         envelope = _load_envelope(payload, timezone)

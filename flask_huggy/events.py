@@ -104,7 +104,7 @@ class Event:
         return f"<Event {self.name}>"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, init=False)
 class Delivery:
     """One POST from Huggy: a chain of events sent together."""
 
@@ -117,3 +117,12 @@ class Delivery:
     events: tuple[Event, ...]
     #: The delivery exactly as Huggy sent it. Kept out of ``repr``: it holds the token.
     raw: Mapping[str, Any] = field(repr=False)
+
+    def __init__(self, time: datetime | None, token: str | None, events: tuple[Event, ...], raw: Mapping[str, Any]) -> None:
+        # One is built per request: filling __dict__ directly costs a fifth of
+        # the object.__setattr__ calls a frozen dataclass's own __init__ makes.
+        fields = self.__dict__
+        fields["time"] = time
+        fields["token"] = token
+        fields["events"] = events
+        fields["raw"] = raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from flask import Flask, Response
 
 from .conftest import TOKEN
 
@@ -132,6 +133,46 @@ def test_a_chunked_body_without_content_length_is_cut_at_the_limit(make_app) -> 
 
     assert_rejected(response, 413, "payload_too_large")
     assert sum(read) <= 1001
+
+
+class Trickle:
+    """A request stream that hands out a few bytes per read, as a slow network does."""
+
+    def __init__(self, body: bytes, piece: int) -> None:
+        self.body, self.piece, self.sizes = body, piece, []
+
+    def read(self, size: int = -1) -> bytes:
+        self.sizes.append(size)
+        chunk, self.body = self.body[: min(size, self.piece)], self.body[min(size, self.piece):]
+        return chunk
+
+
+def post_stream(app: Flask, stream: Trickle, content_length: int) -> Response:
+    environ = {"wsgi.input": stream, "CONTENT_LENGTH": str(content_length)}
+    return app.test_client().post("/huggy/webhook", environ_overrides=environ)
+
+
+def test_a_body_that_arrives_in_pieces_is_read_whole_and_no_further(app, recorder) -> None:
+    body = json.dumps({"token": TOKEN, "messages": {"closedChat": [{"id": 7}]}}).encode()
+    stream = Trickle(body + b"NEXT REQUEST ON THE SAME CONNECTION", piece=7)
+
+    response = post_stream(app, stream, len(body))
+
+    assert response.status_code == 200
+    assert response.get_json()["events"] == 1
+    assert stream.body == b"NEXT REQUEST ON THE SAME CONNECTION"
+    assert max(stream.sizes) <= len(body), "asked for more than Content-Length announced"
+
+
+def test_a_body_shorter_than_its_content_length_is_a_json_400(app, recorder) -> None:
+    body = json.dumps({"token": TOKEN, "messages": {}}).encode()
+    stream = Trickle(body, piece=5)
+
+    response = post_stream(app, stream, len(body) + 50)
+
+    assert response.status_code == 400
+    assert response.is_json
+    assert recorder.calls == []
 
 
 def test_an_app_wide_max_content_length_answers_in_json_too(make_app) -> None:

@@ -24,6 +24,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from flask_huggy.envelope import _envelope_schema, _load_envelope
 from flask_huggy.schemas import EVENT_SCHEMAS, load_event
+from flask_huggy.schemas import compiled
 from flask_huggy.schemas.compiled import Unsure, compile_loader
 from flask_huggy.schemas.fields import Id, Text, local_timezone
 from tests.conftest import SAMPLE_NAMES, load_payload
@@ -82,13 +83,20 @@ def assert_same_as_marshmallow(name: str, raw: Any, tz: tzinfo) -> tuple[str, An
     assert got == expected
     assert list(key_orders(got[1])) == list(key_orders(expected[1]))
     assert [raw] == [before], "the raw event was changed"  # in a list: NaN equals itself there
-    # The fast path alone, without the fallback: it may give up, never give another answer.
-    try:
-        fast = FAST_LOADERS[name](raw, tz)
-    except Exception:  # noqa: BLE001
-        return expected
-    assert expected == ("ok", fast)
-    assert list(key_orders(fast)) == list(key_orders(expected[1]))
+    # The fast path alone, without the fallback: it may give up, never give another
+    # answer. A fresh loader meets the shape for the first time, then knows it;
+    # the general loader is what serves shapes beyond MAX_SHAPES.
+    fresh = compile_loader(EVENT_SCHEMAS[name]).fast  # type: ignore[attr-defined]
+    paths = [FAST_LOADERS[name], fresh, fresh]
+    if type(raw) is dict:
+        paths.append(fresh.__self__.general)
+    for fast_path in paths:
+        try:
+            fast = fast_path(raw, tz)
+        except Exception:  # noqa: BLE001
+            continue
+        assert expected == ("ok", fast)
+        assert list(key_orders(fast)) == list(key_orders(expected[1]))
     return expected
 
 
@@ -319,3 +327,71 @@ def test_a_schema_option_the_compiler_does_not_know_is_left_to_marshmallow(schem
 def test_a_schema_swapped_into_event_schemas_is_the_one_that_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(EVENT_SCHEMAS, "closedChat", _WithPostLoad())
     assert load_event("closedChat", {"id": "3"}, SAO_PAULO) == {"id": 3, "marked": True}
+
+
+# -- loaders specialised by shape -------------------------------------------------------
+
+
+def shape_loaders(name: str) -> Any:
+    """A fresh compiled loader's state (its learned shapes, its general loader)."""
+    return compile_loader(EVENT_SCHEMAS[name]).fast.__self__  # type: ignore[attr-defined]
+
+
+def test_a_shape_is_learned_once_and_serves_objects_with_other_values() -> None:
+    loaders = shape_loaders("receivedAllMessage")
+    first = {"id": "1", "body": "hi", "send_at": "2020-03-05 17:21:10"}
+    second = {"id": 2, "body": None, "send_at": False}
+    assert loaders.load(first, SAO_PAULO) == EVENT_SCHEMAS["receivedAllMessage"].load(first)
+    assert list(loaders.shapes) == [("id", "body", "send_at")]
+    with local_timezone(SAO_PAULO):
+        assert loaders.load(second, SAO_PAULO) == EVENT_SCHEMAS["receivedAllMessage"].load(second)
+    assert len(loaders.shapes) == 1
+
+
+def test_the_same_keys_in_another_order_are_another_shape_with_the_same_result() -> None:
+    loaders = shape_loaders("receivedAllMessage")
+    forward = {"id": "1", "body": "hi", "zz": 1, "aa": 2}
+    backward = dict(reversed(forward.items()))
+    for event in (forward, backward):
+        assert_same_as_marshmallow("receivedAllMessage", event, SAO_PAULO)
+        assert list(loaders.load(event, SAO_PAULO)) == list(EVENT_SCHEMAS["receivedAllMessage"].load(event))
+    assert len(loaders.shapes) == 2
+
+
+def test_learned_shapes_are_bounded_and_later_shapes_still_load() -> None:
+    loaders = shape_loaders("closedChat")
+    for index in range(compiled.MAX_SHAPES + 20):
+        event = {"id": str(index), f"extra{index}": index}
+        assert loaders.load(event, SAO_PAULO) == EVENT_SCHEMAS["closedChat"].load(event)
+    assert len(loaders.shapes) == compiled.MAX_SHAPES
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {f"k{index}": index for index in range(compiled.MAX_SHAPE_KEYS + 1)},
+        {"k" * (compiled.MAX_SHAPE_KEY_CHARS + 1): 1, "id": "5"},
+        {1: "an int key, as only Python (a replay, a test) can build", "id": "5"},
+    ],
+    ids=["too-many-keys", "keys-too-long", "non-string-key"],
+)
+def test_odd_shapes_are_not_learned_and_load_all_the_same(event: dict[Any, Any]) -> None:
+    loaders = shape_loaders("closedChat")
+    assert loaders.load(event, SAO_PAULO) == EVENT_SCHEMAS["closedChat"].load(event)
+    assert loaders.shapes == {}
+
+
+def test_keys_that_look_like_code_stay_data() -> None:
+    # Shape loaders are written as Python source; the keys must never be part of it.
+    event = {
+        "id": "1",
+        "x'] = __import__('os').getcwd() #": 1,
+        '"}; raise SystemExit; {"': 2,
+        "\n    return {}\n": 3,
+        "v0": 4,
+    }
+    expected = EVENT_SCHEMAS["closedChat"].load(event)
+    loaders = shape_loaders("closedChat")
+    assert loaders.load(event, SAO_PAULO) == expected
+    assert loaders.load(dict(event), SAO_PAULO) == expected
+    assert len(loaders.shapes) == 1
