@@ -4,9 +4,10 @@ Two Flask apps from ``bench/apps.py`` run under the same gunicorn setup (gthread
 workers, keep-alive): ``bare`` only parses the JSON body, ``huggy`` is the
 blueprint with one cheap receiver. Client processes post a sample delivery from
 Huggy's docs over keep-alive connections for a fixed time; rounds alternate
-bare, huggy, bare, huggy... so that drift on the machine (thermal, noisy
-neighbours) hits both apps alike, and the figures to read are the medians of
-the per-round huggy/bare ratios: of req/s, and of the server's CPU time per
+which app goes first (bare, huggy | huggy, bare | bare, huggy ...) so that drift
+on the machine (thermal, noisy neighbours, a VM's CPU steal) hits both apps
+alike and favours neither, and the figures to read are the medians of the
+per-round huggy/bare ratios: of req/s, and of the server's CPU time per
 request, which other load on the machine disturbs much less.
 
 This is a measurement, not a test: nothing here asserts on timings. It only
@@ -666,7 +667,10 @@ def bench_payload(servers: dict[str, Server], payload: Payload, args: argparse.N
     )
     by_app: dict[str, list[RoundResult]] = {app: [] for app in servers}
     for round_no in range(1, args.rounds + 1):
-        for app, server in servers.items():
+        # Even rounds run huggy first: a machine slowing down (or speeding up)
+        # over the run then costs each app the same on the whole.
+        order = list(servers.items()) if round_no % 2 else list(reversed(servers.items()))
+        for app, server in order:
             result = run_round(server, payload, duration=args.duration, clients=args.clients)
             by_app[app].append(result)
             print(_row(str(round_no), result), flush=True)
@@ -740,14 +744,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--duration",
         type=_bounded(float, 0.5, MAX_DURATION),
-        default=5.0,
+        default=3.0,
         help="seconds per timed round (default: %(default)s)",
     )
     parser.add_argument(
         "--rounds",
         type=_bounded(int, 1, MAX_ROUNDS),
-        default=3,
-        help="rounds per app and payload, interleaved bare/huggy (default: %(default)s)",
+        default=8,
+        help="rounds per app and payload, interleaved, alternating which app goes first (default: %(default)s)",
     )
     parser.add_argument(
         "--clients",

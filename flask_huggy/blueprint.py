@@ -170,7 +170,7 @@ def _dispatch_journaled(
 def _accepted(app: Flask, summary: DispatchSummary) -> Response:
     # The answer to every delivery: formatted directly, it costs a fraction of jsonify.
     body = _ACCEPTED % (summary.duplicates, summary.events, summary.invalid)
-    return app.response_class(body, mimetype="application/json")
+    return app.response_class(body, content_type="application/json")
 
 
 _ACCEPTED = '{"duplicates":%d,"events":%d,"invalid":%d,"status":"accepted"}\n'

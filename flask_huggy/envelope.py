@@ -44,6 +44,11 @@ def _reject_constant(name: str) -> NoReturn:
     raise InvalidBody(f"{name} is not valid JSON.", code="invalid_json")
 
 
+#: One decoder for every request, as json.loads itself keeps one: given options,
+#: json.loads would build a decoder and its C scanner on every call.
+_decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+
+
 def decode_json(body: bytes) -> Any:
     """Parse a body as strict JSON (UTF-8, no NaN/Infinity, no repeated keys).
 
@@ -56,7 +61,7 @@ def decode_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise InvalidBody(f"The body is not valid UTF-8 (byte {exc.start}).", code="invalid_utf8") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        return _decoder.decode(text)
     except _DuplicateKey as exc:
         raise InvalidBody(
             f"The key {str(exc)[:100]!r} appears twice in one object; one of them would be lost.",
@@ -92,8 +97,8 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo) -> Delivery:
         ) from None
     token = envelope.get("token")
     return Delivery(
-        time=envelope.get("time"),
-        token=token if isinstance(token, str) else None,
-        events=tuple(Event(name, raw, timezone) for name, raw in envelope["messages"]),
-        raw=payload,
+        envelope.get("time"),
+        token if isinstance(token, str) else None,
+        tuple([Event(name, raw, timezone) for name, raw in envelope["messages"]]),
+        payload,
     )

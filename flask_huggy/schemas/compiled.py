@@ -155,7 +155,9 @@ def _step(name: str, field: Any, convert: Converter, seen: dict[int, Converter])
     if kind in _PASSTHROUGH:
         return _Step(name, convert, "same", _PASSTHROUGH[kind], field.allow_none)
     if kind is LooseNested:
-        return _Step(name, convert, "nested", _compile_schema(field.schema, seen), field.allow_none)
+        nested = getattr(_compile_schema(field.schema, seen), "__self__", None)
+        if isinstance(nested, _ShapeLoaders):
+            return _Step(name, convert, "nested", nested, field.allow_none)
     return _Step(name, convert, "call", None, field.allow_none)
 
 
@@ -170,7 +172,9 @@ def _expression(step: _Step, index: int, value: str) -> str:
             condition = f"{value} is None or {condition}"
         return f"{value} if {condition} else {call}"
     if step.shortcut == "nested":
-        return f"helper_{index}({value}, tz) if type({value}) is dict else {call}"
+        # The nested loader's own shape lookup, inline: one call per object, not two.
+        shaped = f"(shape_{index}(tuple({value})) or learn_{index}({value}))({value}, tz)"
+        return f"{shaped} if type({value}) is dict else {call}"
     return call
 
 
@@ -212,18 +216,19 @@ class _ShapeLoaders:
             self.namespace[f"convert_{index}"] = step.convert
             self.namespace[f"helper_{index}"] = step.helper
             self.namespace[f"name_{index}"] = step.name
+            if step.shortcut == "nested":
+                self.namespace[f"shape_{index}"] = step.helper.shapes.get
+                self.namespace[f"learn_{index}"] = step.helper.learn
         self.general = self._general()
         self.shapes: dict[tuple[Any, ...], Converter] = {}
 
     def load(self, data: Any, tz: tzinfo) -> dict[str, Any]:
         if type(data) is not dict:
             raise Unsure
-        shaped = self.shapes.get(tuple(data))
-        if shaped is None:
-            shaped = self._learn(data)
-        return shaped(data, tz)  # type: ignore[no-any-return]
+        return (self.shapes.get(tuple(data)) or self.learn(data))(data, tz)  # type: ignore[no-any-return]
 
-    def _learn(self, data: dict[Any, Any]) -> Converter:
+    def learn(self, data: dict[Any, Any]) -> Converter:
+        """The loader for ``data``'s shape, written now (and kept, within limits)."""
         if (
             len(self.shapes) >= MAX_SHAPES
             or len(data) > MAX_SHAPE_KEYS
