@@ -87,7 +87,7 @@ QUIET_OTHER_PCT = 10.0
 
 # Upper bounds of the CLI values: the run must stay short and local.
 MAX_DURATION = 120.0
-MAX_ROUNDS = 20
+MAX_ROUNDS = 100
 MAX_CLIENTS = 16
 MAX_WORKERS = 16
 

@@ -137,7 +137,8 @@ def _handle_webhook(config_prefix: str) -> Response:
     state = endpoint_state(app, config_prefix)
     if settings.allowed_networks:
         _check_source(request.remote_addr, settings)
-    payload = decode_json(_read_body(request.stream, request.content_length, settings.max_content_length))
+    body = _read_body(request.stream, request.content_length, settings.max_content_length)
+    payload = decode_json(body, settings.json_decoder)
     if not isinstance(payload, dict):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
     if is_handshake(payload):

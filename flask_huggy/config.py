@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .jsondecoders import resolve_decoder
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_RETRY_BACKOFF": 2.0,
     "CELERY_RETRY_BACKOFF_MAX": 300.0,
     "CELERY_ENQUEUE_TIMEOUT": 2.0,
+    "JSON_DECODER": "auto",
 }
 
 #: The values ``HUGGY_DISPATCH`` takes: run receivers in the request, or on Celery workers.
@@ -89,6 +91,8 @@ class Settings:
     celery_retry_backoff_max: float = 300.0
     #: Seconds the webhook may spend reaching the broker before it answers 503.
     celery_enqueue_timeout: float = 2.0
+    #: ``"jiter"`` or ``"stdlib"``: what reads request bodies (``"auto"`` resolved).
+    json_decoder: str = "stdlib"
 
 
 def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
@@ -119,7 +123,15 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         celery_retry_backoff=_non_negative(get("CELERY_RETRY_BACKOFF"), prefix + "CELERY_RETRY_BACKOFF"),
         celery_retry_backoff_max=_non_negative(get("CELERY_RETRY_BACKOFF_MAX"), prefix + "CELERY_RETRY_BACKOFF_MAX"),
         celery_enqueue_timeout=_positive(get("CELERY_ENQUEUE_TIMEOUT"), prefix + "CELERY_ENQUEUE_TIMEOUT"),
+        json_decoder=_json_decoder(get("JSON_DECODER"), prefix),
     )
+
+
+def _json_decoder(value: Any, prefix: str) -> str:
+    try:
+        return resolve_decoder(value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{prefix}JSON_DECODER {exc}") from None
 
 
 def _tokens(value: Any, prefix: str) -> tuple[str, ...]:

@@ -1,0 +1,182 @@
+"""jiter (the ``fast`` extra) and the standard library read every body alike.
+
+``HUGGY_JSON_DECODER`` picks what reads request bodies. Whatever the body (a
+delivery, any JSON, JSON bent every way, bytes that are no JSON at all) the
+outcome is the same with either decoder: the same value, down to the type of
+each number and the order of each object's keys, or the same refusal, code and
+message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flask_huggy import ConfigError, InvalidBody, jsondecoders
+from flask_huggy.config import read_settings, settings_for
+from flask_huggy.envelope import decode_json
+from flask_huggy.jsondecoders import resolve_decoder
+from tests.conftest import SAMPLE_NAMES, TOKEN, create_app, load_payload
+
+pytest.importorskip("jiter", reason="the 'fast' extra (jiter) is part of the test extra: pip install -e '.[test]'")
+
+ALIKE = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def canonical(value: Any) -> Any:
+    """``value`` with what ``==`` hides made visible: 1 vs 1.0 vs True, -0.0, key order."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return ("int", value)
+    if isinstance(value, float):
+        return ("float", value.hex())
+    if isinstance(value, str):
+        return ("str", value)
+    if isinstance(value, list):
+        return ["list", *map(canonical, value)]
+    assert type(value) is dict, f"a decoder gave a {type(value).__name__}"
+    return ["dict", *((key, canonical(item)) for key, item in value.items())]
+
+
+def outcome(body: bytes, decoder: str) -> tuple[str, Any]:
+    try:
+        return "ok", canonical(decode_json(body, decoder))
+    except InvalidBody as exc:
+        return "refused", exc.to_dict()
+
+
+def assert_alike(body: bytes) -> tuple[str, Any]:
+    fast, stdlib = outcome(body, "jiter"), outcome(body, "stdlib")
+    assert fast == stdlib, body[:200]
+    return stdlib
+
+
+# -- bodies --------------------------------------------------------------------------
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**60), max_value=10**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@st.composite
+def dumped(draw: st.DrawFn) -> bytes:
+    """A value written the ways JSON writers write it: compact, spaced, indented, escaped or not."""
+    value = draw(values)
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": "), (" ,", " : ")]))
+    indent = draw(st.sampled_from([None, 0, 2, "\t"]))
+    return json.dumps(value, separators=separators, indent=indent, ensure_ascii=draw(st.booleans())).encode()
+
+
+#: Snippets each decoder might take differently from the other.
+SNIPPETS = [
+    b'"', b"NaN", b"-Infinity", b"Infinity", b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\u0000"', b",", b"}", b"]",
+    b"\x00", b"\x01", b"\x7f", b"\xff", b"\xc3", b"\xef\xbb\xbf", b" ", b"\n", b"-", b"-0", b"-0.0", b"0.0e0",
+    b"1e400", b"-1e400", b"1e-400", b"1E+2", b"01", b"1.", b".5", b"+1", b"0x1", b"9" * 400, b"9" * 4301,
+    b"1" + b"0" * 30, b"123456789012345678901234567890.5", b"2.2250738585072011e-308", b"true", b"nul", b"'a'",
+    b'"a":1,', b'{"a":1,"a":2}', b'{"a":1,"\\u0061":2}', b'{"":1,"":2}', b"[" * 250 + b"]" * 250,
+    b'"\\x41"', b'"\\u00e9"', "é".encode(), "\u2028".encode(), b"\\", b"/*c*/", b"//",
+]
+
+
+@st.composite
+def bent(draw: st.DrawFn) -> bytes:
+    """A well-formed body with a snippet put in, or a piece taken out."""
+    body = draw(dumped())
+    where = draw(st.integers(0, len(body)))
+    if draw(st.booleans()):
+        return body[:where] + draw(st.sampled_from(SNIPPETS)) + body[where:]
+    return body[:where] + body[where + draw(st.integers(1, 3)) :]
+
+
+@st.composite
+def repeated_keys(draw: st.DrawFn) -> bytes:
+    """An object, somewhere in a delivery, with one key twice (spelled alike or not)."""
+    key = draw(st.text(max_size=5))
+    spellings = [json.dumps(key), json.dumps(key, ensure_ascii=False)]
+    if key:
+        spellings.append('"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else c for c in key) + '"')
+    first, second = draw(st.sampled_from(spellings)), draw(st.sampled_from(spellings))
+    inner = f"{{{first}: 1, \"other\": [], {second}: 2}}"
+    return f'{{"time": 1, "messages": {{"closedChat": [{inner}]}}, "token": "t"}}'.encode()
+
+
+@ALIKE
+@given(body=dumped())
+def test_any_json_decodes_alike(body: bytes) -> None:
+    assert assert_alike(body)[0] == "ok"
+
+
+@ALIKE
+@given(body=bent())
+def test_any_bent_json_decodes_or_is_refused_alike(body: bytes) -> None:
+    assert_alike(body)
+
+
+@ALIKE
+@given(body=repeated_keys())
+def test_a_repeated_key_is_refused_alike(body: bytes) -> None:
+    verdict, answer = assert_alike(body)
+    assert (verdict, answer["error"]) == ("refused", "duplicate_key")
+
+
+@ALIKE
+@given(body=st.binary(max_size=64) | st.text(max_size=32).map(str.encode))
+def test_any_bytes_decode_or_are_refused_alike(body: bytes) -> None:
+    assert_alike(body)
+
+
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=repr)
+def test_each_odd_snippet_alone_and_in_an_array_is_read_alike(snippet: bytes) -> None:
+    assert_alike(snippet)
+    assert_alike(b"[" + snippet + b"]")
+    assert_alike(b'{"k": ' + snippet + b"}")
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_every_docs_sample_decodes_alike(name: str) -> None:
+    body = json.dumps(load_payload(name), ensure_ascii=False).encode()
+    assert assert_alike(body) == ("ok", canonical(json.loads(body)))
+
+
+# -- choosing the decoder ------------------------------------------------------------------
+
+
+def test_auto_is_jiter_when_installed_and_the_stdlib_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_decoder("auto") == "jiter"
+    monkeypatch.setattr(jsondecoders, "jiter", None)  # as on a machine without the extra
+    assert resolve_decoder("auto") == "stdlib"
+    with pytest.raises(ValueError, match="pip install 'flask-huggy\\[fast\\]'"):
+        resolve_decoder("jiter")
+
+
+@pytest.mark.parametrize("value", ["orjson", "", None, "JITER"])
+def test_an_unknown_decoder_is_a_config_error(value: Any) -> None:
+    with pytest.raises(ConfigError, match="HUGGY_JSON_DECODER"):
+        read_settings({"HUGGY_JSON_DECODER": value})
+
+
+@pytest.mark.parametrize(("configured", "used"), [(None, "jiter"), ("auto", "jiter"), ("jiter", "jiter"), ("stdlib", "stdlib")])
+def test_the_endpoint_reads_bodies_with_the_configured_decoder(configured: str | None, used: str) -> None:
+    app = create_app() if configured is None else create_app(HUGGY_JSON_DECODER=configured)
+    assert settings_for(app).json_decoder == used
+
+    body = b'{"time": 1700000000, "token": "%s", "messages": {"closedChat": [{"id": 1, "id": 2}]}}' % TOKEN.encode()
+    response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "duplicate_key"
