@@ -28,6 +28,8 @@ from flask_huggy import Delivery, Event, signals
 
 #: Environment variable holding the token(s) the ``huggy`` app accepts.
 TOKENS_ENV = "BENCH_HUGGY_TOKENS"
+#: Environment variable holding the ``huggy`` app's ``HUGGY_JSON_DECODER``.
+DECODER_ENV = "BENCH_HUGGY_JSON_DECODER"
 
 #: Where ``bare`` listens; the same path as the blueprint's, so routing costs match.
 WEBHOOK_PATH = "/huggy/webhook"
@@ -73,6 +75,7 @@ def create_huggy(tokens: str | None = None) -> Flask:
     # would skip all but the first and measure nothing. Off is the default;
     # this keeps it so.
     app.config["HUGGY_DEDUP"] = False
+    app.config["HUGGY_JSON_DECODER"] = os.environ.get(DECODER_ENV, "auto")
     app.register_blueprint(flask_huggy.blueprint)
     for signal in (signals.received_all_message, signals.started_automation_flow, signals.finished_automation_flow):
         signal.connect_via(app)(_read_id)

@@ -1,9 +1,11 @@
 """How much throughput does flask-huggy cost over a bare JSON endpoint?
 
-Two Flask apps from ``bench/apps.py`` run under the same gunicorn setup (gthread
-workers, keep-alive): ``bare`` only parses the JSON body, ``huggy`` is the
-blueprint with one cheap receiver. Client processes post a sample delivery from
-Huggy's docs over keep-alive connections for a fixed time; rounds alternate
+Two Flask apps from ``bench/apps.py`` run under the same gunicorn setup (2 sync
+workers, as in the performance issue, or ``--worker-class gthread`` with
+keep-alive): ``bare`` only parses the JSON body, ``huggy`` is the blueprint with
+one cheap receiver. Client processes post a sample delivery from Huggy's docs
+for a fixed time (a connection per request with sync workers, one keep-alive
+connection per client with gthread); rounds alternate
 which app goes first (bare, huggy | huggy, bare | bare, huggy ...) so that drift
 on the machine (thermal, noisy neighbours, a VM's CPU steal) hits both apps
 alike and favours neither, and the figures to read are the medians of the
@@ -60,9 +62,13 @@ APPS = ("bare", "huggy")
 # flask_huggy on sys.path, which only the gunicorn processes are given.
 WEBHOOK_PATH = "/huggy/webhook"
 TOKENS_ENV = "BENCH_HUGGY_TOKENS"
+DECODER_ENV = "BENCH_HUGGY_JSON_DECODER"
 WORKER_HEADER = "X-Bench-Worker"
 
-#: The server setup the task fixes; keep-alive needs a threaded worker class.
+#: gunicorn worker classes: ``sync`` (the issue's setup: a connection per
+#: request) or ``gthread`` (threads, keep-alive connections).
+WORKER_CLASSES = ("sync", "gthread")
+#: The gthread setup: keep-alive needs a threaded worker class.
 GUNICORN_THREADS = 4
 GUNICORN_KEEPALIVE = 30
 
@@ -191,22 +197,26 @@ class Server:
     always stops it (SIGTERM, then SIGKILL after :data:`SERVER_STOP_TIMEOUT`).
     """
 
-    def __init__(self, app: str, *, workers: int, tokens: Sequence[str], log_dir: Path) -> None:
+    def __init__(
+        self, app: str, *, worker_class: str, workers: int, tokens: Sequence[str], json_decoder: str, log_dir: Path
+    ) -> None:
         self.app = app
+        self.worker_class = worker_class
         self.workers = workers
         self.tokens = tuple(tokens)
+        self.json_decoder = json_decoder
         self.log_path = log_dir / f"gunicorn-{app}.log"
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         """The gunicorn command line: the same for every app but the app itself."""
+        threads = ["--threads", str(GUNICORN_THREADS), "--keep-alive", str(GUNICORN_KEEPALIVE)]
         return [
             sys.executable, "-m", "gunicorn",
-            "-k", "gthread",
-            "--threads", str(GUNICORN_THREADS),
+            "-k", self.worker_class,
+            *(threads if self.worker_class == "gthread" else []),
             "-w", str(self.workers),
-            "--keep-alive", str(GUNICORN_KEEPALIVE),
             "-b", f"{HOST}:{self.port}",
             "--chdir", str(BENCH_DIR),
             "--graceful-timeout", "5",
@@ -220,6 +230,7 @@ class Server:
         # flask_huggy is imported from this checkout, installed or not.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env[TOKENS_ENV] = ",".join(self.tokens)
+        env[DECODER_ENV] = self.json_decoder
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 self.command(), cwd=BENCH_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
@@ -368,7 +379,9 @@ def _pinned_connection(job: ClientJob, result: ClientResult) -> http.client.HTTP
     Which gunicorn worker accepts a connection is up to the kernel; with 2
     clients and 2 workers, half the time both land on one worker and the round
     measures one CPU instead of two. Reconnecting until each client holds its own
-    worker makes rounds comparable. These requests double as warm-up.
+    worker makes rounds comparable. These requests double as warm-up. (Sync
+    workers close every connection after one answer: nothing to pin there, and
+    ``job.worker`` is ``None``.)
     """
     for _ in range(MAX_PIN_ATTEMPTS):
         conn = _connect(job.port)
@@ -415,9 +428,11 @@ def client_main(
         while clock() < deadline and result.errors < MAX_CLIENT_ERRORS:
             t0 = clock()
             try:
-                if conn is None:
+                if conn is None:  # after a failure: reconnecting is not part of a request
                     conn = _connect(job.port)
                     t0 = clock()
+                elif conn.sock is None:  # closed by the server after its answer (sync workers): it is
+                    conn = _connect(job.port)
                 status, data, worker = _post(conn, job.body)
             except (OSError, http.client.HTTPException) as exc:
                 result.errors += 1
@@ -562,6 +577,11 @@ def _get(source: multiprocessing.Queue[Any], procs: Sequence[BaseProcess], timeo
                 raise
 
 
+def _pin(workers: Sequence[int], client: int, worker_class: str) -> int | None:
+    """The worker client number ``client`` should hold a keep-alive connection to, if any."""
+    return workers[client % len(workers)] if workers and worker_class == "gthread" else None
+
+
 def run_round(server: Server, payload: Payload, *, duration: float, clients: int) -> RoundResult:
     """Post ``payload`` to ``server`` from ``clients`` processes for ``duration`` seconds.
 
@@ -578,7 +598,7 @@ def run_round(server: Server, payload: Payload, *, duration: float, clients: int
         ctx.Process(
             target=client_main,
             args=(
-                ClientJob(server.port, payload.body, duration, workers[i % len(workers)] if workers else None),
+                ClientJob(server.port, payload.body, duration, _pin(workers, i, server.worker_class)),
                 ready,
                 start,
                 results,
@@ -738,7 +758,7 @@ def _bounded(kind: type[int | float], low: float, high: float) -> Any:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Throughput of flask-huggy's webhook vs a bare Flask JSON endpoint, both under "
-        f"gunicorn gthread ({GUNICORN_THREADS} threads, keep-alive {GUNICORN_KEEPALIVE}s) on {HOST}.",
+        f"gunicorn (sync workers, or gthread with keep-alive) on {HOST}.",
         epilog="Read the median huggy/bare ratio; see bench/README.rst.",
     )
     parser.add_argument(
@@ -752,6 +772,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=_bounded(int, 1, MAX_ROUNDS),
         default=8,
         help="rounds per app and payload, interleaved, alternating which app goes first (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=WORKER_CLASSES,
+        default="sync",
+        help="gunicorn worker class: 'sync' (the issue's setup; a connection per request) or 'gthread' "
+        f"({GUNICORN_THREADS} threads, keep-alive) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--json-decoder",
+        choices=("auto", "stdlib", "jiter"),
+        default="auto",
+        help="HUGGY_JSON_DECODER of the huggy app: 'auto' is jiter when installed (the 'fast' extra) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--clients",
@@ -786,15 +820,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _gunicorn_version() -> str:
+def _version(distribution: str) -> str:
     try:
-        return importlib.metadata.version("gunicorn")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
 
 
 @contextlib.contextmanager
-def _servers(tokens: Sequence[str], workers: int) -> Iterator[dict[str, Server]]:
+def _servers(args: argparse.Namespace, tokens: Sequence[str]) -> Iterator[dict[str, Server]]:
     """Both apps' servers, up for the whole run and always stopped after it.
 
     Both run at once so that rounds can alternate without restarts; the idle
@@ -802,7 +836,17 @@ def _servers(tokens: Sequence[str], workers: int) -> Iterator[dict[str, Server]]
     """
     with tempfile.TemporaryDirectory(prefix="flask-huggy-bench-") as logs, contextlib.ExitStack() as stack:
         yield {
-            app: stack.enter_context(Server(app, workers=workers, tokens=tokens, log_dir=Path(logs))) for app in APPS
+            app: stack.enter_context(
+                Server(
+                    app,
+                    worker_class=args.worker_class,
+                    workers=args.workers,
+                    tokens=tokens,
+                    json_decoder=args.json_decoder,
+                    log_dir=Path(logs),
+                )
+            )
+            for app in APPS
         }
 
 
@@ -818,15 +862,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     tokens = sorted({p.token for p in payloads if p.token})
     cpus = os.cpu_count() or 0
     print(
-        f"flask-huggy webhook throughput: Python {platform.python_version()}, gunicorn {_gunicorn_version()}, "
+        f"flask-huggy webhook throughput: Python {platform.python_version()}, gunicorn {_version('gunicorn')}, "
         f"{cpus} CPU(s), {platform.system()} {platform.machine()}"
     )
+    threads = f" --threads {GUNICORN_THREADS} --keep-alive {GUNICORN_KEEPALIVE}" if args.worker_class == "gthread" else ""
+    connections = "1 keep-alive connection each" if args.worker_class == "gthread" else "a new connection per request"
+    print(f"server: gunicorn -k {args.worker_class}{threads} -w {args.workers} on {HOST} (one per app)")
+    print(f"huggy: HUGGY_JSON_DECODER={args.json_decoder!r} (jiter {_version('jiter')}); bare: Flask's request.get_json()")
     print(
-        f"server: gunicorn -k gthread --threads {GUNICORN_THREADS} -w {args.workers} "
-        f"--keep-alive {GUNICORN_KEEPALIVE} on {HOST} (one per app)"
-    )
-    print(
-        f"load: {args.clients} client process(es), 1 keep-alive connection each; "
+        f"load: {args.clients} client process(es), {connections}; "
         f"{args.rounds} round(s) x {args.duration:g}s per app and payload, after {args.warmup:g}s warm-up"
     )
     print(
@@ -837,7 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     problems: list[str] = []
     try:
-        with _servers(tokens, args.workers) as servers:
+        with _servers(args, tokens) as servers:
             for payload in payloads:
                 problems += bench_payload(servers, payload, args)
     except KeyboardInterrupt:

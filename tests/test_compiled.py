@@ -395,3 +395,14 @@ def test_keys_that_look_like_code_stay_data() -> None:
     assert loaders.load(event, SAO_PAULO) == expected
     assert loaders.load(dict(event), SAO_PAULO) == expected
     assert len(loaders.shapes) == 1
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    ["7", "0", "007", "1" * 30, "1" * 31, "-5", " 5", "5 ", "+5", "5.0", "²", "٣", "1_000", "", "0x1f"],
+    ids=repr,
+)
+def test_ids_written_as_strings_load_exactly_as_marshmallow_loads_them(spelled: str) -> None:
+    # Digit strings take a shortcut written into the loaders: its edges must be marshmallow's.
+    assert_same_as_marshmallow("closedChat", {"id": spelled}, SAO_PAULO)
+    assert_same_as_marshmallow("receivedAllMessage", {"id": "1", "sender": {"id": spelled, "name": "x"}}, SAO_PAULO)

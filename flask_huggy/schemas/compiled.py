@@ -161,21 +161,32 @@ def _step(name: str, field: Any, convert: Converter, seen: dict[int, Converter])
     return _Step(name, convert, "call", None, field.allow_none)
 
 
+def _unchanged(step: _Step, index: int, value: str) -> str | None:
+    """Source of a test that ``step`` loads the value in variable ``value`` as itself, if there is one."""
+    if step.shortcut == "raw":
+        return "True"
+    if step.shortcut == "same":
+        condition = f"type({value}) is helper_{index}"
+        return f"{value} is None or {condition}" if step.allow_none else condition
+    # marshmallow's Field.deserialize answers None to None before the field's own
+    # code runs, when the field allows it (_field_is_plain checked it is not overridden).
+    return f"{value} is None" if step.allow_none else None
+
+
 def _expression(step: _Step, index: int, value: str) -> str:
     """Source for the loaded value of ``step`` (the ``index``-th field) held in variable ``value``."""
     call = f"convert_{index}({value}, tz)"
     if step.shortcut == "raw":
         return value
     if step.shortcut == "same":
-        condition = f"type({value}) is helper_{index}"
-        if step.allow_none:
-            condition = f"{value} is None or {condition}"
-        return f"{value} if {condition} else {call}"
+        if step.helper is int:
+            # An id as a string of digits, as Huggy often writes them: _load_id's first case, inline.
+            call = f"int({value}) if type({value}) is str and {value}.isdigit() and {value}.isascii() and len({value}) <= 30 else {call}"
+        return f"{value} if {_unchanged(step, index, value)} else {call}"
     if step.shortcut == "nested":
         # The nested loader's own shape lookup, inline: one call per object, not two.
-        shaped = f"(shape_{index}(tuple({value})) or learn_{index}({value}))({value}, tz)"
-        return f"{shaped} if type({value}) is dict else {call}"
-    return call
+        call = f"(shape_{index}(tuple({value})) or learn_{index}({value}))({value}, tz) if type({value}) is dict else {call}"
+    return f"None if {value} is None else {call}" if step.allow_none else call
 
 
 def _define(lines: list[str], namespace: dict[str, Any], what: str) -> Converter:
@@ -264,8 +275,23 @@ class _ShapeLoaders:
             lines.append("    v0, = data.values()")
         elif data:
             lines.append(f"    {', '.join(f'v{index}' for index in range(len(data)))} = data.values()")
+        unchanged = self._unchanged_when(data, extras)
+        if unchanged is not None:
+            # Every value would load as itself, keys in the same order: a C-level copy
+            # is the same dict, built without a Python step per key.
+            lines.append(f"    if {unchanged}: return data.copy()" if unchanged else "    return data.copy()")
         lines.append(f"    return {{{', '.join(entries)}}}")
         return _define(lines, namespace, f"{len(data)} keys")
+
+    def _unchanged_when(self, data: dict[str, Any], extras: list[str]) -> str | None:
+        """Source of the test that ``data`` loads as a copy of itself ("" if always), or None if it never does."""
+        present = [(index, step) for index, step in enumerate(self.plan) if step.name in data]
+        if extras or [step.name for _, step in present] != list(data):
+            return None
+        tests = [_unchanged(step, index, f"v{position}") for position, (index, step) in enumerate(present)]
+        if any(test is None for test in tests):
+            return None
+        return " and ".join(f"({test})" for test in tests if test != "True")
 
     def _general(self) -> Converter:
         namespace = dict(self.namespace, absent=object(), required=self.required, declared=self.declared)
