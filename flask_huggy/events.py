@@ -118,7 +118,9 @@ class Delivery:
     #: The delivery exactly as Huggy sent it. Kept out of ``repr``: it holds the token.
     raw: Mapping[str, Any] = field(repr=False)
 
-    def __init__(self, time: datetime | None, token: str | None, events: tuple[Event, ...], raw: Mapping[str, Any]) -> None:
+    def __init__(
+        self, time: datetime | None, token: str | None, events: tuple[Event, ...], raw: Mapping[str, Any]
+    ) -> None:
         # One is built per request: filling __dict__ directly costs a fifth of
         # the object.__setattr__ calls a frozen dataclass's own __init__ makes.
         fields = self.__dict__

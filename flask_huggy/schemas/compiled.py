@@ -211,8 +211,10 @@ class _ShapeLoaders:
     loader learns each key sequence it meets (up to :data:`MAX_SHAPES`) and
     writes, once, a function for exactly those keys: it unpacks the values by
     position and builds the result in one dict display, with no lookup, no
-    presence test and no unknown-key pass. That is where Python spends its time
-    on small objects; the shape costs one ``tuple(data)`` lookup. Any other
+    presence test and no unknown-key pass, or, when every value loads as itself
+    and the keys are already in marshmallow's order, copies the dict in C. That
+    is where Python spends its time on small objects; the shape costs one
+    ``tuple(data)`` lookup. Any other
     object, and the rare hostile shape beyond the limits, takes the general
     loader written for the schema, which looks each declared field up.
     """
