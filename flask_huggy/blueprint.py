@@ -182,23 +182,22 @@ def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> byt
     # omits, with chunked encoding): an oversized body costs us nothing.
     if content_length is not None and content_length > limit:
         raise _too_large(limit)
-    # Ask for just what is announced: Werkzeug's stream allocates a buffer of the
-    # size asked for, and a 64 KiB one for a 2 KiB delivery costs more than
-    # parsing it. The stream ends at Content-Length, so one more read is not needed.
-    chunk_size = _READ_CHUNK if content_length is None else max(content_length, 1)
     chunks: list[bytes] = []
     remaining = limit + 1
     received = 0
     while remaining > 0:
-        chunk = stream.read(min(remaining, chunk_size))
+        # Ask for just what is still announced: Werkzeug's stream allocates a
+        # buffer of the size asked for, and a 64 KiB one for a 2 KiB delivery
+        # costs more than parsing it.
+        wanted = _READ_CHUNK if content_length is None else content_length - received
+        if wanted <= 0:
+            break
+        chunk = stream.read(min(remaining, wanted))
         if not chunk:
             break
         chunks.append(chunk)
         remaining -= len(chunk)
         received += len(chunk)
-        if content_length is not None and received >= content_length:
-            break
-        chunk_size = _READ_CHUNK if content_length is None else max(content_length - received, 1)
     if remaining <= 0:
         raise _too_large(limit)
     return b"".join(chunks)
