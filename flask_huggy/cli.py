@@ -604,8 +604,8 @@ def _report_journal_problem(where: str, problem: str) -> None:
 # --- Handshake report ---------------------------------------------------------------------
 
 
-def _report_confirmations(huggy: ConfirmationInterceptor, token: str, status: int, confirm_url: str) -> bool:
-    where = confirm_url + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
+def _report_confirmations(huggy: ConfirmationInterceptor, token: str, status: int, confirm_url: str | None) -> bool:
+    where = str(confirm_url) + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
                            else "")
     if not huggy.requests:
         click.secho(f"2. The app sent no confirmation to Huggy (it would go to {where}).", fg="red")

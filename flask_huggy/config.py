@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_URL": DEFAULT_CONFIRM_URL,
     "CONFIRM_TIMEOUT": 5.0,
     "CONFIRM_RETRIES": 2,
+    "CONFIRM_HEADERS": None,
+    "ALLOW_UNAUTHENTICATED": False,
     "ALLOWED_NETWORKS": None,
     "MAX_AGE": None,
     "DEDUP": False,
@@ -64,9 +66,14 @@ class Settings:
     timezone: ZoneInfo
     strict: bool
     max_content_length: int
-    confirm_url: str
+    #: Where the token goes after a handshake; ``None`` when the request is switched off.
+    confirm_url: str | None
     confirm_timeout: float
     confirm_retries: int
+    #: Extra headers of the confirmation request (e.g. an API token of a Huggy app).
+    confirm_headers: tuple[tuple[str, str], ...] = ()
+    #: Accept deliveries while no token is configured (first setup, local demos only).
+    allow_unauthenticated: bool = False
     #: Source networks allowed to post; empty means any.
     allowed_networks: tuple[IPNetwork, ...] = ()
     #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
@@ -106,9 +113,11 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         timezone=_timezone(get("TIMEZONE"), prefix),
         strict=bool(get("STRICT")),
         max_content_length=int(get("MAX_CONTENT_LENGTH")),
-        confirm_url=str(get("CONFIRM_URL")),
+        confirm_url=_confirm_url(get("CONFIRM_URL"), prefix),
         confirm_timeout=float(get("CONFIRM_TIMEOUT")),
         confirm_retries=max(0, int(get("CONFIRM_RETRIES"))),
+        confirm_headers=_confirm_headers(get("CONFIRM_HEADERS"), prefix),
+        allow_unauthenticated=bool(get("ALLOW_UNAUTHENTICATED")),
         allowed_networks=_networks(get("ALLOWED_NETWORKS"), prefix),
         max_age=_max_age(get("MAX_AGE"), prefix),
         dedup=get("DEDUP"),
@@ -125,6 +134,26 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
         celery_enqueue_timeout=_positive(get("CELERY_ENQUEUE_TIMEOUT"), prefix + "CELERY_ENQUEUE_TIMEOUT"),
         json_decoder=_json_decoder(get("JSON_DECODER"), prefix),
     )
+
+
+def _confirm_url(value: Any, prefix: str) -> str | None:
+    # None, "" and False all mean "send no confirmation request".
+    if value is None or value is False or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{prefix}CONFIRM_URL must be an http(s) URL, or None to switch the confirmation request off; "
+            f"got {value!r}"
+        )
+    return value
+
+
+def _confirm_headers(value: Any, prefix: str) -> tuple[tuple[str, str], ...]:
+    if not value:
+        return ()
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{prefix}CONFIRM_HEADERS must be a dict of str header names to str values")
+    return tuple(value.items())
 
 
 def _json_decoder(value: Any, prefix: str) -> str:

@@ -31,6 +31,8 @@ def confirm_token(token: str, settings: Settings, session: requests.Session | No
     ``settings.confirm_retries`` times: a timeout or an answer means Huggy may
     have seen the request, and a second one would not be more convincing.
     """
+    if settings.confirm_url is None:
+        return
     http = session or requests
     attempts = settings.confirm_retries + 1
     for attempt in range(attempts):
