@@ -91,6 +91,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.update(config_from_environment(os.environ))
     app.config.update(config or {})
+    if not app.config.get("HUGGY_WEBHOOK_TOKEN"):
+        # An inbox run without a token (a first try, the demo) accepts unsigned
+        # deliveries; it says so on its banner and status page.
+        app.config.setdefault("HUGGY_ALLOW_UNAUTHENTICATED", True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / DEFAULT_DATABASE_FILE}"

@@ -30,6 +30,7 @@ from .errors import (
     PayloadTooLarge,
     SourceRejected,
     StaleDelivery,
+    TokenNotConfigured,
     TokenRejected,
 )
 from .events import Delivery
@@ -49,9 +50,14 @@ class EndpointState:
     config_prefix: str
     #: Set once the "no token configured" warning has been logged.
     warned_no_token: bool = False
-    #: When Huggy's handshake was last confirmed.
+    #: When a handshake was last answered with its token.
+    handshake_at: datetime | None = None
+    #: The outcome of the last confirmation request: ``True`` (Huggy took it),
+    #: ``False`` (it failed), ``None`` (switched off, or no handshake yet).
+    confirmed: bool | None = None
+    #: When a confirmation request last succeeded.
     confirmed_at: datetime | None = None
-    #: The last handshake failure, as ``{"error": ..., "message": ...}``.
+    #: The last confirmation failure, as ``{"error": ..., "message": ...}``.
     last_handshake_error: dict[str, Any] | None = None
 
 
@@ -209,19 +215,41 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 def _authenticate(token: object, settings: Settings, state: EndpointState) -> None:
     if not settings.tokens:
-        if not state.warned_no_token:
-            state.warned_no_token = True
-            logger.warning(
-                "%sWEBHOOK_TOKEN is not set: Huggy deliveries are accepted without checking their token. "
-                "Set it to the token shown in Huggy's panel (Settings > Webhook).",
-                state.config_prefix,
-            )
+        _allow_without_token(settings, state)
         return
     if token is None:
         raise TokenRejected("The delivery carries no token.", code="missing_token")
     if not token_matches(token, settings.tokens):
         logger.warning("Refused a Huggy request with a wrong token (%s).", mask_token(token))
         raise TokenRejected("The token does not match the configured token.")
+
+
+def _allow_without_token(settings: Settings, state: EndpointState) -> None:
+    # Without a token anyone who finds the URL can post deliveries, so that takes
+    # an explicit opt-in; the refusal is a 403 that Huggy retries, so nothing is
+    # lost while the token is being set.
+    prefix = state.config_prefix
+    if not settings.allow_unauthenticated:
+        logger.error(
+            "Refused a Huggy delivery: %sWEBHOOK_TOKEN is not set. Set it to the token shown in Huggy's panel "
+            "(Configurações > Webhook), or set %sALLOW_UNAUTHENTICATED = True to accept unsigned deliveries "
+            "(local tests only).",
+            prefix,
+            prefix,
+        )
+        raise TokenNotConfigured(
+            f"This endpoint has no token configured ({prefix}WEBHOOK_TOKEN) and refuses deliveries until it has one."
+        )
+    if not state.warned_no_token:
+        state.warned_no_token = True
+        logger.warning(
+            "%sWEBHOOK_TOKEN is not set and %sALLOW_UNAUTHENTICATED is on: Huggy deliveries are accepted "
+            "without checking their token. Set %sWEBHOOK_TOKEN to the token shown in Huggy's panel "
+            "(Configurações > Webhook).",
+            prefix,
+            prefix,
+            prefix,
+        )
 
 
 def _check_source(remote_addr: str | None, settings: Settings) -> None:
@@ -250,31 +278,74 @@ def _check_freshness(delivery: Delivery, max_age: float) -> None:
 
 
 def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: EndpointState) -> Response:
+    """Answer Huggy's URL check by printing the token, then confirm it once the answer has left.
+
+    Huggy accepts the URL when the answer's body is the token (its help pages:
+    "imprimir o token"). The confirmation request its current docs mention has
+    no published endpoint, so it is sent after the answer, and whatever becomes
+    of it cannot change or delay what Huggy receives.
+    """
     token = payload.get("token")
     if payload.get("validToken") is not True:
         raise InvalidEnvelope("A handshake must carry \"validToken\": true.", code="invalid_handshake")
     if not isinstance(token, str) or not token:
         raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
+    prefix = state.config_prefix
     if settings.tokens:
         _authenticate(token, settings, state)
     else:
         logger.warning(
-            "Confirming Huggy's handshake for token %s while %sWEBHOOK_TOKEN is unset: "
-            "set it to this token so that forged deliveries are refused.",
+            "Answered Huggy's handshake for token %s while %sWEBHOOK_TOKEN is unset: set %sWEBHOOK_TOKEN to the "
+            "token shown in Huggy's panel (it ends as shown here) so that deliveries are accepted.",
+            mask_token(token),
+            prefix,
+            prefix,
+        )
+    state.handshake_at = datetime.now(timezone.utc)
+    response = app.response_class(token, mimetype="text/plain")
+    # The body is text Huggy sent: never let a browser read it as anything else.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.call_on_close(partial(_confirm_after_answer, app, token, settings, state))
+    return response
+
+
+def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: EndpointState) -> None:
+    # Runs when the server closes the answer (Werkzeug's call_on_close), outside
+    # the request: nothing here may raise into the server.
+    with app.app_context():
+        confirmed = _send_confirmation(token, settings, state)
+        try:
+            token_validated.send(app, token=token, confirmed=confirmed)
+        except Exception:
+            logger.exception("A token_validated receiver raised after Huggy's handshake was answered.")
+
+
+def _send_confirmation(token: str, settings: Settings, state: EndpointState) -> bool | None:
+    if settings.confirm_url is None:
+        state.confirmed = None
+        logger.info(
+            "Answered Huggy's handshake for token %s; the confirmation request is switched off (%sCONFIRM_URL).",
             mask_token(token),
             state.config_prefix,
         )
+        return None
     try:
         confirm_token(token, settings)
     except HandshakeError as exc:
+        state.confirmed = False
         state.last_handshake_error = exc.to_dict()
-        logger.warning("Huggy's handshake for token %s was not confirmed: %s", mask_token(token), exc.message)
-        raise
+        logger.warning(
+            "Answered Huggy's handshake for token %s; the confirmation request to %s failed: %s",
+            mask_token(token),
+            settings.confirm_url,
+            exc.message,
+        )
+        return False
+    state.confirmed = True
     state.confirmed_at = datetime.now(timezone.utc)
     state.last_handshake_error = None
-    logger.info("Confirmed Huggy's handshake for token %s.", mask_token(token))
-    token_validated.send(app, token=token)
-    return jsonify(status="confirmed", token=token)
+    logger.info("Answered Huggy's handshake for token %s and confirmed it to %s.", mask_token(token), settings.confirm_url)
+    return True
 
 
 def _method_not_allowed() -> Response:

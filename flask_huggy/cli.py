@@ -239,41 +239,45 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
 
     @cli.command("handshake")
     @click.option("--url", help="Post the handshake to this URL (a running server) instead of this app. "
-                                "That server's confirmation cannot be intercepted: it really goes to Huggy.")
+                                "That server's confirmation request cannot be intercepted: it really goes out.")
     @click.option("--token", help="The handshake's token. Default: the app's configured token.")
     @click.option("--huggy-status", type=int, default=200, show_default=True,
-                  help="How the intercepted confirmation is answered, e.g. 404 to see the app handle a refusal.")
+                  help="How the intercepted confirmation request is answered, e.g. 404 to see that it changes "
+                       "nothing Huggy receives.")
     @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
     def handshake_command(url: str | None, token: str | None, huggy_status: int, timeout: float) -> None:
         """Play Huggy's URL check against the app, end to end.
 
         Posts {"token": ..., "validToken": true} as Huggy does when a URL is
-        saved in its panel. The confirmation the app then sends to Huggy is
-        intercepted in this process and answered with --huggy-status, so
-        nothing reaches Huggy; the command reports each step.
+        saved in its panel, and checks that the answer is the token itself
+        (what Huggy's panel waits for). The confirmation request the app sends
+        afterwards is intercepted in this process and answered with
+        --huggy-status, so nothing reaches Huggy; the command reports each step.
         """
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         current = settings()
         token = token or configured_token(app, config_prefix) or secrets.token_hex(16)
         if url is not None:
-            click.secho(f"Posting to {url}: its confirmation goes to that server's {config_prefix}CONFIRM_URL, "
-                        "for real; a 502 confirmation_refused means everything before Huggy worked.",
-                        fg="yellow", err=True)
+            click.secho(f"Posting to {url}: that server sends its confirmation request to its own "
+                        f"{config_prefix}CONFIRM_URL, for real, after answering.", fg="yellow", err=True)
             answer = sender(url, timeout).post(build_handshake(token))
-            _report_handshake_answer(answer)
-            raise SystemExit(0 if answer.accepted else 1)
+            raise SystemExit(0 if _report_handshake_answer(answer, token) else 1)
         if not current.tokens:
-            click.secho(f"{config_prefix}WEBHOOK_TOKEN is not set: the app confirms any token "
-                        "(first setup) and accepts unsigned deliveries.", fg="yellow")
+            click.secho(f"{config_prefix}WEBHOOK_TOKEN is not set: the app answers any handshake (first setup) "
+                        "and refuses deliveries until it is set"
+                        + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)."
+                           if current.allow_unauthenticated else "."), fg="yellow")
         click.echo(f"1. Huggy posts the handshake to {webhook_url(app, blueprint)} with token {mask_token(token)}.")
         with ConfirmationInterceptor(huggy_status) as huggy, SignalRecorder(sender=app) as recorded:
             answer = sender(None, timeout).post(build_handshake(token))
-        ok = _report_confirmations(huggy, token, huggy_status, current.confirm_url)
-        _report_handshake_answer(answer, step="3. ")
-        fired = len(recorded.calls_to(token_validated))
-        click.echo(f"4. token_validated fired {fired} time(s); {_receivers(token_validated, app)} receiver(s) "
-                   "connected in this app.")
-        raise SystemExit(0 if ok and answer.accepted else 1)
+        answered = _report_handshake_answer(answer, token, step="2. ")
+        if answered:
+            _report_confirmations(huggy, token, huggy_status, current.confirm_url, config_prefix)
+        calls = recorded.calls_to(token_validated)
+        outcome = f" with confirmed={calls[-1].kwargs.get('confirmed')!r}" if calls else ""
+        click.echo(f"4. token_validated fired {len(calls)} time(s){outcome}; "
+                   f"{_receivers(token_validated, app)} receiver(s) connected in this app.")
+        raise SystemExit(0 if answered else 1)
 
 
 def _receivers(signal: Any, app: Flask) -> int:
@@ -307,6 +311,9 @@ class _Answer:
     status: int | None
     body: Any = None
     problem: str | None = None
+    #: The body as text, and its type: a handshake's answer is the token, not JSON.
+    text: str = ""
+    content_type: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -351,15 +358,18 @@ class _Sender:
             return _Answer(self.url, None, problem=f"{self.url} did not answer within {self.timeout:g} s")
         except requests.RequestException as exc:
             return _Answer(self.url, None, problem=f"{self.url} cannot be reached ({type(exc).__name__})")
-        return _Answer(self.url, response.status_code, _json_or_text(response.text))
+        return _Answer(self.url, response.status_code, _json_or_text(response.text), text=response.text,
+                       content_type=response.headers.get("Content-Type", ""))
 
     def _post_in_process(self, data: bytes) -> _Answer:
         path = webhook_url(self.app, self.blueprint)
         try:
-            response = self.app.test_client().post(path, data=data, content_type="application/json")
+            with self.app.test_client().post(path, data=data, content_type="application/json") as response:
+                pass  # closed, as a server closes it: the handshake's confirmation runs then
         except Exception as exc:  # noqa: BLE001  # a receiver raised and the app propagates (TESTING)
             return _Answer(path, 500, {"error": "receiver_raised", "message": f"{type(exc).__name__}: {exc}"})
-        return _Answer(path, response.status_code, _json_or_text(response.get_data(as_text=True)))
+        text = response.get_data(as_text=True)
+        return _Answer(path, response.status_code, _json_or_text(text), text=text, content_type=response.content_type)
 
 
 def _json_or_text(text: str) -> Any:
@@ -604,29 +614,43 @@ def _report_journal_problem(where: str, problem: str) -> None:
 # --- Handshake report ---------------------------------------------------------------------
 
 
-def _report_confirmations(huggy: ConfirmationInterceptor, token: str, status: int, confirm_url: str | None) -> bool:
-    where = str(confirm_url) + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
+def _report_confirmations(
+    huggy: ConfirmationInterceptor, token: str, status: int, confirm_url: str | None, config_prefix: str
+) -> None:
+    if confirm_url is None:
+        click.echo(f"3. The confirmation request is switched off ({config_prefix}CONFIRM_URL is unset).")
+        return
+    where = confirm_url + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
                            else "")
     if not huggy.requests:
-        click.secho(f"2. The app sent no confirmation to Huggy (it would go to {where}).", fg="red")
-        return False
-    ok = True
+        click.secho(f"3. After answering, the app sent no confirmation request (it would go to {where}).",
+                    fg="yellow")
+        return
     for sent in huggy.requests:
-        line = (f"2. The app sent its confirmation to {sent.url} with token {mask_token(sent.token)} "
-                f"(intercepted; answered HTTP {status}).")
-        click.echo(line)
+        click.echo(f"3. After answering, the app sent its confirmation request to {sent.url} with token "
+                   f"{mask_token(sent.token)} (intercepted; answered HTTP {status}).")
         if sent.token != token:
-            ok = False
             click.secho("   It sent another token than the handshake carried.", fg="red")
-    click.echo(f"   Outside this check it goes to {where}.")
-    return ok
+    click.echo(f"   Outside this check it goes to {where}; its outcome never changes the answer above.")
 
 
-def _report_handshake_answer(answer: _Answer, step: str = "") -> None:
-    if answer.accepted:
-        click.echo(f"{step}The app answered {click.style(answer.describe(), fg='green')}")
+def _handshake_answered(answer: _Answer, token: str) -> bool:
+    """Whether ``answer`` is what Huggy's panel waits for: 200 and the token itself as the body."""
+    return answer.status == 200 and answer.text == token
+
+
+def _report_handshake_answer(answer: _Answer, token: str, step: str = "") -> bool:
+    if _handshake_answered(answer, token):
+        click.echo(f"{step}The app answered " + click.style(
+            f"HTTP 200 {answer.content_type}, the token itself ({mask_token(token)})", fg="green"
+        ) + ": Huggy's panel accepts the URL.")
+        return True
+    if answer.status is not None and 200 <= answer.status < 300:
+        click.secho(f"{step}The app answered HTTP {answer.status} but not with the token itself: "
+                    "Huggy's panel would refuse the URL.", fg="red")
     else:
         click.secho(f"{step}The app answered {answer.describe()}", fg="red")
+    return False
 
 
 __all__ = ["register_commands"]

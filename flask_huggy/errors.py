@@ -68,6 +68,12 @@ class TokenRejected(HuggyError):
     code = "invalid_token"
 
 
+class TokenNotConfigured(TokenRejected):
+    """No ``HUGGY_WEBHOOK_TOKEN`` is set and ``HUGGY_ALLOW_UNAUTHENTICATED`` is off."""
+
+    code = "token_not_configured"
+
+
 class SourceRejected(HuggyError):
     """The request comes from outside ``HUGGY_ALLOWED_NETWORKS``."""
 
@@ -127,7 +133,12 @@ class QueueUnavailable(HuggyError):
 
 
 class HandshakeError(HuggyError):
-    """The confirmation request to Huggy did not succeed."""
+    """The confirmation request to Huggy did not succeed.
+
+    It never reaches Huggy's handshake, which is answered before the request is
+    sent: the outcome is logged, kept in the endpoint's state and passed to
+    ``token_validated`` as ``confirmed=False``.
+    """
 
     status_code = 502
     code = "handshake_failed"

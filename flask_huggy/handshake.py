@@ -1,9 +1,12 @@
-"""The confirmation request that completes Huggy's URL check.
+"""The confirmation request that follows Huggy's URL check.
 
 When a URL is saved in Huggy's panel, Huggy posts ``{"token": ..., "validToken":
-true}`` and waits for the receiver to "send a new request to Huggy containing the
-explicit token". The target always comes from config (``HUGGY_CONFIRM_URL``),
-never from the payload, and every attempt is bounded by a timeout.
+true}``; the webhook answers with the token itself, which is what validates the
+URL. Huggy's current docs add that the receiver must "send a new request to Huggy
+containing the explicit token", without saying where: this module sends it,
+after the answer has left. The target always comes from config
+(``HUGGY_CONFIRM_URL``), never from the payload, and every attempt is bounded by
+a timeout.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ def confirm_token(token: str, settings: Settings, session: requests.Session | No
             response = http.post(
                 settings.confirm_url,
                 json={"token": token},
-                headers={"User-Agent": USER_AGENT},
+                headers={**dict(settings.confirm_headers), "User-Agent": USER_AGENT},
                 timeout=settings.confirm_timeout,
                 allow_redirects=False,
             )

@@ -50,7 +50,10 @@ receiver_failed = huggy_signals.signal("huggy.receiver_failed")
 #: A delivery queued for Celery still failed after its last retry (kwargs ``delivery``,
 #: ``exception``, ``events``: those not handled); it is logged so that it can be replayed.
 delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
-#: Huggy's handshake was confirmed (kwarg ``token``).
+#: Huggy's handshake was answered with its token (kwargs ``token``, ``confirmed``: ``True`` when
+#: the confirmation request to ``HUGGY_CONFIRM_URL`` succeeded, ``False`` when it failed, ``None``
+#: when it is switched off). Sent once per accepted handshake, after that request, once the
+#: answer has left.
 token_validated = huggy_signals.signal("huggy.token_validated")
 
 #: Huggy event name -> its signal, for the events this version knows.

@@ -275,7 +275,11 @@ def post_handshake(
 
 
 def _post_json(client: FlaskClient, url: str, body: Mapping[str, Any]) -> TestResponse:
-    return client.post(url, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
+    response = client.post(url, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
+    # As a server does once the answer is sent: runs what the app deferred to
+    # then (the handshake's confirmation request). The body stays readable.
+    response.close()
+    return response
 
 
 # --- Huggy's side of the handshake ----------------------------------------------------

@@ -462,22 +462,24 @@ def test_replay_posts_to_a_url_over_http(app: Flask, live_app: tuple[Flask, str]
 # --- handshake --------------------------------------------------------------------------------
 
 
-def test_handshake_confirms_end_to_end_without_reaching_huggy(
+def test_handshake_prints_the_token_then_confirms_without_reaching_huggy(
     app: Flask, no_request_leaves: responses.RequestsMock
 ) -> None:
     validated = []
 
     @signals.token_validated.connect_via(app)
-    def on_validated(sender: Flask, token: str, **extra: Any) -> None:
-        validated.append(token)
+    def on_validated(sender: Flask, token: str, confirmed: bool | None, **extra: Any) -> None:
+        validated.append((token, confirmed))
 
     result = run(app, "handshake")
 
     assert result.exit_code == 0, result.output
-    assert "confirmation to https://api.huggy.app/v3/webhook/validate" in result.output
-    assert '"status": "confirmed"' in result.output
-    assert "token_validated fired 1 time(s); 1 receiver(s)" in result.output
-    assert validated == [TOKEN]
+    assert "2. The app answered HTTP 200 text/plain; charset=utf-8, the token itself (****" in result.output
+    assert "3. After answering, the app sent its confirmation request to https://api.huggy.app/v3/webhook/validate" in (
+        result.output
+    )
+    assert "token_validated fired 1 time(s) with confirmed=True; 1 receiver(s)" in result.output
+    assert validated == [(TOKEN, True)]
     assert len(no_request_leaves.calls) == 0
 
 
@@ -488,21 +490,32 @@ def test_handshake_never_prints_the_whole_token(app: Flask) -> None:
     assert "****" + TOKEN[-4:] in result.output
 
 
-def test_handshake_shows_how_the_app_takes_huggy_refusing(app: Flask) -> None:
+def test_handshake_shows_that_huggy_refusing_the_confirmation_changes_nothing(app: Flask) -> None:
     result = run(app, "handshake", "--huggy-status", "404")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 0, result.output
+    assert "the token itself" in result.output
     assert "answered HTTP 404" in result.output
-    assert "HTTP 502 confirmation_refused" in result.output
-    assert "token_validated fired 0 time(s)" in result.output
+    assert "token_validated fired 1 time(s) with confirmed=False" in result.output
+
+
+def test_handshake_with_the_confirmation_switched_off(make_app) -> None:
+    app = make_app(HUGGY_CONFIRM_URL=None)
+
+    result = run(app, "handshake")
+
+    assert result.exit_code == 0, result.output
+    assert "3. The confirmation request is switched off (HUGGY_CONFIRM_URL is unset)." in result.output
+    assert "with confirmed=None" in result.output
 
 
 def test_handshake_with_another_token_is_refused_before_any_confirmation(app: Flask) -> None:
     result = run(app, "handshake", "--token", "f" * 32)
 
     assert result.exit_code == 1
-    assert "sent no confirmation" in result.output
     assert "HTTP 403 invalid_token" in result.output
+    assert "confirmation request" not in result.output
+    assert "token_validated fired 0 time(s)" in result.output
 
 
 def test_handshake_warns_when_no_token_is_configured(make_app) -> None:
@@ -512,9 +525,10 @@ def test_handshake_warns_when_no_token_is_configured(make_app) -> None:
 
     assert result.exit_code == 0, result.output
     assert "HUGGY_WEBHOOK_TOKEN is not set" in result.output
+    assert "refuses deliveries until it is set" in result.output
 
 
-def test_handshake_to_a_url_says_the_confirmation_is_real(
+def test_handshake_to_a_url_checks_the_answer_of_a_running_server(
     app: Flask, live_app: tuple[Flask, str], no_request_leaves: responses.RequestsMock
 ) -> None:
     from flask_huggy.config import DEFAULT_CONFIRM_URL
@@ -523,7 +537,14 @@ def test_handshake_to_a_url_says_the_confirmation_is_real(
 
     result = run(app, "handshake", "--url", live_app[1])
 
-    assert result.exit_code == 1
+    assert result.exit_code == 0, result.output
     assert "for real" in result.output
-    assert "HTTP 502 confirmation_refused" in result.output
-    assert len(no_request_leaves.calls) == 1
+    assert "the token itself" in result.output
+    assert TOKEN not in result.output
+
+
+def test_handshake_to_a_url_that_does_not_print_the_token_fails(app: Flask, live_app: tuple[Flask, str]) -> None:
+    result = run(app, "handshake", "--url", live_app[1], "--token", "f" * 32)
+
+    assert result.exit_code == 1
+    assert "HTTP 403 invalid_token" in result.output

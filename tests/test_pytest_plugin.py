@@ -126,23 +126,26 @@ def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytest
         from conftest import TOKEN
 
 
-        def test_my_app_confirms_the_handshake(post_huggy, huggy_confirm):
+        def test_my_app_prints_the_token_then_confirms_it(post_huggy, huggy_confirm, huggy_signals):
             response = post_huggy.handshake()
 
-            assert response.get_json() == {"status": "confirmed", "token": TOKEN}
+            assert response.get_data(as_text=True) == TOKEN
             assert huggy_confirm.tokens == [TOKEN]
+            assert huggy_signals.calls_to("token_validated")[0].kwargs["confirmed"] is True
 
 
-        def test_my_app_reports_huggy_refusing(post_huggy, huggy_confirm):
+        def test_huggy_refusing_changes_nothing_huggy_sees(post_huggy, huggy_confirm, huggy_signals):
             huggy_confirm.respond(403)
 
-            assert post_huggy.handshake().status_code == 502
+            assert post_huggy.handshake().get_data(as_text=True) == TOKEN
+            assert huggy_signals.calls_to("token_validated")[0].kwargs["confirmed"] is False
 
 
-        def test_my_app_reports_huggy_timing_out(post_huggy, huggy_confirm):
+        def test_huggy_timing_out_changes_nothing_huggy_sees(post_huggy, huggy_confirm):
             huggy_confirm.fail(requests.ReadTimeout)
 
-            assert post_huggy.handshake().status_code == 504
+            assert post_huggy.handshake().status_code == 200
+            assert huggy_confirm.tokens == [TOKEN]
     ''')
 
     result = user_suite.runpytest_subprocess()

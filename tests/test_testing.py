@@ -10,7 +10,7 @@ import requests
 from flask import Flask
 from requests.adapters import HTTPAdapter
 
-from flask_huggy import signals
+from flask_huggy import endpoint_state, signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.samples import TEMPLATES
 from flask_huggy.schemas import DEPRECATED_EVENTS
@@ -307,7 +307,7 @@ def test_the_interceptor_answers_the_confirmation_in_huggys_place(make_app) -> N
         response = post_handshake(app.test_client())
 
     assert response.status_code == 200
-    assert response.get_json() == {"status": "confirmed", "token": "380c4e7399999999999999999999d354"}
+    assert response.get_data(as_text=True) == "380c4e7399999999999999999999d354"
     (sent,) = huggy.requests
     assert (sent.method, sent.url) == ("POST", DEFAULT_CONFIRM_URL)
     assert sent.json == {"token": "380c4e7399999999999999999999d354"}
@@ -315,21 +315,30 @@ def test_the_interceptor_answers_the_confirmation_in_huggys_place(make_app) -> N
     assert sent.timeout == 5.0
 
 
-def test_the_interceptors_status_is_huggys_answer(client) -> None:
+def test_the_interceptors_status_is_huggys_answer(app, client) -> None:
     with ConfirmationInterceptor() as huggy:
         huggy.respond(404)
         response = post_handshake(client)
 
-    assert response.status_code == 502
-    assert response.get_json()["huggy_status"] == 404
+    assert response.get_data(as_text=True) == TOKEN  # Huggy's answer never changes the handshake's
+    assert endpoint_state(app).confirmed is False
+    assert endpoint_state(app).last_handshake_error["huggy_status"] == 404
 
 
-def test_the_interceptor_can_make_huggy_time_out(client) -> None:
+def test_the_interceptor_can_make_huggy_time_out(app, client) -> None:
     with ConfirmationInterceptor() as huggy:
         huggy.fail(requests.ReadTimeout)
         response = post_handshake(client)
 
-    assert response.status_code == 504
+    assert response.status_code == 200
+    assert huggy.tokens == [TOKEN]
+    assert endpoint_state(app).last_handshake_error["error"] == "huggy_timeout"
+
+
+def test_post_handshake_closes_the_answer_so_the_confirmation_runs(client) -> None:
+    with ConfirmationInterceptor() as huggy:
+        post_handshake(client)
+
     assert huggy.tokens == [TOKEN]
 
 

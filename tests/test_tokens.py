@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from flask_huggy import mask_token, token_matches
+from flask_huggy import mask_token, signals, token_matches
 
 from .conftest import TOKEN
 
@@ -47,8 +47,30 @@ def test_any_of_several_configured_tokens_is_accepted(make_app, payload) -> None
     assert client.post("/huggy/webhook", json=payload("closedChat", token="other-token-cc")).status_code == 403
 
 
-def test_without_a_configured_token_deliveries_are_accepted_and_a_warning_is_logged_once(make_app, payload, caplog) -> None:
-    app = make_app(HUGGY_WEBHOOK_TOKEN=None)
+@pytest.mark.parametrize("unset", [None, "", []])
+def test_without_a_configured_token_deliveries_are_refused_and_the_fix_is_logged(
+    make_app, payload, caplog, unset
+) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=unset)
+    fired = []
+    signals.event_received.connect(lambda sender, **kw: fired.append(kw), sender=app, weak=False)
+
+    response = app.test_client().post("/huggy/webhook", json=payload("closedChat"))
+
+    assert response.status_code == 403
+    assert response.get_json() == {
+        "error": "token_not_configured",
+        "message": "This endpoint has no token configured (HUGGY_WEBHOOK_TOKEN) and refuses deliveries "
+        "until it has one.",
+    }
+    assert fired == []
+    errors = [r.getMessage() for r in caplog.records if r.name == "flask_huggy" and r.levelname == "ERROR"]
+    assert any("HUGGY_WEBHOOK_TOKEN is not set" in e and "HUGGY_ALLOW_UNAUTHENTICATED" in e for e in errors)
+    assert TOKEN not in caplog.text
+
+
+def test_allow_unauthenticated_accepts_deliveries_without_a_token_and_warns_once(make_app, payload, caplog) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=None, HUGGY_ALLOW_UNAUTHENTICATED=True)
     client = app.test_client()
 
     for _ in range(3):
@@ -56,6 +78,16 @@ def test_without_a_configured_token_deliveries_are_accepted_and_a_warning_is_log
 
     warnings = [r for r in caplog.records if r.name == "flask_huggy" and "WEBHOOK_TOKEN is not set" in r.getMessage()]
     assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+
+
+def test_allow_unauthenticated_changes_nothing_once_a_token_is_set(make_app, payload) -> None:
+    app = make_app(HUGGY_ALLOW_UNAUTHENTICATED=True)  # and HUGGY_WEBHOOK_TOKEN = TOKEN
+
+    response = app.test_client().post("/huggy/webhook", json=payload("closedChat", token="0" * 32))
+
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "invalid_token"
 
 
 def test_every_configured_token_is_compared_in_constant_time(monkeypatch) -> None:
