@@ -43,10 +43,10 @@ from flask_huggy.testing import SignalRecorder, build_delivery, build_event, pos
 from .conftest import TOKEN, Recorder, create_app, load_payload
 
 WEBHOOK = "/huggy/webhook"
-Delivery = dict[str, Any]
+RawDelivery = dict[str, Any]
 
 
-def one_event(sample: str, name: str | None = None, **changes: Any) -> Delivery:
+def one_event(sample: str, name: str | None = None, **changes: Any) -> RawDelivery:
     """The docs' sample ``sample`` with its first event's top-level keys changed, sent as ``name``."""
     delivery = load_payload(sample)
     (documented, items), = delivery["messages"].items()
@@ -55,7 +55,7 @@ def one_event(sample: str, name: str | None = None, **changes: Any) -> Delivery:
     return delivery
 
 
-def message(sample: str, name: str | None = None, *, chat: dict[str, Any], **changes: Any) -> Delivery:
+def message(sample: str, name: str | None = None, *, chat: dict[str, Any], **changes: Any) -> RawDelivery:
     """A message sample with top-level ``changes`` and its ``chat`` updated with ``chat``."""
     delivery = one_event(sample, name, **changes)
     (event,) = next(iter(delivery["messages"].values()))
@@ -63,25 +63,25 @@ def message(sample: str, name: str | None = None, *, chat: dict[str, Any], **cha
     return delivery
 
 
-def sent_as_alias() -> Delivery:
+def sent_as_alias() -> RawDelivery:
     """The docs' sendedAllMessage sample under the name live receivers read."""
     return one_event("sendedAllMessage", "sentAllMessage")
 
 
-def whatsapp_customer_message() -> Delivery:
+def whatsapp_customer_message() -> RawDelivery:
     """A WhatsApp customer's message to an agent, with the business number it reached."""
     return message("receivedAllMessage", senderType="whatsapp-enterprise", receiverType="agent",
                    chat={"entrypoint": "5521992138359"})
 
 
-def flow_with_free_text_token() -> Delivery:
+def flow_with_free_text_token() -> RawDelivery:
     delivery = load_payload("startedAutomationFlow+finishedAutomationFlow-2")
     for items in delivery["messages"].values():
         items[0]["flowToken"] = "TRANSFER_CRM_SEGUNDA_VIA"
     return delivery
 
 
-def legacy_unknown_events() -> Delivery:
+def legacy_unknown_events() -> RawDelivery:
     # The keys a 2018 PHP receiver reads from updatedLeadByAgent and updatedLeadByLead
     # (id, channel, situation, department, company.id). No sample of updatedChatDepartment
     # is public: it gets the same chat shape, which only its name has to carry here.
@@ -91,20 +91,20 @@ def legacy_unknown_events() -> Delivery:
     return {"time": 1583439114, "messages": {name: [dict(chat)] for name in names}, "token": TOKEN}
 
 
-def answered_chat_form() -> Delivery:
+def answered_chat_form() -> RawDelivery:
     return one_event_from_template("answeredChatForm", answers=[
         {"question": {"type": "text", "fieldName": "CPF"}, "text": "12345678909"},
         {"question": {"type": "email", "fieldName": "E-mail"}, "text": "edward@teste.com"},
     ])
 
 
-def one_event_from_template(name: str, **changes: Any) -> Delivery:
+def one_event_from_template(name: str, **changes: Any) -> RawDelivery:
     """An event built from the library's template (for events the docs give no sample of)."""
     event = TEMPLATES[name].event() | changes
     return {"time": 1583439114, "messages": {name: [event]}, "token": TOKEN}
 
 
-def customer_with_channel() -> Delivery:
+def customer_with_channel() -> RawDelivery:
     return one_event(
         "createdCustomer",
         channel={"name": "WhatsApp", "source": "whatsapp"},
@@ -116,7 +116,7 @@ def customer_with_channel() -> Delivery:
 
 
 #: Each live shape, as the delivery that carries it.
-LIVE_SHAPES: dict[str, Callable[[], Delivery]] = {
+LIVE_SHAPES: dict[str, Callable[[], RawDelivery]] = {
     "sentAllMessage": sent_as_alias,
     "senderType whatsapp-enterprise, chat.entrypoint": whatsapp_customer_message,
     "chat.entrypoint null": lambda: message("receivedAllMessage", chat={"entrypoint": None}),
@@ -141,7 +141,7 @@ LIVE_SHAPES: dict[str, Callable[[], Delivery]] = {
 }
 
 
-def post(client: FlaskClient, delivery: Delivery) -> Any:
+def post(client: FlaskClient, delivery: RawDelivery) -> Any:
     response = client.post(WEBHOOK, json=delivery)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
