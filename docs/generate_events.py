@@ -32,6 +32,7 @@ if __name__ == "__main__" and str(ROOT) not in sys.path:
 from marshmallow import Schema, fields  # noqa: E402
 
 from flask_huggy import models, signals  # noqa: E402
+from flask_huggy.aliases import EVENT_ALIASES  # noqa: E402
 from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS  # noqa: E402
 from flask_huggy.schemas.base import HuggySchema, snake_case  # noqa: E402
 from flask_huggy.schemas.chats import (  # noqa: E402
@@ -39,6 +40,8 @@ from flask_huggy.schemas.chats import (  # noqa: E402
     AnsweredChatFormSchema,
     ChatOpenedSchema,
     ClosedChatSchema,
+    FormAnswerSchema,
+    FormQuestionSchema,
     UpdatedWorkflowStepSchema,
 )
 from flask_huggy.schemas.common import (  # noqa: E402
@@ -50,7 +53,7 @@ from flask_huggy.schemas.common import (  # noqa: E402
     NamedRefSchema,
     WorkflowStepSchema,
 )
-from flask_huggy.schemas.customers import WidgetAttendanceSchema  # noqa: E402
+from flask_huggy.schemas.customers import CustomerEventSchema, WidgetAttendanceSchema  # noqa: E402
 from flask_huggy.schemas.exports import ExportDataSchema  # noqa: E402
 from flask_huggy.schemas.fields import Either, Flag, HuggyDateTime, Id, LooseMapping, Text, is_absent  # noqa: E402
 from flask_huggy.schemas.flows import FlowSchema  # noqa: E402
@@ -120,7 +123,7 @@ EVENTS: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: The parts that several events nest, documented once, in this order.
+#: The objects events nest (most in several events), documented once, in this order.
 SHARED_PARTS: tuple[type[HuggySchema], ...] = (
     ContactSchema,
     ChatSchema,
@@ -129,8 +132,13 @@ SHARED_PARTS: tuple[type[HuggySchema], ...] = (
     NamedRefSchema,
     FileSchema,
     WorkflowStepSchema,
+    FormAnswerSchema,
+    FormQuestionSchema,
 )
 
+#: Said of the fields that receivers written against the live service read, which
+#: Huggy's docs do not show (see the README's "Huggy in the wild").
+_LIVE = " Seen in live traffic, not in Huggy's docs."
 _STATE = "State of the chat: ``auto`` (automated), ``wait_for_chat`` (queued), ``in_chat``, ``finishing``..."
 _AGENTS = "Agents only: "
 
@@ -144,6 +152,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "uuid": "Channel UUID.",
         "name": "Channel name, as set in the panel (``\"Huggy Chat\"``).",
         "type": "Kind of channel (``\"Email\"``).",
+        "source": "Its source, as sent; Huggy does not document it." + _LIVE,
     },
     FileSchema: {
         "id": "Attachment id.",
@@ -170,6 +179,9 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "statusID": _AGENTS + "id of the status the agent chose, if any.",
         "statusType": _AGENTS + "kind of status, a code Huggy does not document.",
         "origin": _AGENTS + "what changed the status (``\"manually\"``).",
+        "city": "City." + _LIVE,
+        "state": "State (a Brazilian *estado*)." + _LIVE,
+        "birthDate": "Date of birth, as sent: its format is not documented." + _LIVE,
     },
     ChatSchema: {
         "id": "Chat id.",
@@ -179,6 +191,8 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "customer": "The customer.",
         "workflowID": "Workflow the chat is in, if any.",
         "workflowStepID": "Current step of the chat in that workflow.",
+        "entrypoint": "The business number the customer wrote to (``\"5521992138359\"``), or ``None``; "
+        "a number sent as such becomes its digits." + _LIVE,
     },
     WorkflowStepSchema: {
         "id": "Step id.",
@@ -209,6 +223,8 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "contact": "The customer.",
         "agent": "The agent in charge, if any (only its id in the leftQueue sample).",
         "pipe": "Always ``null`` in Huggy's samples; its shape is unknown, so it is kept as sent.",
+        "workflowID": "Workflow the chat is in, if any." + _LIVE,
+        "workflowStepID": "Step of the chat in that workflow." + _LIVE,
     },
     AgentEnteredSchema: {
         "id": "Chat id.",
@@ -217,6 +233,8 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "department": "Department of the chat; ``None`` if it has none.",
         "customer": "The customer.",
         "agent": "The agent who joined.",
+        "workflowID": "Workflow the chat is in, if any." + _LIVE,
+        "workflowStepID": "Step of the chat in that workflow." + _LIVE,
     },
     ClosedChatSchema: {
         "id": "Chat id.",
@@ -231,14 +249,27 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "id": "Chat id.",
         "chat": "The chat.",
         "customer": "The customer who answered the form.",
+        "answers": "The answers, one per question of the form." + _LIVE,
     },
+    FormAnswerSchema: {
+        "question": "The question answered.",
+        "text": "What the customer answered.",
+    },
+    FormQuestionSchema: {
+        "type": "Kind of question, as Huggy names it.",
+        "fieldName": "The question's field, as set in the form.",
+    },
+    CustomerEventSchema: {"channel": "Channel the contact came from: a name, or an object." + _LIVE},
     UpdatedWorkflowStepSchema: {
         "agent": "The agent who moved the chat.",
         "chat": "The chat, with its new ``workflowStepID``.",
         "step": "The step the chat moved to.",
         "previousStep": "The step the chat left.",
     },
-    WidgetAttendanceSchema: {"widget": "Id of the Huggy Chat widget the customer used."},
+    WidgetAttendanceSchema: {
+        "widget": "Id of the Huggy Chat widget the customer used.",
+        "channel": "Channel the customer came from: a name, or an object." + _LIVE,
+    },
     FlowSchema: {
         "chatID": "Chat the flow runs on.",
         "lastActionID": "Last action of the flow that ran (only in the older samples).",
@@ -438,7 +469,27 @@ def signal_attribute(name: str) -> str:
     return f"flask_huggy.signals.{attribute}"
 
 
+def alias_section(alias: str) -> list[str]:
+    name = EVENT_ALIASES[alias]
+    lines = heading(alias, "-")
+    lines += paragraph(
+        f"Another name for {name}_: receivers written against the live service read ``{alias}`` where "
+        f"Huggy's docs say ``{name}``. It is the same event, with the same fields, signal and typed "
+        f"object; ``event.name`` is ``\"{alias}\"`` when it came under this name."
+    )
+    signal = EVENT_SIGNALS[alias]
+    attributes = [f"``flask_huggy.signals.{attr}``" for attr, value in vars(signals).items() if value is signal]
+    return [
+        *lines,
+        f":Signal: {' or '.join(attributes)}, one signal for both names",
+        f":Typed object: ``flask_huggy.models.{models.EVENT_MODELS[alias].__name__}``",
+        "",
+    ]
+
+
 def event_section(name: str) -> list[str]:
+    if name in EVENT_ALIASES:
+        return alias_section(name)
     portuguese, english = EVENTS[name]
     schema = EVENT_SCHEMAS[name]
     found = event_samples(name)
@@ -447,6 +498,8 @@ def event_section(name: str) -> list[str]:
         lines += ["**Deprecated by Huggy.**", ""]
     lines += paragraph(english)
     lines += paragraph(f"Huggy: *{portuguese}*", indent="    ")
+    for alias in (alias for alias, event in EVENT_ALIASES.items() if event == name):
+        lines += paragraph(f"Live Huggy also sends it as {alias}_.")
     lines += [
         f":Signal: ``{signal_attribute(name)}``",
         f":Typed object: ``flask_huggy.models.{models.EVENT_MODELS[name].__name__}``",
@@ -536,7 +589,7 @@ Objects nested in several events (people, chats, ...) are described once, under
 
 def render() -> str:
     """The whole page, as docs/events.rst must hold it."""
-    missing = set(EVENT_SIGNALS) ^ set(EVENTS)
+    missing = (set(EVENT_SIGNALS) - set(EVENT_ALIASES)) ^ set(EVENTS)
     if missing:
         raise LookupError(f"EVENTS and flask_huggy.signals disagree on: {', '.join(sorted(missing))}")
     lines = heading("Huggy's events", "=", overline=True)

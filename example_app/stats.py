@@ -13,15 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from flask_huggy.aliases import EVENT_ALIASES, with_aliases
 from flask_huggy.samples import TEMPLATES
 
 #: One colour per Huggy event, in the order of Huggy's event list, so that a type
-#: keeps its colour on every page and in every run.
+#: keeps its colour on every page and in every run; an alias has its event's.
 _PALETTE = (
     "#2563eb", "#60a5fa", "#7c3aed", "#a78bfa", "#0d9488", "#dc2626", "#a16207", "#65a30d", "#9333ea",
     "#db2777", "#f472b6", "#16a34a", "#ea580c", "#0891b2", "#64748b", "#84cc16", "#ca8a04", "#475569",
 )
-EVENT_COLORS: dict[str, str] = dict(zip(TEMPLATES, _PALETTE))
+EVENT_COLORS: dict[str, str] = with_aliases(dict(zip((n for n in TEMPLATES if n not in EVENT_ALIASES), _PALETTE)))
 OTHER_COLOR = "#94a3b8"
 
 WIDTH, HEIGHT = 1080, 220

@@ -23,6 +23,7 @@ import requests
 from flask import Flask, current_app
 
 from ._version import __version__
+from .aliases import EVENT_ALIASES
 from .auth import mask_token, restore_token
 from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
 from .dedup import deduplicator_for
@@ -90,19 +91,22 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
     def events_command() -> None:
         """List Huggy's events: signal, deprecation, and receivers connected in this app.
 
-        Receivers connected to any sender count too.
+        Receivers connected to any sender count too. An alias (another name Huggy
+        sends an event under) is listed with its event's signal.
         """
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         attributes = signal_attributes()
         rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
         for name, signal in EVENT_SIGNALS.items():
-            rows.append((name, f"signals.{attributes[name]}", "yes" if name in DEPRECATED_EVENTS else "",
+            rows.append((name, f"signals.{attributes[signal.name]}", "yes" if name in DEPRECATED_EVENTS else "",
                          str(_receivers(signal, app))))
         rows.append(("", "", "", ""))
         for name, signal in huggy_signals.items():
             if name not in EVENT_SIGNALS:
                 rows.append((f"({name})", f"signals.{attributes[name]}", "", str(_receivers(signal, app))))
         _echo_table(rows)
+        for alias, name in EVENT_ALIASES.items():
+            click.echo(f"{alias}: the name live Huggy sends {name} under; same schema, typed object and signal.")
 
     @cli.command("simulate")
     @click.argument("event", type=_EVENT, metavar="EVENT")

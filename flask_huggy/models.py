@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .aliases import with_aliases
+
 
 def _no_extra() -> Mapping[str, Any]:
     return {}
@@ -69,6 +71,8 @@ class Channel(HuggyObject):
     uuid: str | None = None
     name: str | None = None
     type: str | None = None
+    #: Seen live in createdCustomer's channel; Huggy does not document it.
+    source: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +111,10 @@ class Contact(HuggyObject):
     status_id: int | None = None
     status_type: int | None = None
     origin: str | None = None
+    city: str | None = None
+    state: str | None = None
+    #: As sent: Huggy does not document its format.
+    birth_date: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +128,8 @@ class Chat(HuggyObject):
     customer: Contact | None = None
     workflow_id: int | None = None
     workflow_step_id: int | None = None
+    #: The business number the customer wrote to (``"5521992138359"``), or ``None``.
+    entrypoint: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +197,8 @@ class ChatOpened(HuggyObject):
     agent: Contact | None = None
     #: Always ``null`` in Huggy's samples: its shape is unknown, so it is kept as sent.
     pipe: Any = field(default=None, hash=False)
+    workflow_id: int | None = None
+    workflow_step_id: int | None = None
     company: Company | None = None
 
 
@@ -215,6 +227,8 @@ class AgentEntered(HuggyObject):
     department: int | NamedRef | None = None
     customer: Contact | None = None
     agent: Contact | None = None
+    workflow_id: int | None = None
+    workflow_step_id: int | None = None
     company: Company | None = None
 
 
@@ -232,12 +246,29 @@ class ClosedChat(HuggyObject):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FormQuestion(HuggyObject):
+    """A question of a chat form, as an answeredChatForm answer names it."""
+
+    type: str | None = None
+    field_name: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormAnswer(HuggyObject):
+    """One answer of an answeredChatForm: the question and what the customer wrote."""
+
+    question: FormQuestion | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class AnsweredChatForm(HuggyObject):
     """answeredChatForm: deprecated by Huggy, which no longer documents it."""
 
     id: int | None = None
     chat: Chat | None = None
     customer: Contact | None = None
+    answers: tuple[FormAnswer, ...] | None = None
     company: Company | None = None
 
 
@@ -245,6 +276,7 @@ class AnsweredChatForm(HuggyObject):
 class CustomerChanged(Contact):
     """A contact as created or updated in the panel; createdCustomer and updatedCustomer subclass it."""
 
+    channel: str | Channel | None = None
     company: Company | None = None
 
 
@@ -263,6 +295,7 @@ class StartedWidgetAttendance(Contact):
     """startedWidgetAttendance: a customer filled Huggy Chat's form and started a chat."""
 
     widget: int | None = None
+    channel: str | Channel | None = None
     company: Company | None = None
 
 
@@ -318,8 +351,9 @@ class AsyncExportData(HuggyObject):
 
 #: Huggy event name -> the class of its :attr:`Event.obj <flask_huggy.Event.obj>`.
 #: Events that share a schema (the four messages, ...) still get one class each,
-#: so that ``isinstance`` tells them apart.
-EVENT_MODELS: Mapping[str, type[HuggyObject]] = {
+#: so that ``isinstance`` tells them apart; an alias (``sentAllMessage``) gets its
+#: event's class.
+EVENT_MODELS: Mapping[str, type[HuggyObject]] = with_aliases({
     "receivedMessage": ReceivedMessage,
     "receivedAllMessage": ReceivedAllMessage,
     "startedChat": StartedChat,
@@ -338,7 +372,7 @@ EVENT_MODELS: Mapping[str, type[HuggyObject]] = {
     "updatedCustomer": UpdatedCustomer,
     "newInternalMessage": NewInternalMessage,
     "asyncExportData": AsyncExportData,
-}
+})
 
 __all__ = [
     "EVENT_MODELS",
@@ -358,6 +392,8 @@ __all__ = [
     "CustomerChanged",
     "File",
     "FinishedAutomationFlow",
+    "FormAnswer",
+    "FormQuestion",
     "HuggyObject",
     "LeftQueue",
     "Message",

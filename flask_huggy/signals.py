@@ -7,12 +7,16 @@ later never break them.
 
 Each event signal is named exactly like Huggy's event, and its receivers get
 ``event`` (an :class:`~flask_huggy.Event`) and ``delivery`` (the
-:class:`~flask_huggy.Delivery` it came in).
+:class:`~flask_huggy.Delivery` it came in). An event Huggy also sends under
+another name (:data:`~flask_huggy.aliases.EVENT_ALIASES`) has one signal for both
+names; ``event.name`` says which one came.
 """
 
 from __future__ import annotations
 
 from blinker import NamedSignal, Namespace
+
+from .aliases import with_aliases
 
 huggy_signals = Namespace()
 
@@ -28,6 +32,8 @@ started_widget_attendance = huggy_signals.signal("startedWidgetAttendance")
 started_automation_flow = huggy_signals.signal("startedAutomationFlow")
 finished_automation_flow = huggy_signals.signal("finishedAutomationFlow")
 sended_all_message = huggy_signals.signal("sendedAllMessage")  # Huggy's spelling
+#: The same signal, for the name live Huggy sends it under (see flask_huggy.aliases).
+sent_all_message = sended_all_message
 updated_workflow_step = huggy_signals.signal("updatedWorkflowStep")
 left_queue = huggy_signals.signal("leftQueue")
 agent_changed_status = huggy_signals.signal("agentChangedStatus")
@@ -56,7 +62,8 @@ delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
 #: answer has left.
 token_validated = huggy_signals.signal("huggy.token_validated")
 
-#: Huggy event name -> its signal, for the events this version knows.
-EVENT_SIGNALS: dict[str, NamedSignal] = {
-    name: signal for name, signal in huggy_signals.items() if not name.startswith("huggy.")
-}
+#: Huggy event name -> its signal, for the events this version knows; an alias
+#: (``sentAllMessage``) maps to its event's signal, the same object.
+EVENT_SIGNALS: dict[str, NamedSignal] = with_aliases(
+    {name: signal for name, signal in huggy_signals.items() if not name.startswith("huggy.")}
+)

@@ -498,12 +498,15 @@ def signal_name(signal: str | NamedSignal) -> str:
     """The name of a flask-huggy signal given as its name, its attribute name or itself.
 
     ``"closed_chat"`` and ``"closedChat"`` both give ``"closedChat"``;
-    ``"event_received"`` gives ``"huggy.event_received"``. A name that is no
-    flask-huggy signal raises :class:`ValueError`, so a typo cannot make a test
-    pass by recording nothing.
+    ``"event_received"`` gives ``"huggy.event_received"``; an alias
+    (``"sentAllMessage"``, ``"sent_all_message"``) gives its event's signal
+    (``"sendedAllMessage"``). A name that is no flask-huggy signal raises
+    :class:`ValueError`, so a typo cannot make a test pass by recording nothing.
     """
     if isinstance(signal, NamedSignal):
         return signal.name
+    if signal in _signals.EVENT_SIGNALS:
+        return _signals.EVENT_SIGNALS[signal].name
     if signal in _signals.huggy_signals:
         return signal
     attribute = getattr(_signals, signal, None)
@@ -513,12 +516,16 @@ def signal_name(signal: str | NamedSignal) -> str:
 
 
 def signal_attributes() -> dict[str, str]:
-    """Signal name -> its attribute in :mod:`flask_huggy.signals` (``"closedChat"`` -> ``"closed_chat"``)."""
-    return {
-        value.name: attribute
-        for attribute, value in vars(_signals).items()
-        if isinstance(value, NamedSignal) and value.name in _signals.huggy_signals
-    }
+    """Signal name -> its attribute in :mod:`flask_huggy.signals` (``"closedChat"`` -> ``"closed_chat"``).
+
+    A signal reachable under two attributes (``sended_all_message`` and its alias
+    ``sent_all_message``) gives the first, the one named like Huggy's docs.
+    """
+    attributes: dict[str, str] = {}
+    for attribute, value in vars(_signals).items():
+        if isinstance(value, NamedSignal) and value.name in _signals.huggy_signals:
+            attributes.setdefault(value.name, attribute)
+    return attributes
 
 
 # --- Paths, ids and times -----------------------------------------------------------------

@@ -121,7 +121,9 @@ def test_every_declared_field_has_a_snake_case_attribute_in_the_schemas_model(sc
 def test_every_shared_part_has_its_class() -> None:
     events = {type(schema) for schema in EVENT_SCHEMAS.values()}
     parts = [s.model.__name__ for s in _all_schemas() if type(s) not in events]
-    assert sorted(parts) == ["Channel", "Chat", "Company", "Contact", "File", "NamedRef", "WorkflowStep"]
+    assert sorted(parts) == [
+        "Channel", "Chat", "Company", "Contact", "File", "FormAnswer", "FormQuestion", "NamedRef", "WorkflowStep"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from ..aliases import with_aliases
+
 #: A location inside an event object: keys (and list indexes) from the top.
 #: A tuple rather than a dotted string because Huggy's keys may hold dots
 #: (``context["SYSTEM.CHAT_ID"]``).
@@ -89,8 +91,9 @@ _TEMPLATES = (
     Template("asyncExportData", "asyncExportData"),
 )
 
-#: Huggy event name -> its :class:`Template`, in the order of Huggy's event list.
-TEMPLATES: dict[str, Template] = {t.name: t for t in _TEMPLATES}
+#: Huggy event name -> its :class:`Template`, in the order of Huggy's event list. An
+#: alias (``sentAllMessage``) has its event's template, whose ``name`` is the documented one.
+TEMPLATES: dict[str, Template] = with_aliases({t.name: t for t in _TEMPLATES})
 
 
 def template(name: str) -> Template:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any
 
+from ..aliases import with_aliases
 from ..models import EVENT_MODELS, HuggyObject
 from .base import HuggySchema
 from .chats import (
@@ -35,8 +36,9 @@ _chat_opened = ChatOpenedSchema()
 _customer = CustomerEventSchema()
 _flow = FlowSchema()
 
-#: Huggy event name -> the schema instance that loads it.
-EVENT_SCHEMAS: dict[str, HuggySchema] = {
+#: Huggy event name -> the schema instance that loads it; an alias
+#: (``sentAllMessage``, see :mod:`flask_huggy.aliases`) shares its event's.
+EVENT_SCHEMAS: dict[str, HuggySchema] = with_aliases({
     "receivedMessage": _message,
     "receivedAllMessage": _message,
     "startedChat": _chat_opened,
@@ -55,7 +57,7 @@ EVENT_SCHEMAS: dict[str, HuggySchema] = {
     "updatedCustomer": _customer,
     "newInternalMessage": _message,
     "asyncExportData": ExportDataSchema(),
-}
+})
 
 # Schema instance (by id) -> (that instance, its compiled loader). Keyed by the
 # instance so that a schema swapped into EVENT_SCHEMAS (a test, a patch) is

@@ -30,6 +30,9 @@ class ChatOpenedSchema(HuggySchema):
     agent = LooseNested(ContactSchema)
     # Always ``null`` in the docs' samples; its shape is unknown, so it is kept as sent.
     pipe = fields.Raw(allow_none=True)
+    # Seen live at the top level of createdChat (and agentEntered); the docs show none.
+    workflowID = Id()
+    workflowStepID = Id()
     company = LooseNested(CompanySchema)
 
 
@@ -43,6 +46,8 @@ class AgentEnteredSchema(HuggySchema):
     department = Either(Id(), NamedRefSchema)
     customer = LooseNested(ContactSchema)
     agent = LooseNested(ContactSchema)
+    workflowID = Id()
+    workflowStepID = Id()
     company = LooseNested(CompanySchema)
 
 
@@ -59,13 +64,34 @@ class ClosedChatSchema(HuggySchema):
     company = LooseNested(CompanySchema)
 
 
+class FormQuestionSchema(HuggySchema):
+    """A question of a chat form, as an answeredChatForm answer names it."""
+
+    model = models.FormQuestion
+    type = Text()
+    fieldName = Text()
+
+
+class FormAnswerSchema(HuggySchema):
+    """One answer of an answeredChatForm."""
+
+    model = models.FormAnswer
+    question = LooseNested(FormQuestionSchema)
+    text = Text()
+
+
 class AnsweredChatFormSchema(HuggySchema):
-    """Deprecated by Huggy, which no longer documents its fields; kept loose."""
+    """Deprecated by Huggy, which no longer documents its fields; kept loose.
+
+    ``answers`` is what receivers written against the live service read
+    (``answers[].question.type``, ``.question.fieldName``, ``.text``).
+    """
 
     model = models.AnsweredChatForm
     id = Id()
     chat = LooseNested(ChatSchema)
     customer = LooseNested(ContactSchema)
+    answers = fields.List(LooseNested(FormAnswerSchema), allow_none=True)
     company = LooseNested(CompanySchema)
 
 

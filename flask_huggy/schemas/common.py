@@ -32,6 +32,7 @@ class ChannelSchema(HuggySchema):
     uuid = Text()
     name = Text()
     type = Text()
+    source = Text()
 
 
 class FileSchema(HuggySchema):
@@ -66,6 +67,9 @@ class ContactSchema(HuggySchema):
     statusID = Id()
     statusType = Integer()
     origin = Text()
+    city = Text()
+    state = Text()
+    birthDate = Text()
 
 
 class ChatSchema(HuggySchema):
@@ -79,6 +83,8 @@ class ChatSchema(HuggySchema):
     customer = LooseNested(ContactSchema)
     workflowID = Id()
     workflowStepID = Id()
+    # Seen live, not in the docs: the business number as a string (or null).
+    entrypoint = Text()
 
 
 class WorkflowStepSchema(HuggySchema):

@@ -4,14 +4,16 @@ agentChangedStatus."""
 from __future__ import annotations
 
 from .. import models
-from .common import CompanySchema, ContactSchema
-from .fields import Id, LooseNested
+from .common import ChannelSchema, CompanySchema, ContactSchema
+from .fields import Either, Id, LooseNested, Text
 
 
 class CustomerEventSchema(ContactSchema):
     """A contact as created or updated in the panel, with its company."""
 
     model = models.CustomerChanged
+    # Seen live as {name, source}; the docs show no channel here.
+    channel = Either(Text(), ChannelSchema)
     company = LooseNested(CompanySchema)
 
 
@@ -27,4 +29,5 @@ class WidgetAttendanceSchema(ContactSchema):
 
     model = models.StartedWidgetAttendance
     widget = Id()
+    channel = Either(Text(), ChannelSchema)
     company = LooseNested(CompanySchema)
