@@ -5,22 +5,22 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any
 
+import click
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask.cli import AppGroup
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .auth import mask_token, token_matches
-from .celery import enqueue_delivery
-from .cli import register_commands
-from .config import Settings, settings_for
-from .dedup import Deduplicator, deduplicator_for
-from .dispatch import DispatchSummary, dispatch, validate_all
+from .celery import enqueue
+from .config import Settings
+from .dispatch import DispatchSummary, validate_all
+from .endpoint import EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
     HandshakeError,
@@ -35,7 +35,7 @@ from .errors import (
 )
 from .events import Delivery
 from .handshake import confirm_token
-from .journal import journal_for, journaled_dispatch
+from .runner import run_delivery
 from .signals import token_validated
 
 logger = logging.getLogger("flask_huggy")
@@ -43,31 +43,13 @@ logger = logging.getLogger("flask_huggy")
 _READ_CHUNK = 64 * 1024
 
 
-@dataclass
-class EndpointState:
-    """What one app remembers about one webhook endpoint (in ``app.extensions["huggy"]``)."""
-
-    config_prefix: str
-    #: Set once the "no token configured" warning has been logged.
-    warned_no_token: bool = False
-    #: When a handshake was last answered with its token.
-    handshake_at: datetime | None = None
-    #: The outcome of the last confirmation request: ``True`` (Huggy took it),
-    #: ``False`` (it failed), ``None`` (switched off, or no handshake yet).
-    confirmed: bool | None = None
-    #: When a confirmation request last succeeded.
-    confirmed_at: datetime | None = None
-    #: The last confirmation failure, as ``{"error": ..., "message": ...}``.
-    last_handshake_error: dict[str, Any] | None = None
+#: The state of one endpoint in one app: an :class:`~flask_huggy.endpoint.Endpoint`.
+EndpointState = Endpoint
 
 
-def endpoint_state(app: Flask, config_prefix: str = "HUGGY_") -> EndpointState:
-    """The :class:`EndpointState` of ``app``'s endpoint reading ``config_prefix`` keys."""
-    states: dict[str, EndpointState] = app.extensions.setdefault("huggy", {})
-    state = states.get(config_prefix)
-    if state is None:
-        state = states[config_prefix] = EndpointState(config_prefix)
-    return state
+def endpoint_state(app: Flask, config_prefix: str = "HUGGY_") -> Endpoint:
+    """The :class:`~flask_huggy.endpoint.Endpoint` of ``app`` that reads ``config_prefix`` keys."""
+    return endpoint_by_prefix(app, config_prefix)
 
 
 def make_blueprint(
@@ -91,7 +73,7 @@ def make_blueprint(
     bp = Blueprint(name, import_name, url_prefix=url_prefix)
 
     def webhook() -> Response:
-        return _handle_webhook(config_prefix)
+        return _handle_webhook(name)
 
     bp.add_url_rule("/webhook", endpoint="webhook", view_func=webhook, methods=["POST"])
     bp.add_url_rule(
@@ -102,14 +84,51 @@ def make_blueprint(
     )
     bp.register_error_handler(HuggyError, _huggy_error_response)
     bp.register_error_handler(HTTPException, _http_error_response)
-    bp.record(partial(_on_register, config_prefix=config_prefix, blueprint=bp))
-    register_commands(bp.cli, blueprint=name, config_prefix=config_prefix)  # flask <name> ...
+    bp.cli = _Commands(name, config_prefix)  # flask <name> ...
+    bp.record(partial(_on_register, name=name, config_prefix=config_prefix, blueprint=bp))
     return bp
 
 
-def _on_register(state: BlueprintSetupState, *, config_prefix: str, blueprint: Blueprint) -> None:
+class _Commands(AppGroup):
+    """``flask <name> ...``: the commands of :mod:`flask_huggy.cli`, loaded when the CLI runs.
+
+    A web process never runs them, so it never imports them (nor the test
+    builders they use).
+    """
+
+    def __init__(self, blueprint: str, config_prefix: str) -> None:
+        super().__init__(blueprint, short_help="Simulate, replay and inspect Huggy webhooks.")
+        self._blueprint = blueprint
+        self._config_prefix = config_prefix
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from .cli import register_commands
+
+            register_commands(self, blueprint=self._blueprint, config_prefix=self._config_prefix)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load()
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._load()
+        super().format_help(ctx, formatter)
+
+
+def _on_register(state: BlueprintSetupState, *, name: str, config_prefix: str, blueprint: Blueprint) -> None:
     app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
-    endpoint_state(app, config_prefix)
+    add_endpoint(app, name, config_prefix)
+    # Flask adds a blueprint's command group only when it already has commands;
+    # these are loaded on first use, so the group is added here.
+    if blueprint.cli.name is not None and blueprint.cli.name not in app.cli.commands:
+        app.cli.add_command(blueprint.cli)
     _exempt_from_csrf(app, blueprint)
 
 
@@ -137,10 +156,10 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
     app.before_request(exempt_once)
 
 
-def _handle_webhook(config_prefix: str) -> Response:
+def _handle_webhook(name: str) -> Response:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = settings_for(app, config_prefix)
-    state = endpoint_state(app, config_prefix)
+    endpoint: Endpoint = app.extensions[EXTENSION_KEY][name]
+    settings = endpoint.settings
     if settings.allowed_networks:
         _check_source(request.remote_addr, settings)
     body = _read_body(request.stream, request.content_length, settings.max_content_length)
@@ -148,30 +167,19 @@ def _handle_webhook(config_prefix: str) -> Response:
     if not isinstance(payload, dict):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
     if is_handshake(payload):
-        return _handle_handshake(app, payload, settings, state)
-    _authenticate(payload.get("token"), settings, state)
-    delivery = parse_delivery(payload, settings.timezone)
+        return _handle_handshake(app, payload, settings, endpoint)
+    _authenticate(payload.get("token"), settings, endpoint)
+    delivery = parse_delivery(payload, settings.timezone, endpoint=name)
     if settings.max_age is not None:
         _check_freshness(delivery, settings.max_age)
     if settings.strict:
         validate_all(delivery)
     if settings.dispatch == "celery":
-        enqueue_delivery(app, payload, config_prefix)
+        enqueue(endpoint, payload)
         return jsonify(status="queued", events=len(delivery.events))
-    dedup = deduplicator_for(app, settings, config_prefix)
-    if settings.journal is None:
-        summary = dispatch(app, delivery, dedup=dedup)
-    else:
-        summary = _dispatch_journaled(app, delivery, settings, config_prefix, dedup)
+    summary = run_delivery(endpoint, delivery).summary
+    assert summary is not None  # run_delivery returned: the dispatch did
     return _accepted(app, summary)
-
-
-def _dispatch_journaled(
-    app: Flask, delivery: Delivery, settings: Settings, config_prefix: str, dedup: Deduplicator | None
-) -> DispatchSummary:
-    journal = journal_for(app, settings, config_prefix)
-    assert journal is not None  # settings.journal is set
-    return journaled_dispatch(journal, app, delivery, endpoint=config_prefix, dedup=dedup)
 
 
 def _accepted(app: Flask, summary: DispatchSummary) -> Response:
@@ -213,7 +221,7 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The body is larger than the {limit} bytes this endpoint accepts.", limit=limit)
 
 
-def _authenticate(token: object, settings: Settings, state: EndpointState) -> None:
+def _authenticate(token: object, settings: Settings, state: Endpoint) -> None:
     if not settings.tokens:
         _allow_without_token(settings, state)
         return
@@ -224,7 +232,7 @@ def _authenticate(token: object, settings: Settings, state: EndpointState) -> No
         raise TokenRejected("The token does not match the configured token.")
 
 
-def _allow_without_token(settings: Settings, state: EndpointState) -> None:
+def _allow_without_token(settings: Settings, state: Endpoint) -> None:
     # Without a token anyone who finds the URL can post deliveries, so that takes
     # an explicit opt-in; the refusal is a 403 that Huggy retries, so nothing is
     # lost while the token is being set.
@@ -277,7 +285,7 @@ def _check_freshness(delivery: Delivery, max_age: float) -> None:
         )
 
 
-def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: EndpointState) -> Response:
+def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: Endpoint) -> Response:
     """Answer Huggy's URL check by printing the token, then confirm it once the answer has left.
 
     Huggy accepts the URL when the answer's body is the token (its help pages:
@@ -309,7 +317,7 @@ def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, s
     return response
 
 
-def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: EndpointState) -> None:
+def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: Endpoint) -> None:
     # Runs when the server closes the answer (Werkzeug's call_on_close), outside
     # the request: nothing here may raise into the server.
     with app.app_context():
@@ -320,7 +328,7 @@ def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: End
             logger.exception("A token_validated receiver raised after Huggy's handshake was answered.")
 
 
-def _send_confirmation(token: str, settings: Settings, state: EndpointState) -> bool | None:
+def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool | None:
     if settings.confirm_url is None:
         state.confirmed = None
         logger.info(

@@ -34,11 +34,12 @@ from flask import Flask
 
 from .auth import mask_token, restore_token
 from .config import Settings, read_settings
-from .dedup import deduplicator_for
-from .dispatch import EventOutcome, dispatch, send_alert
+from .dispatch import Outcome, send_alert
+from .endpoint import Endpoint, endpoint_by_prefix
 from .envelope import parse_delivery
 from .errors import ConfigError, DedupUnavailable, DuplicateInFlight, QueueUnavailable
 from .events import Delivery, Event
+from .runner import Run, run_delivery
 from .signals import delivery_dead_lettered
 
 logger = logging.getLogger("flask_huggy")
@@ -67,7 +68,8 @@ def task_name(config_prefix: str = "HUGGY_") -> str:
 
 @dataclass
 class CeleryState:
-    """What the webhook of one endpoint needs to enqueue (in ``app.extensions["huggy_celery"]``)."""
+    """What the webhook of one endpoint needs to enqueue (its :attr:`Endpoint.celery
+    <flask_huggy.endpoint.Endpoint.celery>`)."""
 
     celery: Any
     task: Any
@@ -133,7 +135,9 @@ def init_celery(app: Flask, celery: Any, *, config_prefix: str = "HUGGY_") -> An
         max_retries=None,  # bounded by HUGGY_CELERY_MAX_RETRIES, read when the task runs
     )(_dispatch_delivery)
     task.huggy_app = app
-    app.extensions.setdefault("huggy_celery", {})[config_prefix] = CeleryState(celery, task)
+    endpoint = endpoint_by_prefix(app, config_prefix)
+    read_settings(app.config, config_prefix)  # a broken setting fails here, at startup, not in a worker
+    endpoint.celery = CeleryState(celery, task)
     return task
 
 
@@ -148,7 +152,7 @@ class HuggyCelery:
             app = Flask(__name__)
             huggy_celery.init_app(app)
 
-    Per-app state lives in ``app.extensions["huggy_celery"]``, never on this object.
+    Per-app state lives in the app's :class:`~flask_huggy.endpoint.Endpoint`, never on this object.
     """
 
     def __init__(self, app: Flask | None = None, celery: Any = None, *, config_prefix: str = "HUGGY_") -> None:
@@ -167,14 +171,16 @@ class HuggyCelery:
 
 def celery_state(app: Flask, config_prefix: str = "HUGGY_") -> CeleryState:
     """The :class:`CeleryState` :func:`init_celery` left for an endpoint, or a ConfigError."""
-    states: dict[str, CeleryState] = app.extensions.get("huggy_celery", {})
-    state = states.get(config_prefix)
-    if state is None:
+    return _celery_of(endpoint_by_prefix(app, config_prefix))
+
+
+def _celery_of(endpoint: Endpoint) -> CeleryState:
+    if endpoint.celery is None:
         raise ConfigError(
-            f"{config_prefix}DISPATCH is 'celery' but no Celery app was given: call "
-            f"flask_huggy.init_celery(app, celery{_prefix_argument(config_prefix)}) in the app factory."
+            f"{endpoint.config_prefix}DISPATCH is 'celery' but no Celery app was given: call "
+            f"flask_huggy.init_celery(app, celery{_prefix_argument(endpoint.config_prefix)}) in the app factory."
         )
-    return state
+    return endpoint.celery
 
 
 def enqueue_delivery(app: Flask, payload: Mapping[str, Any], config_prefix: str = "HUGGY_") -> str:
@@ -186,8 +192,14 @@ def enqueue_delivery(app: Flask, payload: Mapping[str, Any], config_prefix: str 
     (503) if the broker does not take it within ``HUGGY_CELERY_ENQUEUE_TIMEOUT``,
     so that Huggy keeps the delivery and retries.
     """
-    state = celery_state(app, config_prefix)
-    timeout = read_settings(app.config, config_prefix).celery_enqueue_timeout
+    return enqueue(endpoint_by_prefix(app, config_prefix), payload)
+
+
+def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
+    """:func:`enqueue_delivery` for an endpoint the caller holds (the webhook)."""
+    state = _celery_of(endpoint)
+    config_prefix = endpoint.config_prefix
+    timeout = endpoint.settings.celery_enqueue_timeout
     body = dict(payload)
     if "token" in body:
         body["token"] = mask_token(body["token"])
@@ -241,53 +253,62 @@ def _dispatch_delivery(
     only: list[int] | None = None,
     failures: int = 0,
     busy_since: float | None = None,
+    record_id: str | None = None,
 ) -> dict[str, int]:
-    """The task: rebuild the delivery and send its signals, as the webhook would.
+    """The task: rebuild the delivery and run it (:func:`~flask_huggy.runner.run_delivery`), as the webhook would.
 
     ``only`` limits a retry to the events that did not succeed (``None``: all);
     ``failures`` counts the attempts in which something raised; ``busy_since`` is
-    when the de-duplication store first answered "busy" or "unavailable".
+    when the de-duplication store first answered "busy" or "unavailable";
+    ``record_id`` is the delivery's journal record, written by the first attempt.
     """
     app: Flask = task.huggy_app
     with app.app_context():
+        endpoint = endpoint_by_prefix(app, config_prefix)
         settings, config_error = _settings(app, config_prefix)
         delivery: Delivery | None = None
-        outcomes: list[EventOutcome] = []
+        run: Run | None = None
         try:
             if config_error is not None:
                 raise config_error
             # The broker holds the token masked; receivers get it whole, as in the
             # synchronous mode, when it masks exactly one configured token.
-            delivery = parse_delivery(restore_token(payload, settings.tokens), settings.timezone)
-            summary = dispatch(
-                app, delivery, dedup=deduplicator_for(app, settings, config_prefix), only=only, outcomes=outcomes
-            )
+            delivery = parse_delivery(restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name)
+            run = Run(delivery)
+            run_delivery(endpoint, delivery, only=only, record_id=record_id, run=run)
         except (DuplicateInFlight, DedupUnavailable) as exc:
             # Not the receivers' fault: another worker holds the event's lease, or
             # Redis is down. Keep waiting until any lease would have expired.
-            remaining = _unhandled(delivery, only, outcomes)
+            remaining = _unhandled(run, only)
             since = time.time() if busy_since is None else busy_since
             if time.time() - since < settings.dedup_lease + settings.celery_retry_backoff_max:
                 raise task.retry(
                     args=[payload, config_prefix],
-                    kwargs={"only": remaining, "failures": failures, "busy_since": since},
+                    kwargs={"only": remaining, "failures": failures, "busy_since": since,
+                            "record_id": _record_of(run, record_id)},
                     countdown=retry_countdown(settings, task.request.retries - failures + 1),
                     exc=exc,
                 ) from None
-            _dead_letter(app, payload, delivery, exc, remaining, outcomes, task.request.retries + 1)
+            _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
             raise
         except Exception as exc:
-            remaining = _unhandled(delivery, only, outcomes)
+            remaining = _unhandled(run, only)
             if failures < settings.celery_max_retries:
                 raise task.retry(
                     args=[payload, config_prefix],
-                    kwargs={"only": remaining, "failures": failures + 1},
+                    kwargs={"only": remaining, "failures": failures + 1, "record_id": _record_of(run, record_id)},
                     countdown=retry_countdown(settings, failures + 1),
                     exc=exc,
                 ) from None
-            _dead_letter(app, payload, delivery, exc, remaining, outcomes, task.request.retries + 1)
+            _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
             raise
+    assert run is not None and run.summary is not None  # run_delivery returned
+    summary = run.summary
     return {"events": summary.events, "invalid": summary.invalid, "duplicates": summary.duplicates}
+
+
+def _record_of(run: Run | None, record_id: str | None) -> str | None:
+    return run.record_id if run is not None and run.record_id is not None else record_id
 
 
 def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | None]:
@@ -309,20 +330,11 @@ def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | N
         return read_settings({}, config_prefix), error
 
 
-def _unhandled(
-    delivery: Delivery | None, only: Sequence[int] | None, outcomes: Sequence[EventOutcome]
-) -> list[int] | None:
-    """Positions of the events still to run (``None``: all of them).
-
-    Those attempted that neither succeeded nor were skipped as duplicates; ``[]``
-    when every event succeeded and a ``delivery_received`` receiver raised, so that
-    the retry sends only ``delivery_received``.
-    """
-    if delivery is None:
+def _unhandled(run: Run | None, only: Sequence[int] | None) -> list[int] | None:
+    """Positions of the events still to run (``None``: all of them, the delivery was not even rebuilt)."""
+    if run is None:
         return list(only) if only is not None else None
-    done = {outcome.index for outcome in outcomes if outcome.status in ("ok", "duplicate")}
-    attempted = only if only is not None else range(len(delivery.events))
-    return [index for index in attempted if index not in done]
+    return run.remaining
 
 
 def _dead_letter(
@@ -331,7 +343,7 @@ def _dead_letter(
     delivery: Delivery | None,
     exc: BaseException,
     remaining: Sequence[int] | None,
-    outcomes: Sequence[EventOutcome],
+    run: Run | None,
     attempts: int,
 ) -> None:
     """Give up on a delivery: one replayable ERROR line, then :data:`~flask_huggy.signals.delivery_dead_lettered`."""
@@ -342,7 +354,8 @@ def _dead_letter(
         positions = range(len(delivery.events)) if remaining is None else remaining
         events = [delivery.events[i] for i in positions]
         not_handled = ", ".join(f"#{i} {delivery.events[i].name}" for i in positions) or "none"
-        failed = next((o for o in outcomes if o.status == "failed"), None)
+        outcomes = run.outcomes if run is not None else []
+        failed = next((o for o in outcomes if o.status is Outcome.FAILED), None)
         if failed is not None:
             culprit = f"{failed.name} #{failed.index}"
         elif isinstance(exc, (DuplicateInFlight, DedupUnavailable)):

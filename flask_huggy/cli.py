@@ -26,19 +26,18 @@ from ._version import __version__
 from .aliases import EVENT_ALIASES
 from .auth import mask_token, restore_token
 from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
-from .dedup import deduplicator_for
-from .dispatch import EventOutcome, dispatch
+from .dispatch import EventOutcome, Outcome
+from .endpoint import endpoint_by_prefix
 from .envelope import is_handshake, parse_delivery
-from .errors import HuggyError, JournalUnavailable
+from .errors import HuggyError
 from .journal import (
-    DONE_STATUSES,
     OUTCOME,
     RECEIVED,
     Journal,
     JournaledDelivery,
     failed_deliveries,
-    journal_for,
 )
+from .runner import Run, run_delivery
 from .samples import TEMPLATES
 from .schemas import DEPRECATED_EVENTS
 from .signals import EVENT_SIGNALS, huggy_signals, token_validated
@@ -538,16 +537,17 @@ def _replay_failed(paths: tuple[str, ...], dry_run: bool, config_prefix: str) ->
             raise click.BadParameter(f"{path!r} is not a journal directory or file.", param_hint="FILE...")
     # Outcomes go to the app's own journal, else next to what was read; both are
     # read back, so that a second run sees what the first one did.
-    sink = journal_for(app, current, config_prefix) or Journal(
+    endpoint = endpoint_by_prefix(app, config_prefix)
+    sink = endpoint.journal or Journal(
         paths[0] if os.path.isdir(paths[0]) else os.path.dirname(os.path.abspath(paths[0])),
         max_bytes=current.journal_max_bytes,
         backups=current.journal_backups,
     )
     found = failed_deliveries(*paths, history=[sink.directory], on_problem=_report_journal_problem)
     mine = [entry for entry in found if entry.endpoint == config_prefix]
-    for endpoint in sorted({entry.endpoint for entry in found} - {config_prefix}):
-        count = sum(1 for entry in found if entry.endpoint == endpoint)
-        click.secho(f"Skipped {count} delivery(ies) of endpoint {endpoint}: replay them with that "
+    for other in sorted({entry.endpoint for entry in found} - {config_prefix}):
+        count = sum(1 for entry in found if entry.endpoint == other)
+        click.secho(f"Skipped {count} delivery(ies) of endpoint {other}: replay them with that "
                     "endpoint's command group.", fg="yellow", err=True)
     if not mine:
         click.echo("Nothing to replay: every journaled delivery was handled.")
@@ -558,7 +558,6 @@ def _replay_failed(paths: tuple[str, ...], dry_run: bool, config_prefix: str) ->
         events = sum(len(entry.indexes_to_rerun) for entry in mine)
         click.echo(f"Dry run: would replay {len(mine)} delivery(ies), {events} event(s).")
         raise SystemExit(0)
-    dedup = deduplicator_for(app, current, config_prefix)
     rerun = succeeded = still_failing = incomplete = unrecorded = 0
     for entry in _progress(mine):
         rerun += len(entry.indexes_to_rerun)
@@ -570,23 +569,21 @@ def _replay_failed(paths: tuple[str, ...], dry_run: bool, config_prefix: str) ->
             click.secho(f"{entry.where} ({entry.id}): unreadable delivery, {exc.code}: {exc.message}",
                         fg="red", err=True)
             continue
-        outcomes: list[EventOutcome] = []
+        run = Run(delivery)
         error: Exception | None = None
         try:
-            dispatch(app, delivery, dedup=dedup, only=frozenset(entry.indexes_to_rerun), outcomes=outcomes)
+            run_delivery(endpoint, delivery, only=entry.indexes_to_rerun, record_id=entry.id, journal=sink,
+                         replay=True, run=run)
         except Exception as exc:  # noqa: BLE001  # one delivery failing must not stop the others
             error = exc
-        done = {o.index for o in outcomes if o.status in DONE_STATUSES}
-        failing = [index for index in entry.indexes_to_rerun if index not in done]
+        failing = run.remaining
         succeeded += len(entry.indexes_to_rerun) - len(failing)
         still_failing += len(failing)
         if error is not None:
             incomplete += 1
-            click.secho(f"{entry.where} ({entry.id}): still failing: {_failure_list(entry, failing, outcomes, error)}",
-                        fg="red", err=True)
-        try:
-            sink.outcome(entry.id, outcomes, error, token=delivery.token, replay=True)
-        except JournalUnavailable:
+            click.secho(f"{entry.where} ({entry.id}): still failing: "
+                        f"{_failure_list(entry, failing, run.outcomes, error)}", fg="red", err=True)
+        if run.unrecorded:
             unrecorded += 1
     click.echo(f"Replayed {len(mine)} delivery(ies): {rerun} event(s) re-run, {succeeded} succeeded, "
                f"{still_failing} still failing.")
@@ -604,7 +601,7 @@ def _rerun_list(entry: JournaledDelivery) -> str:
 
 def _failure_list(entry: JournaledDelivery, failing: list[int], outcomes: list[EventOutcome],
                   error: Exception) -> str:
-    errors = {o.index: o.error for o in outcomes if o.status == "failed"}
+    errors = {o.index: o.error for o in outcomes if o.status is Outcome.FAILED}
     if not errors and failing:  # raised before the event ran, e.g. duplicate_in_flight
         errors[failing[0]] = f"{type(error).__name__}: {error}"
     parts = [f"#{index} {entry.event_names[index]}: {errors.get(index) or 'not reached'}" for index in failing]

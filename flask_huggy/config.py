@@ -246,26 +246,22 @@ _MISSINGS = (_MISSING,) * len(DEFAULTS)
 _SNAPSHOT_TYPES = (list, set, dict, bytearray)
 
 
-def settings_for(app: Any, prefix: str = "HUGGY_") -> Settings:
-    """:func:`read_settings` for ``app``, rebuilt only when a ``HUGGY_*`` value changed.
+def raw_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> tuple[Any, ...]:
+    """The raw ``HUGGY_*`` values of ``config``, in :data:`DEFAULTS` order: what a settings cache compares."""
+    return tuple(map(config.get, _prefixed_keys(prefix), _MISSINGS))  # map over dict.get: no Python frame per key
 
-    Building :class:`Settings` (token tuples, zone lookup, network parsing) costs
-    more than the rest of a small delivery; comparing the raw values with those
-    of the last build costs a few dict lookups. Mutable values are compared with
-    a copy taken at build time, so ``config["HUGGY_WEBHOOK_TOKEN"].append(...)``
-    is seen too.
-    """
-    config = app.config
-    keys = _prefixed_keys(prefix)
-    raw = tuple(map(config.get, keys, _MISSINGS))  # map over dict.get: no Python frame per key
-    cache: dict[str, tuple[tuple[Any, ...], Settings]] = app.extensions.setdefault("huggy_settings", {})
-    entry = cache.get(prefix)
-    if entry is not None and entry[0] == raw:
-        return entry[1]
-    settings = read_settings(config, prefix)
-    snapshot = tuple(value.copy() if isinstance(value, _SNAPSHOT_TYPES) else value for value in raw)
-    cache[prefix] = (snapshot, settings)
-    return settings
+
+def snapshot(raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``raw`` with its mutable values copied, so that a change made in place is seen."""
+    return tuple(value.copy() if isinstance(value, _SNAPSHOT_TYPES) else value for value in raw)
+
+
+def settings_for(app: Any, prefix: str = "HUGGY_") -> Settings:
+    """The settings of ``app``'s endpoint that reads ``prefix`` keys (see :attr:`Endpoint.settings
+    <flask_huggy.endpoint.Endpoint.settings>`), rebuilt only when a value changed."""
+    from .endpoint import endpoint_by_prefix
+
+    return endpoint_by_prefix(app, prefix).settings
 
 
 @lru_cache(maxsize=64)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import ConfigError, DedupUnavailable, DuplicateInFlight
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .events import Delivery, Event
 
 #: ``(event, delivery, index) -> key``: how an event is recognised when it comes again.
@@ -196,26 +195,6 @@ class Deduplicator:
     def release(self, claim: Claim) -> None:
         if claim.key is not None:
             self.store.release(claim.key, claim.owner)
-
-
-def deduplicator_for(app: Any, settings: Settings, config_prefix: str = "HUGGY_") -> Deduplicator | None:
-    """The app's :class:`Deduplicator` for an endpoint's settings, built once and kept.
-
-    Kept in ``app.extensions["huggy_dedup"]`` so that every request of the app (and
-    a worker that dispatches for it) shares one store and one Redis pool.
-    """
-    if not settings.dedup:
-        return None
-    cache: dict[Any, Deduplicator] = app.extensions.setdefault("huggy_dedup", {})
-    setting = settings.dedup
-    ident = (config_prefix, setting if isinstance(setting, str) else id(setting), settings.dedup_ttl,
-             settings.dedup_lease, settings.dedup_key)
-    deduplicator = cache.get(ident)
-    if deduplicator is None:
-        deduplicator = cache[ident] = make_deduplicator(
-            setting, ttl=settings.dedup_ttl, lease=settings.dedup_lease, key=settings.dedup_key
-        )
-    return deduplicator
 
 
 def make_deduplicator(setting: Any, *, ttl: float, lease: float, key: KeyFunction | None) -> Deduplicator:

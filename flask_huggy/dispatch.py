@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from .dedup import Claim, Deduplicator
@@ -43,15 +44,32 @@ class DispatchSummary:
         fields["duplicates"] = duplicates
 
 
+class Outcome(str, Enum):
+    """How one event of a delivery went. A ``str``, so the journal writes it as its value."""
+
+    #: Its receivers, if any, returned.
+    OK = "ok"
+    #: A receiver raised.
+    FAILED = "failed"
+    #: Handled before (de-duplication), skipped.
+    DUPLICATE = "duplicate"
+
+    @property
+    def done(self) -> bool:
+        """Whether the event needs no other run."""
+        return self is not Outcome.FAILED
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class EventOutcome:
     """How one event of a delivery went, for the journal and replays."""
 
     index: int
     name: str
-    #: ``"ok"`` (receivers, if any, returned), ``"failed"`` (one raised) or
-    #: ``"duplicate"`` (handled before, skipped).
-    status: str
+    status: Outcome
     error: str | None = None
 
 
@@ -105,7 +123,7 @@ def dispatch(
         heard = listened or event_received.has_receivers_for(sender)
         if signal is not None and not (heard or invalid_event.has_receivers_for(sender)):
             # Nobody listens: skip validation (Event.data still validates on demand).
-            _record(outcomes, index, event, "ok")
+            _record(outcomes, index, event, Outcome.OK)
             continue
         claim = None
         if dedup is not None:
@@ -113,7 +131,7 @@ def dispatch(
             if claim is None:
                 event.duplicate = True
                 duplicates += 1
-                _record(outcomes, index, event, "duplicate")
+                _record(outcomes, index, event, Outcome.DUPLICATE)
                 continue
         try:
             if signal is not None and not event.validate():
@@ -126,14 +144,14 @@ def dispatch(
             if event_received.receivers:
                 _send(event_received, sender, event.name, event=event, delivery=delivery)
         except Exception as exc:
-            _record(outcomes, index, event, "failed", f"{type(exc).__name__}: {exc}")
+            _record(outcomes, index, event, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
             _report_failure(sender, event, delivery, exc)
             if dedup is not None and claim is not None:
                 _release(dedup, claim, event)
             raise
         if dedup is not None and claim is not None:
             dedup.complete(claim)
-        _record(outcomes, index, event, "ok")
+        _record(outcomes, index, event, Outcome.OK)
     if delivery_received.receivers:
         try:
             _send(delivery_received, sender, "delivery", delivery=delivery)
@@ -143,7 +161,9 @@ def dispatch(
     return DispatchSummary(events=len(delivery.events), invalid=invalid, duplicates=duplicates)
 
 
-def _record(outcomes: list[EventOutcome] | None, index: int, event: Event, status: str, error: str | None = None) -> None:
+def _record(
+    outcomes: list[EventOutcome] | None, index: int, event: Event, status: Outcome, error: str | None = None
+) -> None:
     if outcomes is not None:
         outcomes.append(EventOutcome(index, event.name, status, error))
 

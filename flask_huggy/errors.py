@@ -1,8 +1,20 @@
-"""The exceptions flask-huggy raises.
+"""The exceptions flask-huggy raises: a short tree rooted in :class:`HuggyError`.
 
-Every error is a :class:`HuggyError`, so a caller can catch one thing. Those that
-reject a webhook request know the HTTP status and the machine-readable ``code``
-the blueprint answers with; the blueprint turns them into JSON in one handler.
+::
+
+    HuggyError
+    ├── DeliveryRejected (4xx: Huggy sent something this endpoint refuses)
+    │   ├── InvalidBody, InvalidEnvelope, PayloadTooLarge, InvalidEvent
+    │   └── TokenRejected (TokenNotConfigured), SourceRejected, StaleDelivery
+    ├── Unavailable (503: a store or the broker is down; Huggy retries)
+    │   └── DedupUnavailable, DuplicateInFlight, JournalUnavailable, QueueUnavailable
+    ├── HandshakeError (the confirmation request after a handshake failed)
+    │   └── HuggyUnreachable, HuggyTimeout, ConfirmationRefused
+    └── ConfigError (a HUGGY_* setting is unusable)
+
+Catch one thing, or a branch. Those that reject a webhook request know the HTTP
+status and the machine-readable ``code`` the blueprint answers with; the
+blueprint turns them into JSON in one handler.
 """
 
 from __future__ import annotations
@@ -42,26 +54,39 @@ class ConfigError(HuggyError):
     code = "misconfigured"
 
 
-class InvalidBody(HuggyError):
+class DeliveryRejected(HuggyError):
+    """A request the webhook refuses with a 4xx: retrying it unchanged will not help."""
+
+    code = "rejected"
+
+
+class Unavailable(HuggyError):
+    """Something the webhook depends on is down: 503, so that Huggy keeps the delivery and retries."""
+
+    status_code = 503
+    code = "unavailable"
+
+
+class InvalidBody(DeliveryRejected):
     """The body is not a JSON object we can read (bad JSON, bad UTF-8, empty, ...)."""
 
     code = "invalid_body"
 
 
-class InvalidEnvelope(HuggyError):
+class InvalidEnvelope(DeliveryRejected):
     """The JSON is readable but is not shaped like a Huggy delivery or handshake."""
 
     code = "invalid_envelope"
 
 
-class PayloadTooLarge(HuggyError):
+class PayloadTooLarge(DeliveryRejected):
     """The body is larger than ``HUGGY_MAX_CONTENT_LENGTH``."""
 
     status_code = 413
     code = "payload_too_large"
 
 
-class TokenRejected(HuggyError):
+class TokenRejected(DeliveryRejected):
     """The token is missing or matches none of the configured tokens."""
 
     status_code = 403
@@ -74,53 +99,50 @@ class TokenNotConfigured(TokenRejected):
     code = "token_not_configured"
 
 
-class SourceRejected(HuggyError):
+class SourceRejected(DeliveryRejected):
     """The request comes from outside ``HUGGY_ALLOWED_NETWORKS``."""
 
     status_code = 403
     code = "forbidden_source"
 
 
-class StaleDelivery(HuggyError):
+class StaleDelivery(DeliveryRejected):
     """The delivery's ``time`` is outside the ``HUGGY_MAX_AGE`` window (a replay?)."""
 
     status_code = 403
     code = "stale_delivery"
 
 
-class InvalidEvent(HuggyError):
+class InvalidEvent(DeliveryRejected):
     """An event failed validation while ``HUGGY_STRICT`` is on."""
 
     status_code = 422
     code = "invalid_event"
 
 
-class DedupUnavailable(HuggyError):
+class DedupUnavailable(Unavailable):
     """The de-duplication store (Redis) cannot be reached: 503, Huggy retries."""
 
-    status_code = 503
     code = "dedup_unavailable"
 
 
-class DuplicateInFlight(HuggyError):
+class DuplicateInFlight(Unavailable):
     """Another worker is handling the same event right now: 503, Huggy retries."""
 
-    status_code = 503
     code = "duplicate_in_flight"
 
 
-class JournalUnavailable(HuggyError):
+class JournalUnavailable(Unavailable):
     """The delivery journal (``HUGGY_JOURNAL``) cannot be written: 503, Huggy retries.
 
     Raised before any receiver runs, so a delivery is never handled without
     being on disk first.
     """
 
-    status_code = 503
     code = "journal_unavailable"
 
 
-class QueueUnavailable(HuggyError):
+class QueueUnavailable(Unavailable):
     """The Celery broker did not take the delivery: 503, so Huggy keeps it and retries.
 
     With ``HUGGY_DISPATCH = "celery"`` the webhook answers 200 only once the
@@ -128,7 +150,6 @@ class QueueUnavailable(HuggyError):
     no worker will ever see.
     """
 
-    status_code = 503
     code = "queue_unavailable"
 
 

@@ -117,9 +117,17 @@ class Delivery:
     events: tuple[Event, ...]
     #: The delivery exactly as Huggy sent it. Kept out of ``repr``: it holds the token.
     raw: Mapping[str, Any] = field(repr=False)
+    #: The name of the endpoint it came to (``"huggy"``; see :class:`~flask_huggy.Huggy`),
+    #: so that receivers of two Huggy accounts can tell their deliveries apart.
+    endpoint: str = "huggy"
 
     def __init__(
-        self, time: datetime | None, token: str | None, events: tuple[Event, ...], raw: Mapping[str, Any]
+        self,
+        time: datetime | None,
+        token: str | None,
+        events: tuple[Event, ...],
+        raw: Mapping[str, Any],
+        endpoint: str = "huggy",
     ) -> None:
         # One is built per request: filling __dict__ directly costs a fifth of
         # the object.__setattr__ calls a frozen dataclass's own __init__ makes.
@@ -128,3 +136,4 @@ class Delivery:
         fields["token"] = token
         fields["events"] = events
         fields["raw"] = raw
+        fields["endpoint"] = endpoint

@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .auth import mask_token
-from .dispatch import DispatchSummary, EventOutcome, dispatch
+from .dispatch import EventOutcome, Outcome
 from .errors import JournalUnavailable
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .dedup import Deduplicator
     from .events import Delivery
 
 logger = logging.getLogger("flask_huggy")
@@ -48,7 +47,7 @@ RECEIVED = "received"
 #: The ``kind`` of the record written after they ran (or raised).
 OUTCOME = "outcome"
 #: Event statuses that mean "handled": never re-run by a replay.
-DONE_STATUSES = frozenset({"ok", "duplicate"})
+DONE_STATUSES = frozenset(outcome.value for outcome in Outcome if outcome.done)
 
 #: Longer error texts are cut: a receiver's exception must not bloat the journal.
 MAX_ERROR_LENGTH = 2000
@@ -283,58 +282,21 @@ def _clean(text: str | None, token: str | None) -> str | None:
     return text
 
 
-def journal_for(app: Any, settings: Settings, config_prefix: str = "HUGGY_") -> Journal | None:
-    """The :class:`Journal` of an endpoint's settings, or ``None`` when ``HUGGY_JOURNAL`` is unset.
+def shared_journal(settings: Settings) -> Journal:
+    """The process's :class:`Journal` for ``settings.journal``: one per directory, so one file per process.
 
-    Kept in ``app.extensions["huggy_journal"]``. Endpoints and apps of one
-    process that name the same directory share one journal (one file), with the
-    size limits of the first.
+    Endpoints and apps of one process that name the same directory share it,
+    with the size limits of the first.
     """
-    if not settings.journal:
-        return None
-    cache: dict[Any, Journal] = app.extensions.setdefault("huggy_journal", {})
-    journal = cache.get(settings.journal)
-    if journal is None:
-        key = os.path.realpath(settings.journal)
-        with _registry_lock:
-            journal = _journals_by_directory.get(key)
-            if journal is None:
-                journal = _journals_by_directory[key] = Journal(
-                    settings.journal, max_bytes=settings.journal_max_bytes, backups=settings.journal_backups
-                )
-        cache[settings.journal] = journal
+    assert settings.journal is not None
+    key = os.path.realpath(settings.journal)
+    with _registry_lock:
+        journal = _journals_by_directory.get(key)
+        if journal is None:
+            journal = _journals_by_directory[key] = Journal(
+                settings.journal, max_bytes=settings.journal_max_bytes, backups=settings.journal_backups
+            )
     return journal
-
-
-def journaled_dispatch(
-    journal: Journal,
-    sender: Any,
-    delivery: Delivery,
-    *,
-    endpoint: str = "HUGGY_",
-    dedup: Deduplicator | None = None,
-) -> DispatchSummary:
-    """:func:`~flask_huggy.dispatch` between a ``received`` and an ``outcome`` record.
-
-    Raises :class:`~flask_huggy.JournalUnavailable`, before any receiver runs,
-    when the delivery cannot be recorded. The outcome is written whatever
-    happens, a receiver raising included; if only that write fails, it is
-    logged (the receivers ran already) and a replay will run the events again.
-    """
-    record_id = journal.received(delivery, endpoint=endpoint)
-    outcomes: list[EventOutcome] = []
-    error: BaseException | None = None
-    try:
-        return dispatch(sender, delivery, dedup=dedup, outcomes=outcomes)
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
-        try:
-            journal.outcome(record_id, outcomes, error, token=delivery.token)
-        except JournalUnavailable:
-            logger.error("The outcome of delivery %s is not in the journal: a replay with --failed "
-                         "will run all its events again.", record_id)
 
 
 # --- Reading ----------------------------------------------------------------------------------
@@ -519,6 +481,5 @@ __all__ = [
     "JournaledDelivery",
     "failed_deliveries",
     "journal_files",
-    "journal_for",
-    "journaled_dispatch",
+    "shared_journal",
 ]

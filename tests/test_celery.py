@@ -423,7 +423,7 @@ def test_with_an_eager_celery_the_receivers_run_in_the_request_without_a_broker(
 
 def test_a_worker_that_cannot_read_its_config_retries_then_dead_letters_the_raw_delivery(caplog) -> None:
     app = eager_app(HUGGY_CELERY_MAX_RETRIES=1)
-    task = app.extensions["huggy_celery"]["HUGGY_"].task
+    task = app.extensions["huggy"]["huggy"].celery.task
     delivery = closed_chats(fresh_id())
     dead: list[dict[str, Any]] = []
     signals.delivery_dead_lettered.connect(lambda sender, **kwargs: dead.append(kwargs), sender=app, weak=False)

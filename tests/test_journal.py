@@ -408,7 +408,7 @@ def test_rotation_keeps_the_newest_backups_and_no_file_outgrows_the_limit(tmp_pa
         app.test_client().post("/huggy/webhook", json=build_delivery("closedChat", token=TOKEN))
 
     files = sorted((tmp_path / "journal").glob("*.jsonl"))
-    current = app.extensions["huggy_journal"][str(tmp_path / "journal")].path
+    current = app.extensions["huggy"]["huggy"].journal.path
 
     assert len(files) == 3  # the current file and 2 backups
     assert current in files
@@ -423,7 +423,7 @@ def test_replay_reads_rotated_files(tmp_path: Path) -> None:
     for _ in range(10):
         app.test_client().post("/huggy/webhook", json=build_delivery("agentEntered", token=TOKEN))
     handled.names.clear()
-    current = app.extensions["huggy_journal"][str(tmp_path / "journal")].path
+    current = app.extensions["huggy"]["huggy"].journal.path
     assert "receivedMessage" not in current.read_text(encoding="utf-8")  # it is in a rotated file now
 
     result = replay(app, "--failed", str(tmp_path / "journal"))
@@ -496,7 +496,7 @@ def test_with_dedup_a_replay_skips_what_was_handled_since(tmp_path: Path) -> Non
     app = journal_app(tmp_path, HUGGY_DEDUP="memory")
     handled = Handled(app)
     body = fail_once(app, handled, "receivedMessage")
-    journal = app.extensions["huggy_journal"][str(tmp_path / "journal")]
+    journal = app.extensions["huggy"]["huggy"].journal
     with pytest.MonkeyPatch.context() as patched:  # the retry is handled but its outcome is lost
         patched.setattr(Journal, "outcome", lambda *args, **kwargs: None)
         app.test_client().post("/huggy/webhook", json=body)
