@@ -33,7 +33,17 @@ from marshmallow import fields
 from ..catalog import snake_case
 from ..models import HuggyObject
 from .base import HuggySchema
-from .fields import AnyField, Either, Flag, HuggyDateTime, Id, Integer, LooseMapping, LooseNested, Text
+from .fields import (
+    AnyField,
+    Either,
+    Flag,
+    HuggyDateTime,
+    Id,
+    Integer,
+    LooseMapping,
+    LooseNested,
+    Text,
+)
 
 _SCALARS: dict[Any, type[AnyField]] = {bool: Flag, str: Text, datetime: HuggyDateTime}
 _classes: dict[type[HuggyObject], type[HuggySchema]] = {}
