@@ -1,10 +1,11 @@
 """Write docs/events.rst: every Huggy event, its signal, its typed class and its fields.
 
-The page is generated so that it cannot drift from the code: the fields and their
-types come from the marshmallow schemas, the classes from :mod:`flask_huggy.models`,
-the examples from Huggy's own samples in ``tests/payloads/``. Only the prose lives
-here (what Huggy sends an event for, what a field means), and a field left without
-a meaning stops the generator. Run it after changing a schema::
+The page is generated so that it cannot drift from the code: the events, their
+descriptions and signals come from :mod:`flask_huggy.catalog`, the fields and their
+types from the typed classes of :mod:`flask_huggy.models` (through the schemas
+derived from them), the examples from Huggy's own samples in ``tests/payloads/``.
+Only what a field means lives here, and a field left without a meaning stops the
+generator. Run it after adding an event or a field::
 
     .venv/bin/python docs/generate_events.py          # rewrite docs/events.rst
     .venv/bin/python docs/generate_events.py --check  # exit 1 if docs/events.rst is stale
@@ -32,108 +33,52 @@ if __name__ == "__main__" and str(ROOT) not in sys.path:
 from marshmallow import Schema, fields  # noqa: E402
 
 from flask_huggy import models, signals  # noqa: E402
-from flask_huggy.aliases import EVENT_ALIASES  # noqa: E402
-from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS  # noqa: E402
+from flask_huggy.catalog import CATALOG  # noqa: E402
+from flask_huggy.models import (  # noqa: E402
+    AgentEntered,
+    AnsweredChatForm,
+    AsyncExportData,
+    AutomationFlow,
+    Channel,
+    Chat,
+    ChatOpened,
+    ClosedChat,
+    Company,
+    Contact,
+    CustomerChanged,
+    File,
+    FormAnswer,
+    FormQuestion,
+    HuggyObject,
+    Message,
+    NamedRef,
+    StartedWidgetAttendance,
+    UpdatedWorkflowStep,
+    WorkflowStep,
+)
+from flask_huggy.schemas import EVENT_SCHEMAS  # noqa: E402
 from flask_huggy.schemas.base import HuggySchema, snake_case  # noqa: E402
-from flask_huggy.schemas.chats import (  # noqa: E402
-    AgentEnteredSchema,
-    AnsweredChatFormSchema,
-    ChatOpenedSchema,
-    ClosedChatSchema,
-    FormAnswerSchema,
-    FormQuestionSchema,
-    UpdatedWorkflowStepSchema,
-)
-from flask_huggy.schemas.common import (  # noqa: E402
-    ChannelSchema,
-    ChatSchema,
-    CompanySchema,
-    ContactSchema,
-    FileSchema,
-    NamedRefSchema,
-    WorkflowStepSchema,
-)
-from flask_huggy.schemas.customers import CustomerEventSchema, WidgetAttendanceSchema  # noqa: E402
-from flask_huggy.schemas.exports import ExportDataSchema  # noqa: E402
+from flask_huggy.schemas.derived import schema_for  # noqa: E402
 from flask_huggy.schemas.fields import Either, Flag, HuggyDateTime, Id, LooseMapping, Text, is_absent  # noqa: E402
-from flask_huggy.schemas.flows import FlowSchema  # noqa: E402
-from flask_huggy.schemas.messages import MessageSchema  # noqa: E402
 from flask_huggy.signals import EVENT_SIGNALS  # noqa: E402
 
-#: Event -> (Huggy's description, verbatim from the table of its docs; our English).
-EVENTS: dict[str, tuple[str, str]] = {
-    "receivedMessage": (
-        "Mensagens recebidas na plataforma, o webhook notificará eventos de chats que estão em fila ou automática",
-        "A message received on the platform, notified only for chats that are queued or automated "
-        "(a bot or a Flow is answering); once an agent has the chat, use receivedAllMessage.",
-    ),
-    "receivedAllMessage": (
-        "Obtem todas as mensagens recebidas por um contato do chat",
-        "Every message received in a contact's chat, whoever sent it: the customer, an agent, "
-        "or an automation (bot, IVR).",
-    ),
-    "startedChat": (
-        "Quando um chat for criado por um canal",
-        "A chat was created on a channel (by the customer's first message, or by an agent who "
-        "opens a chat with a contact).",
-    ),
-    "createdChat": ("Deprecated", "Replaced by startedChat; still parsed, with startedChat's fields."),
-    "agentEntered": ("Quando o agente entra na conversa", "An agent joined the conversation."),
-    "closedChat": ("Quando um chat é finalizado", "A chat was closed."),
-    "answeredChatForm": (
-        "Deprecated",
-        "Huggy no longer documents its fields; flask-huggy reads the few below and keeps the rest in ``extra``.",
-    ),
-    "createdCustomer": (
-        "Quando um novo contato é criado no painel Huggy",
-        "A new contact was created in Huggy's panel.",
-    ),
-    "startedWidgetAttendance": (
-        "Iniciado quando a solicitação de dados está ativada no Huggy Chat. Este evento é iniciado "
-        "quando o cliente informa os dados e inicializa o atendimento",
-        "Sent when Huggy Chat (the website widget) asks visitors for their details: the customer "
-        "filled them in and started a conversation.",
-    ),
-    "startedAutomationFlow": (
-        "Quando um chat é inicializado em um canal que está usando flow",
-        "A chat started on a channel that runs a Flow (Huggy's automation).",
-    ),
-    "finishedAutomationFlow": (
-        "Quando um flow que estava sendo executado em um chat é finalizado",
-        "A Flow that was running on a chat finished.",
-    ),
-    "sendedAllMessage": (
-        "Todas as mensagens enviadas por um agente",
-        "Every message sent by an agent (the event's name is Huggy's spelling).",
-    ),
-    "updatedWorkflowStep": (
-        "Quando houver mudança da etapa do workflow do chat",
-        "The chat moved to another step of its workflow.",
-    ),
-    "leftQueue": ("Quando um chat sai da fila de atendimento", "A chat left the waiting queue."),
-    "agentChangedStatus": ("Quando um agente atualiza o status", "An agent changed their status."),
-    "updatedCustomer": ("Quando um contato é atualizado", "A contact was updated."),
-    "newInternalMessage": (
-        "Quando é enviado uma mensagem interna",
-        "An internal message (a note between agents, not shown to the customer) was sent.",
-    ),
-    "asyncExportData": (
-        "Quando os dados são exportados",
-        "Data exported from the panel is ready to download.",
-    ),
-}
+#: Event -> (Huggy's description, verbatim from the table of its docs; our English),
+#: from the event's row of flask_huggy.catalog.
+EVENTS: dict[str, tuple[str, str]] = {spec.name: (spec.huggy_description, spec.description) for spec in CATALOG}
+SPECS = {spec.name: spec for spec in CATALOG}
+ALIASES = {alias: spec.name for spec in CATALOG for alias in spec.aliases}
 
 #: The objects events nest (most in several events), documented once, in this order.
-SHARED_PARTS: tuple[type[HuggySchema], ...] = (
-    ContactSchema,
-    ChatSchema,
-    CompanySchema,
-    ChannelSchema,
-    NamedRefSchema,
-    FileSchema,
-    WorkflowStepSchema,
-    FormAnswerSchema,
-    FormQuestionSchema,
+SHARED_PARTS: tuple[type[HuggyObject], ...] = (
+    Contact,
+    Chat,
+    Company,
+    Channel,
+    NamedRef,
+    File,
+    WorkflowStep,
+    FormAnswer,
+    FormQuestion,
 )
 
 #: Said of the fields that receivers written against the live service read, which
@@ -142,19 +87,19 @@ _LIVE = " Seen in live traffic, not in Huggy's docs."
 _STATE = "State of the chat: ``auto`` (automated), ``wait_for_chat`` (queued), ``in_chat``, ``finishing``..."
 _AGENTS = "Agents only: "
 
-#: Schema -> field -> what it means. A schema inherits its bases' meanings
+#: Typed class -> Huggy's key -> what it means. A class inherits its bases' meanings
 #: (createdCustomer is a Contact); ``company`` means the same everywhere.
-MEANINGS: dict[type[Schema], dict[str, str]] = {
-    CompanySchema: {"id": "Id of the Huggy account (company)."},
-    NamedRefSchema: {"id": "Its id.", "name": "Its name, as shown in the panel."},
-    ChannelSchema: {
+MEANINGS: dict[type[HuggyObject], dict[str, str]] = {
+    Company: {"id": "Id of the Huggy account (company)."},
+    NamedRef: {"id": "Its id.", "name": "Its name, as shown in the panel."},
+    Channel: {
         "id": "Channel id.",
         "uuid": "Channel UUID.",
         "name": "Channel name, as set in the panel (``\"Huggy Chat\"``).",
         "type": "Kind of channel (``\"Email\"``).",
         "source": "Its source, as sent; Huggy does not document it." + _LIVE,
     },
-    FileSchema: {
+    File: {
         "id": "Attachment id.",
         "name": "File name.",
         "url": "Where to download the file.",
@@ -163,7 +108,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "type": "Kind of attachment.",
         "size": "File size, as Huggy reports it.",
     },
-    ContactSchema: {
+    Contact: {
         "id": "Contact id (an agent's id, for an agent).",
         "name": "Name.",
         "mobile": "Mobile number; a number sent as such becomes its digits.",
@@ -183,7 +128,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "state": "State (a Brazilian *estado*)." + _LIVE,
         "birthDate": "Date of birth, as sent: its format is not documented." + _LIVE,
     },
-    ChatSchema: {
+    Chat: {
         "id": "Chat id.",
         "channel": "Channel the chat runs on, by name (``\"widget\"`` is Huggy Chat).",
         "situation": _STATE,
@@ -194,12 +139,12 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "entrypoint": "The business number the customer wrote to (``\"5521992138359\"``), or ``None``; "
         "a number sent as such becomes its digits." + _LIVE,
     },
-    WorkflowStepSchema: {
+    WorkflowStep: {
         "id": "Step id.",
         "name": "Step name.",
         "workflow": "The workflow the step belongs to.",
     },
-    MessageSchema: {
+    Message: {
         "id": "Message id.",
         "body": "Text of the message.",
         "is_internal": "Whether it is an internal note between agents, hidden from the customer.",
@@ -215,7 +160,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "send_at": "When the message was sent.",
         "read_at": "When it was read; ``None`` until then.",
     },
-    ChatOpenedSchema: {
+    ChatOpened: {
         "id": "Chat id.",
         "situation": _STATE,
         "channel": "Channel the chat was opened on: an object here, a name in other events.",
@@ -226,7 +171,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "workflowID": "Workflow the chat is in, if any." + _LIVE,
         "workflowStepID": "Step of the chat in that workflow." + _LIVE,
     },
-    AgentEnteredSchema: {
+    AgentEntered: {
         "id": "Chat id.",
         "channel": "Channel of the chat, by name or as an object.",
         "situation": _STATE,
@@ -236,7 +181,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "workflowID": "Workflow the chat is in, if any." + _LIVE,
         "workflowStepID": "Step of the chat in that workflow." + _LIVE,
     },
-    ClosedChatSchema: {
+    ClosedChat: {
         "id": "Chat id.",
         "channel": "Channel of the chat, by name or as an object.",
         "closed_at": "When the chat was closed (Huggy writes Brazil local time, without an offset).",
@@ -245,32 +190,32 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "situation": _STATE,
         "closed": "Whether the chat is closed (Huggy sends ``1``).",
     },
-    AnsweredChatFormSchema: {
+    AnsweredChatForm: {
         "id": "Chat id.",
         "chat": "The chat.",
         "customer": "The customer who answered the form.",
         "answers": "The answers, one per question of the form." + _LIVE,
     },
-    FormAnswerSchema: {
+    FormAnswer: {
         "question": "The question answered.",
         "text": "What the customer answered.",
     },
-    FormQuestionSchema: {
+    FormQuestion: {
         "type": "Kind of question, as Huggy names it.",
         "fieldName": "The question's field, as set in the form.",
     },
-    CustomerEventSchema: {"channel": "Channel the contact came from: a name, or an object." + _LIVE},
-    UpdatedWorkflowStepSchema: {
+    CustomerChanged: {"channel": "Channel the contact came from: a name, or an object." + _LIVE},
+    UpdatedWorkflowStep: {
         "agent": "The agent who moved the chat.",
         "chat": "The chat, with its new ``workflowStepID``.",
         "step": "The step the chat moved to.",
         "previousStep": "The step the chat left.",
     },
-    WidgetAttendanceSchema: {
+    StartedWidgetAttendance: {
         "widget": "Id of the Huggy Chat widget the customer used.",
         "channel": "Channel the customer came from: a name, or an object." + _LIVE,
     },
-    FlowSchema: {
+    AutomationFlow: {
         "chatID": "Chat the flow runs on.",
         "lastActionID": "Last action of the flow that ran (only in the older samples).",
         "companyID": "Id of the Huggy account, again (a string in the samples).",
@@ -280,7 +225,7 @@ MEANINGS: dict[type[Schema], dict[str, str]] = {
         "flow author's (``hash_fluxo.pergunta``), keys and values as sent. Huggy fills them when the "
         "event fires: the agent's only once an agent has the chat.",
     },
-    ExportDataSchema: {
+    AsyncExportData: {
         "fileUrl": "Signed link to the exported file (a CSV in the sample); it expires after an hour "
         "(``X-Amz-Expires=3600``).",
     },
@@ -345,13 +290,13 @@ def annotation(field: fields.Field[Any]) -> str:
     return name if name == "Any" else f"{name} | None"
 
 
-def meaning(schema: Schema, key: str) -> str:
-    for cls in type(schema).__mro__:
+def meaning(schema: HuggySchema, key: str) -> str:
+    for cls in schema.model.__mro__:
         if key in MEANINGS.get(cls, {}):
             return MEANINGS[cls][key]
     if key in COMMON_MEANINGS:
         return COMMON_MEANINGS[key]
-    raise LookupError(f"{type(schema).__name__}.{key} has no meaning: add one to MEANINGS.")
+    raise LookupError(f"{schema.model.__name__}.{key} has no meaning: add one to MEANINGS.")
 
 
 # Examples -----------------------------------------------------------------------
@@ -378,9 +323,9 @@ def event_samples(name: str) -> list[tuple[str, dict[str, Any]]]:
     return sorted(found, key=lambda item: item[0] != f"{name}.json")
 
 
-def part_samples() -> dict[type[Schema], list[dict[str, Any]]]:
-    """Every nested object the samples show, by the schema that reads it."""
-    found: dict[type[Schema], list[dict[str, Any]]] = {}
+def part_samples() -> dict[type[HuggyObject], list[dict[str, Any]]]:
+    """Every nested object the samples show, by the typed class it becomes."""
+    found: dict[type[HuggyObject], list[dict[str, Any]]] = {}
 
     def walk(schema: HuggySchema, obj: Mapping[str, Any]) -> None:
         for key, field in schema.fields.items():
@@ -390,7 +335,7 @@ def part_samples() -> dict[type[Schema], list[dict[str, Any]]]:
                 continue
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, dict):
-                    found.setdefault(type(part), []).append(item)
+                    found.setdefault(part.model, []).append(item)
                     walk(part, item)
 
     for name in EVENT_SIGNALS:
@@ -464,13 +409,11 @@ def field_table(schema: HuggySchema, objects: Sequence[Mapping[str, Any]]) -> li
 
 
 def signal_attribute(name: str) -> str:
-    signal = EVENT_SIGNALS[name]
-    attribute = next(attr for attr, value in vars(signals).items() if value is signal)
-    return f"flask_huggy.signals.{attribute}"
+    return f"flask_huggy.signals.{SPECS[name].signal_attribute}"
 
 
 def alias_section(alias: str) -> list[str]:
-    name = EVENT_ALIASES[alias]
+    name = ALIASES[alias]
     lines = heading(alias, "-")
     lines += paragraph(
         f"Another name for {name}_: receivers written against the live service read ``{alias}`` where "
@@ -488,17 +431,17 @@ def alias_section(alias: str) -> list[str]:
 
 
 def event_section(name: str) -> list[str]:
-    if name in EVENT_ALIASES:
+    if name in ALIASES:
         return alias_section(name)
-    portuguese, english = EVENTS[name]
+    spec = SPECS[name]
     schema = EVENT_SCHEMAS[name]
     found = event_samples(name)
     lines = heading(name, "-")
-    if name in DEPRECATED_EVENTS:
+    if spec.deprecated:
         lines += ["**Deprecated by Huggy.**", ""]
-    lines += paragraph(english)
-    lines += paragraph(f"Huggy: *{portuguese}*", indent="    ")
-    for alias in (alias for alias, event in EVENT_ALIASES.items() if event == name):
+    lines += paragraph(spec.description)
+    lines += paragraph(f"Huggy: *{spec.huggy_description}*", indent="    ")
+    for alias in spec.aliases:
         lines += paragraph(f"Live Huggy also sends it as {alias}_.")
     lines += [
         f":Signal: ``{signal_attribute(name)}``",
@@ -512,16 +455,15 @@ def event_section(name: str) -> list[str]:
     return [*lines, "", *field_table(schema, [obj for _, obj in found])]
 
 
-def part_section(schema_class: type[HuggySchema], objects: Sequence[Mapping[str, Any]]) -> list[str]:
-    schema = schema_class()
-    model = schema.model
+def part_section(model: type[HuggyObject], objects: Sequence[Mapping[str, Any]]) -> list[str]:
+    schema = schema_for(model)
     doc = (model.__doc__ or "").strip().splitlines()[0]
     used_as = sorted(
         {
             key
             for event_schema in all_schemas()
             for key, field in event_schema.fields.items()
-            if (part := nested_schema(field)) is not None and type(part) is schema_class
+            if (part := nested_schema(field)) is not None and part.model is model
         }
     )
     lines = heading(model.__name__, "-")
@@ -589,9 +531,10 @@ Objects nested in several events (people, chats, ...) are described once, under
 
 def render() -> str:
     """The whole page, as docs/events.rst must hold it."""
-    missing = (set(EVENT_SIGNALS) - set(EVENT_ALIASES)) ^ set(EVENTS)
-    if missing:
-        raise LookupError(f"EVENTS and flask_huggy.signals disagree on: {', '.join(sorted(missing))}")
+    events = {type(schema) for schema in EVENT_SCHEMAS.values()}
+    undocumented = [s.model.__name__ for s in all_schemas() if type(s) not in events and s.model not in SHARED_PARTS]
+    if undocumented:
+        raise LookupError(f"Nested classes missing from SHARED_PARTS: {', '.join(undocumented)}")
     lines = heading("Huggy's events", "=", overline=True)
     lines += [INTRO, *heading("Events", "=")]
     for name in EVENT_SIGNALS:
@@ -599,8 +542,8 @@ def render() -> str:
     lines += heading("Shared parts", "=")
     lines += ["What several events nest: a message's ``sender``, a chat's ``customer``, ...", ""]
     found = part_samples()
-    for schema_class in SHARED_PARTS:
-        lines += part_section(schema_class, found.get(schema_class, []))
+    for model in SHARED_PARTS:
+        lines += part_section(model, found.get(model, []))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -6,9 +6,9 @@ fields. An alias is the same event under another name: the same schema, typed
 class and signal. Only :attr:`Event.name <flask_huggy.Event.name>` tells them
 apart, since it keeps the name the event came under.
 
-This is the one place that lists aliases: every table keyed by event name (the
-schemas, the typed classes, the signals, the samples) adds them with
-:func:`with_aliases`, so that an alias is one line here.
+Aliases are declared in the event's row of :mod:`flask_huggy.catalog`; every
+table keyed by event name (the schemas, the typed classes, the signals, the
+samples) holds them, right after their event.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
+from .catalog import CATALOG
+
 _V = TypeVar("_V")
 
 #: Another name Huggy sends an event under -> the event's name in Huggy's docs.
-EVENT_ALIASES: Mapping[str, str] = MappingProxyType({"sentAllMessage": "sendedAllMessage"})
+EVENT_ALIASES: Mapping[str, str] = MappingProxyType(
+    {alias: spec.name for spec in CATALOG for alias in spec.aliases}
+)
 
 
 def with_aliases(table: Mapping[str, _V]) -> dict[str, _V]:

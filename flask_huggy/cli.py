@@ -23,8 +23,8 @@ import requests
 from flask import Flask, current_app
 
 from ._version import __version__
-from .aliases import EVENT_ALIASES
 from .auth import mask_token, restore_token
+from .catalog import CATALOG, EVENTS
 from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
 from .dispatch import EventOutcome, Outcome
 from .endpoint import endpoint_by_prefix
@@ -39,8 +39,7 @@ from .journal import (
 )
 from .runner import Run, run_delivery
 from .samples import TEMPLATES
-from .schemas import DEPRECATED_EVENTS
-from .signals import EVENT_SIGNALS, huggy_signals, token_validated
+from .signals import huggy_signals, token_validated
 from .testing import (
     SAMPLE_TOKEN,
     ConfirmationInterceptor,
@@ -96,16 +95,17 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         attributes = signal_attributes()
         rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
-        for name, signal in EVENT_SIGNALS.items():
-            rows.append((name, f"signals.{attributes[signal.name]}", "yes" if name in DEPRECATED_EVENTS else "",
-                         str(_receivers(signal, app))))
+        for name, spec in EVENTS.items():
+            rows.append((name, f"signals.{spec.signal_attribute}", "yes" if spec.deprecated else "",
+                         str(_receivers(spec.signal, app))))
         rows.append(("", "", "", ""))
         for name, signal in huggy_signals.items():
-            if name not in EVENT_SIGNALS:
+            if name not in EVENTS:
                 rows.append((f"({name})", f"signals.{attributes[name]}", "", str(_receivers(signal, app))))
         _echo_table(rows)
-        for alias, name in EVENT_ALIASES.items():
-            click.echo(f"{alias}: the name live Huggy sends {name} under; same schema, typed object and signal.")
+        for spec in CATALOG:
+            for alias in spec.aliases:
+                click.echo(f"{alias}: the name live Huggy sends {spec.name} under; same schema, typed object and signal.")
 
     @cli.command("simulate")
     @click.argument("event", type=_EVENT, metavar="EVENT")

@@ -18,8 +18,12 @@ shapes keeps both in its type (``channel`` is ``"widget"`` in a message but an
 object in startedChat). Keys this version does not declare are kept, as sent, in
 ``extra``, so a field Huggy adds tomorrow is never lost.
 
-Nothing here imports marshmallow: the schemas build these objects
-(:mod:`flask_huggy.schemas`), this module only says what they look like.
+These classes are where a field is declared: the schemas
+(:mod:`flask_huggy.schemas`) are derived from them, each attribute's type
+choosing how its value is read (``int`` is an id, ``bool`` a flag, ``str | Channel``
+either shape...). An attribute whose Huggy key is not its own name says so with
+:func:`sent_as` (``sender_type`` is sent as ``senderType``). Nothing here imports
+marshmallow; which event has which class is said in :mod:`flask_huggy.catalog`.
 """
 
 from __future__ import annotations
@@ -27,13 +31,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from .aliases import with_aliases
+from typing import TYPE_CHECKING, Any
 
 
 def _no_extra() -> Mapping[str, Any]:
     return {}
+
+
+def sent_as(key: str | None = None, *, count: bool = False) -> Any:
+    """An optional attribute that Huggy sends under ``key`` rather than under its own name.
+
+    ``key`` must be the attribute in Huggy's camelCase (``senderType`` for
+    ``sender_type``), since a loaded key finds its attribute by that rule. ``count``
+    marks an ``int`` that is a count or a code rather than an id (only its error
+    message differs).
+    """
+    return field(default=None, metadata={"key": key, "count": count})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +98,7 @@ class File(HuggyObject):
     mimetype: str | None = None
     mime_type: str | None = None
     type: str | None = None
-    size: int | None = None
+    size: int | None = sent_as(count=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,16 +118,16 @@ class Contact(HuggyObject):
     custom_fields: Mapping[str, Any] | None = field(default=None, hash=False)
     organizations: tuple[NamedRef, ...] | None = None
     groups: tuple[NamedRef, ...] | None = None
-    is_active: bool | None = None
-    is_online: bool | None = None
-    is_available: bool | None = None
-    status_id: int | None = None
-    status_type: int | None = None
+    is_active: bool | None = sent_as("isActive")
+    is_online: bool | None = sent_as("isOnline")
+    is_available: bool | None = sent_as("isAvailable")
+    status_id: int | None = sent_as("statusID")
+    status_type: int | None = sent_as("statusType", count=True)
     origin: str | None = None
     city: str | None = None
     state: str | None = None
     #: As sent: Huggy does not document its format.
-    birth_date: str | None = None
+    birth_date: str | None = sent_as("birthDate")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,8 +139,8 @@ class Chat(HuggyObject):
     situation: str | None = None
     department: int | NamedRef | None = None
     customer: Contact | None = None
-    workflow_id: int | None = None
-    workflow_step_id: int | None = None
+    workflow_id: int | None = sent_as("workflowID")
+    workflow_step_id: int | None = sent_as("workflowStepID")
     #: The business number the customer wrote to (``"5521992138359"``), or ``None``.
     entrypoint: str | None = None
 
@@ -153,9 +166,9 @@ class Message(HuggyObject):
     is_internal: bool | None = None
     is_email: bool | None = None
     sender: Contact | None = None
-    sender_type: str | None = None
+    sender_type: str | None = sent_as("senderType")
     receiver: Contact | None = None
-    receiver_type: str | None = None
+    receiver_type: str | None = sent_as("receiverType")
     file: str | File | None = None
     channel: str | None = None
     customer: Contact | None = None
@@ -197,8 +210,8 @@ class ChatOpened(HuggyObject):
     agent: Contact | None = None
     #: Always ``null`` in Huggy's samples: its shape is unknown, so it is kept as sent.
     pipe: Any = field(default=None, hash=False)
-    workflow_id: int | None = None
-    workflow_step_id: int | None = None
+    workflow_id: int | None = sent_as("workflowID")
+    workflow_step_id: int | None = sent_as("workflowStepID")
     company: Company | None = None
 
 
@@ -227,8 +240,8 @@ class AgentEntered(HuggyObject):
     department: int | NamedRef | None = None
     customer: Contact | None = None
     agent: Contact | None = None
-    workflow_id: int | None = None
-    workflow_step_id: int | None = None
+    workflow_id: int | None = sent_as("workflowID")
+    workflow_step_id: int | None = sent_as("workflowStepID")
     company: Company | None = None
 
 
@@ -250,7 +263,7 @@ class FormQuestion(HuggyObject):
     """A question of a chat form, as an answeredChatForm answer names it."""
 
     type: str | None = None
-    field_name: str | None = None
+    field_name: str | None = sent_as("fieldName")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,11 +316,11 @@ class StartedWidgetAttendance(Contact):
 class AutomationFlow(HuggyObject):
     """A flow run on a chat; startedAutomationFlow and finishedAutomationFlow subclass it."""
 
-    chat_id: int | None = None
-    last_action_id: int | None = None
-    company_id: int | None = None
-    flow_id: int | None = None
-    flow_token: str | None = None
+    chat_id: int | None = sent_as("chatID")
+    last_action_id: int | None = sent_as("lastActionID")
+    company_id: int | None = sent_as("companyID")
+    flow_id: int | None = sent_as("flowID")
+    flow_token: str | None = sent_as("flowToken")
     #: The flow's variables, keys and values exactly as sent (``"SYSTEM.CHAT_ID"``, ...).
     context: Mapping[str, Any] | None = field(default=None, hash=False)
     company: Company | None = None
@@ -330,7 +343,7 @@ class UpdatedWorkflowStep(HuggyObject):
     agent: Contact | None = None
     chat: Chat | None = None
     step: WorkflowStep | None = None
-    previous_step: WorkflowStep | None = None
+    previous_step: WorkflowStep | None = sent_as("previousStep")
     company: Company | None = None
 
 
@@ -345,34 +358,28 @@ class AgentChangedStatus(Contact):
 class AsyncExportData(HuggyObject):
     """asyncExportData: a report export is ready at ``file_url`` (a signed, short-lived link)."""
 
-    file_url: str | None = None
+    file_url: str | None = sent_as("fileUrl")
     company: Company | None = None
 
 
-#: Huggy event name -> the class of its :attr:`Event.obj <flask_huggy.Event.obj>`.
-#: Events that share a schema (the four messages, ...) still get one class each,
-#: so that ``isinstance`` tells them apart; an alias (``sentAllMessage``) gets its
-#: event's class.
-EVENT_MODELS: Mapping[str, type[HuggyObject]] = with_aliases({
-    "receivedMessage": ReceivedMessage,
-    "receivedAllMessage": ReceivedAllMessage,
-    "startedChat": StartedChat,
-    "createdChat": CreatedChat,
-    "agentEntered": AgentEntered,
-    "closedChat": ClosedChat,
-    "answeredChatForm": AnsweredChatForm,
-    "createdCustomer": CreatedCustomer,
-    "startedWidgetAttendance": StartedWidgetAttendance,
-    "startedAutomationFlow": StartedAutomationFlow,
-    "finishedAutomationFlow": FinishedAutomationFlow,
-    "sendedAllMessage": SendedAllMessage,
-    "updatedWorkflowStep": UpdatedWorkflowStep,
-    "leftQueue": LeftQueue,
-    "agentChangedStatus": AgentChangedStatus,
-    "updatedCustomer": UpdatedCustomer,
-    "newInternalMessage": NewInternalMessage,
-    "asyncExportData": AsyncExportData,
-})
+if TYPE_CHECKING:
+    #: Huggy event name -> the class of its :attr:`Event.obj <flask_huggy.Event.obj>`.
+    #: Events that share a schema (the four messages, ...) still get one class each,
+    #: so that ``isinstance`` tells them apart; an alias (``sentAllMessage``) gets its
+    #: event's class. Built from :mod:`flask_huggy.catalog`, which names these classes.
+    EVENT_MODELS: Mapping[str, type[HuggyObject]]
+else:
+
+    def __getattr__(name: str) -> Any:
+        # EVENT_MODELS comes from the catalog, which imports this module for its
+        # classes: it is looked up on first use rather than at import.
+        if name == "EVENT_MODELS":
+            from .catalog import EVENTS
+
+            globals()[name] = {event: spec.model for event, spec in EVENTS.items()}
+            return globals()[name]
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "EVENT_MODELS",
@@ -408,4 +415,5 @@ __all__ = [
     "UpdatedCustomer",
     "UpdatedWorkflowStep",
     "WorkflowStep",
+    "sent_as",
 ]

@@ -9,37 +9,52 @@ Each event signal is named exactly like Huggy's event, and its receivers get
 ``event`` (an :class:`~flask_huggy.Event`) and ``delivery`` (the
 :class:`~flask_huggy.Delivery` it came in). An event Huggy also sends under
 another name (:data:`~flask_huggy.aliases.EVENT_ALIASES`) has one signal for both
-names; ``event.name`` says which one came.
+names; ``event.name`` says which one came. The events and their names come from
+:mod:`flask_huggy.catalog`.
 """
 
 from __future__ import annotations
 
 from blinker import NamedSignal, Namespace
 
-from .aliases import with_aliases
+from .catalog import CATALOG, snake_case
 
 huggy_signals = Namespace()
 
-received_message = huggy_signals.signal("receivedMessage")
-received_all_message = huggy_signals.signal("receivedAllMessage")
-started_chat = huggy_signals.signal("startedChat")
-created_chat = huggy_signals.signal("createdChat")  # deprecated by Huggy
-agent_entered = huggy_signals.signal("agentEntered")
-closed_chat = huggy_signals.signal("closedChat")
-answered_chat_form = huggy_signals.signal("answeredChatForm")  # deprecated by Huggy
-created_customer = huggy_signals.signal("createdCustomer")
-started_widget_attendance = huggy_signals.signal("startedWidgetAttendance")
-started_automation_flow = huggy_signals.signal("startedAutomationFlow")
-finished_automation_flow = huggy_signals.signal("finishedAutomationFlow")
-sended_all_message = huggy_signals.signal("sendedAllMessage")  # Huggy's spelling
+#: Huggy event name -> its signal, for the events this version knows
+#: (:mod:`flask_huggy.catalog`); an alias (``sentAllMessage``) maps to its
+#: event's signal, the same object.
+EVENT_SIGNALS: dict[str, NamedSignal] = {}
+for _spec in CATALOG:
+    _signal = huggy_signals.signal(_spec.name)
+    for _name in _spec.names:
+        EVENT_SIGNALS[_name] = _signal
+        globals()[snake_case(_name)] = _signal  # closedChat -> closed_chat
+del _spec, _signal, _name
+
+# The loop above made one attribute per event name; they are declared again here
+# for type checkers and editors, which do not run it (tests/test_catalog.py holds
+# this list to the catalog).
+received_message: NamedSignal
+received_all_message: NamedSignal
+started_chat: NamedSignal
+created_chat: NamedSignal
+agent_entered: NamedSignal
+closed_chat: NamedSignal
+answered_chat_form: NamedSignal
+created_customer: NamedSignal
+started_widget_attendance: NamedSignal
+started_automation_flow: NamedSignal
+finished_automation_flow: NamedSignal
+sended_all_message: NamedSignal  # Huggy's spelling
 #: The same signal, for the name live Huggy sends it under (see flask_huggy.aliases).
-sent_all_message = sended_all_message
-updated_workflow_step = huggy_signals.signal("updatedWorkflowStep")
-left_queue = huggy_signals.signal("leftQueue")
-agent_changed_status = huggy_signals.signal("agentChangedStatus")
-updated_customer = huggy_signals.signal("updatedCustomer")
-new_internal_message = huggy_signals.signal("newInternalMessage")
-async_export_data = huggy_signals.signal("asyncExportData")
+sent_all_message: NamedSignal
+updated_workflow_step: NamedSignal
+left_queue: NamedSignal
+agent_changed_status: NamedSignal
+updated_customer: NamedSignal
+new_internal_message: NamedSignal
+async_export_data: NamedSignal
 
 # The library's own signals carry a "huggy." prefix so that they can never clash
 # with an event name Huggy adds later.
@@ -61,9 +76,3 @@ delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
 #: when it is switched off). Sent once per accepted handshake, after that request, once the
 #: answer has left.
 token_validated = huggy_signals.signal("huggy.token_validated")
-
-#: Huggy event name -> its signal, for the events this version knows; an alias
-#: (``sentAllMessage``) maps to its event's signal, the same object.
-EVENT_SIGNALS: dict[str, NamedSignal] = with_aliases(
-    {name: signal for name, signal in huggy_signals.items() if not name.startswith("huggy.")}
-)

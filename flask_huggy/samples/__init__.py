@@ -4,7 +4,9 @@ The templates ship inside the package (``<event name>.json`` next to this module
 so that the builders of :mod:`flask_huggy.testing` and the ``flask huggy`` CLI work
 from an install, where the repository's ``tests/payloads/`` does not exist.
 
-Each template is the event object of one docs sample, byte for byte, except:
+Which sample each event uses, and where it keeps its ids, is said in the event's
+row of :mod:`flask_huggy.catalog`. Each template is the event object of one docs
+sample, byte for byte, except:
 
 - ``createdChat`` (deprecated by Huggy, which documents no sample) is
   ``startedChat``'s sample, the event Huggy says replaced it;
@@ -29,11 +31,7 @@ from importlib import resources
 from typing import Any
 
 from ..aliases import with_aliases
-
-#: A location inside an event object: keys (and list indexes) from the top.
-#: A tuple rather than a dotted string because Huggy's keys may hold dots
-#: (``context["SYSTEM.CHAT_ID"]``).
-FieldPath = tuple[str | int, ...]
+from ..catalog import CATALOG, FieldPath
 
 
 @dataclass(frozen=True)
@@ -58,42 +56,13 @@ class Template:
         return copy.deepcopy(_load(self.name))
 
 
-_ITSELF: tuple[FieldPath, ...] = (("id",),)
-_CONTACT: tuple[FieldPath, ...] = (("contact", "id"),)
-_FLOW_CHAT: tuple[FieldPath, ...] = (("chatID",), ("context", "SYSTEM.CHAT_ID"))
-
-_TEMPLATES = (
-    # senderType "widget": the sender is the customer.
-    Template("receivedMessage", "receivedMessage", own_id=(("id",),), chat_id=(("chat", "id"),),
-             customer_id=(("sender", "id"), ("customer", "id"))),
-    Template("receivedAllMessage", "receivedAllMessage", own_id=(("id",),), chat_id=(("chat", "id"),),
-             customer_id=(("sender", "id"), ("customer", "id"), ("chat", "customer", "id"))),
-    Template("startedChat", "startedChat", chat_id=_ITSELF, customer_id=_CONTACT),
-    Template("createdChat", "startedChat", deprecated=True, chat_id=_ITSELF, customer_id=_CONTACT),
-    Template("agentEntered", "agentEntered", chat_id=(("id",),), customer_id=(("customer", "id"),)),
-    Template("closedChat", "closedChat", chat_id=(("id",),)),
-    Template("answeredChatForm", "(none: deprecated and undocumented)", deprecated=True, own_id=(("id",),),
-             chat_id=(("chat", "id"),), customer_id=(("customer", "id"), ("chat", "customer", "id"))),
-    Template("createdCustomer", "createdCustomer", customer_id=(("id",),)),
-    Template("startedWidgetAttendance", "startedWidgetAttendance", own_id=(("id",),)),
-    Template("startedAutomationFlow", "startedAutomationFlow+finishedAutomationFlow-2", chat_id=_FLOW_CHAT),
-    Template("finishedAutomationFlow", "startedAutomationFlow+finishedAutomationFlow-2", chat_id=_FLOW_CHAT),
-    # An agent's message: the receiver is the customer.
-    Template("sendedAllMessage", "sendedAllMessage", own_id=(("id",),), chat_id=(("chat", "id"),),
-             customer_id=(("receiver", "id"), ("customer", "id"), ("chat", "customer", "id"))),
-    Template("updatedWorkflowStep", "updatedWorkflowStep", chat_id=(("chat", "id"),),
-             customer_id=(("chat", "customer", "id"),)),
-    Template("leftQueue", "leftQueue", chat_id=_ITSELF, customer_id=_CONTACT),
-    Template("agentChangedStatus", "agentChangedStatus", own_id=(("id",),)),
-    Template("updatedCustomer", "updatedCustomer", customer_id=(("id",),)),
-    Template("newInternalMessage", "newInternalMessage", own_id=(("id",),), chat_id=(("chat", "id"),),
-             customer_id=(("receiver", "id"), ("chat", "customer", "id"))),
-    Template("asyncExportData", "asyncExportData"),
-)
-
 #: Huggy event name -> its :class:`Template`, in the order of Huggy's event list. An
 #: alias (``sentAllMessage``) has its event's template, whose ``name`` is the documented one.
-TEMPLATES: dict[str, Template] = with_aliases({t.name: t for t in _TEMPLATES})
+TEMPLATES: dict[str, Template] = with_aliases({
+    spec.name: Template(spec.name, spec.sample.source, spec.deprecated, spec.sample.own_id,
+                        spec.sample.chat_id, spec.sample.customer_id)
+    for spec in CATALOG
+})
 
 
 def template(name: str) -> Template:

@@ -1,4 +1,4 @@
-"""marshmallow schemas for Huggy's webhook: one per event, built from shared parts.
+"""marshmallow schemas for Huggy's webhook: one per event, derived from its typed class.
 
 :data:`EVENT_SCHEMAS` maps each Huggy event name to the schema that validates and
 coerces it. Schemas are instantiated once, here, and shared: loading is
@@ -14,50 +14,18 @@ from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any
 
-from ..aliases import with_aliases
+from ..catalog import CATALOG, EVENTS
 from ..models import EVENT_MODELS, HuggyObject
 from .base import HuggySchema
-from .chats import (
-    AgentEnteredSchema,
-    AnsweredChatFormSchema,
-    ChatOpenedSchema,
-    ClosedChatSchema,
-    UpdatedWorkflowStepSchema,
-)
 from .compiled import compile_loader
-from .customers import AgentStatusSchema, CustomerEventSchema, WidgetAttendanceSchema
+from .derived import schema_for
 from .envelope import EnvelopeSchema
-from .exports import ExportDataSchema
-from .flows import FlowSchema
-from .messages import MessageSchema
 
-_message = MessageSchema()
-_chat_opened = ChatOpenedSchema()
-_customer = CustomerEventSchema()
-_flow = FlowSchema()
-
-#: Huggy event name -> the schema instance that loads it; an alias
-#: (``sentAllMessage``, see :mod:`flask_huggy.aliases`) shares its event's.
-EVENT_SCHEMAS: dict[str, HuggySchema] = with_aliases({
-    "receivedMessage": _message,
-    "receivedAllMessage": _message,
-    "startedChat": _chat_opened,
-    "createdChat": _chat_opened,
-    "agentEntered": AgentEnteredSchema(),
-    "closedChat": ClosedChatSchema(),
-    "answeredChatForm": AnsweredChatFormSchema(),
-    "createdCustomer": _customer,
-    "startedWidgetAttendance": WidgetAttendanceSchema(),
-    "startedAutomationFlow": _flow,
-    "finishedAutomationFlow": _flow,
-    "sendedAllMessage": _message,
-    "updatedWorkflowStep": UpdatedWorkflowStepSchema(),
-    "leftQueue": _chat_opened,
-    "agentChangedStatus": AgentStatusSchema(),
-    "updatedCustomer": _customer,
-    "newInternalMessage": _message,
-    "asyncExportData": ExportDataSchema(),
-})
+#: Huggy event name -> the schema instance that loads it, derived from the event's
+#: class (:mod:`flask_huggy.schemas.derived`). Events whose classes only rename a
+#: shared one (the four messages) share its schema; an alias (``sentAllMessage``)
+#: shares its event's.
+EVENT_SCHEMAS: dict[str, HuggySchema] = {name: schema_for(spec.model) for name, spec in EVENTS.items()}
 
 # Schema instance (by id) -> (that instance, its compiled loader). Keyed by the
 # instance so that a schema swapped into EVENT_SCHEMAS (a test, a patch) is
@@ -67,7 +35,7 @@ _compiled: dict[int, tuple[HuggySchema, Callable[[Any, tzinfo], dict[str, Any]]]
 }
 
 #: Events Huggy lists as deprecated; they still parse.
-DEPRECATED_EVENTS = frozenset({"createdChat", "answeredChatForm"})
+DEPRECATED_EVENTS = frozenset(spec.name for spec in CATALOG if spec.deprecated)
 
 
 def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, fields
 
+from ..catalog import snake_case
 from ..models import HuggyObject
 from .fields import AnyField, Either, LooseMapping
 
@@ -72,9 +71,4 @@ def _to_object(field: AnyField, value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=256)  # only declared keys get here: a few dozen
-def snake_case(key: str) -> str:
-    """Huggy's key as a Python attribute: ``senderType`` -> ``sender_type``, ``chatID`` -> ``chat_id``."""
-    key = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", key)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower()
-
+__all__ = ["HuggySchema", "snake_case"]
