@@ -1,0 +1,193 @@
+"""``Huggy(app)``: one extension object, one state object per endpoint, receivers that cannot vanish."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from flask import Flask
+
+import flask_huggy
+from flask_huggy import Huggy, errors, signals
+from flask_huggy.endpoint import Endpoint, get_endpoint
+from flask_huggy.testing import post_delivery
+
+from .conftest import TOKEN, load_payload
+
+
+def create_app(**config: Any) -> Flask:
+    """An app factory as the README writes one: the receiver is defined inside it."""
+    app = Flask(__name__)
+    app.config.update({"TESTING": True, "HUGGY_WEBHOOK_TOKEN": TOKEN, **config})
+    huggy = Huggy(app)
+    app.extensions["closed"] = closed = []
+
+    @huggy.on("closedChat")
+    def archive(sender: Flask, event: flask_huggy.Event, delivery: flask_huggy.Delivery, **extra: Any) -> None:
+        closed.append(event.data["id"])
+
+    return app
+
+
+def test_huggy_registers_the_webhook_and_its_receivers_survive_the_factory() -> None:
+    app = create_app()
+    gc.collect()  # the factory's local function is referenced by the extension only
+
+    response = post_delivery(app.test_client(), load_payload("closedChat"))
+
+    assert response.status_code == 200
+    assert app.extensions["closed"] == [load_payload("closedChat")["messages"]["closedChat"][0]["id"]]
+
+
+def test_a_weakly_connected_receiver_of_a_factory_is_gone_which_huggy_on_prevents() -> None:
+    # Why huggy.on connects strongly: blinker's default keeps a weak reference.
+    app = Flask(__name__)
+    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+    Huggy(app)
+
+    def factory_local(sender: Flask, **extra: Any) -> None:
+        raise AssertionError("never called")
+
+    signals.closed_chat.connect(factory_local, sender=app)
+    assert "factory_local" in [r.__name__ for r in signals.closed_chat.receivers_for(app)]
+    del factory_local
+    gc.collect()
+
+    assert "factory_local" not in [r.__name__ for r in signals.closed_chat.receivers_for(app)]
+
+
+def test_one_extension_at_module_level_serves_several_apps_each_with_its_own_state() -> None:
+    huggy = Huggy()  # as a module-level extension: receivers declared once, next to it
+    closed: list[tuple[str, int]] = []
+
+    @huggy.on("closedChat")
+    def archive(sender: Flask, event: flask_huggy.Event, **extra: Any) -> None:
+        closed.append((sender.config["HUGGY_WEBHOOK_TOKEN"], event.data["id"]))
+
+    first, second = Flask("first"), Flask("second")
+    first.config["HUGGY_WEBHOOK_TOKEN"] = TOKEN
+    second.config["HUGGY_WEBHOOK_TOKEN"] = "another-token-of-32-characters!!"
+    for app in (first, second):
+        huggy.init_app(app)
+
+    post_delivery(first.test_client(), load_payload("closedChat"))
+
+    assert [token for token, _ in closed] == [TOKEN]  # the first app's receiver only, once
+    assert huggy.endpoint(first) is not huggy.endpoint(second)
+    assert huggy.endpoint(second).settings.tokens == ("another-token-of-32-characters!!",)
+
+
+def test_on_after_init_app_connects_to_the_apps_already_set_up() -> None:
+    app = Flask(__name__)
+    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+    huggy = Huggy(app)
+    seen: list[str] = []
+
+    @huggy.on(None)
+    def everything(sender: Flask, event: flask_huggy.Event, **extra: Any) -> None:
+        seen.append(event.name)
+
+    body = load_payload("closedChat")
+    body["messages"]["somethingNew"] = [{"id": 1}]
+    post_delivery(app.test_client(), body)
+
+    assert seen == ["closedChat", "somethingNew"]  # on(None): every event, known or not
+
+
+def test_on_refuses_an_event_name_it_does_not_know() -> None:
+    with pytest.raises(ValueError, match="closedchat"):
+        Huggy().on("closedchat")
+
+
+def test_the_alias_of_an_event_is_the_same_signal() -> None:
+    app = Flask(__name__)
+    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+    huggy = Huggy(app)
+    seen: list[str] = []
+    huggy.on("sentAllMessage")(lambda sender, event, **extra: seen.append(event.name))
+
+    post_delivery(app.test_client(), load_payload("sendedAllMessage"))
+
+    assert seen and set(seen) == {"sendedAllMessage"}
+
+
+def test_two_endpoints_keep_their_own_state_and_deliveries_say_which_they_came_to() -> None:
+    app = Flask(__name__)
+    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN, HUGGY_B_WEBHOOK_TOKEN="token-of-account-b-0123456789abcd")
+    Huggy(app)
+    Huggy(app, name="huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
+    endpoints: list[str] = []
+    signals.delivery_received.connect(lambda sender, delivery, **extra: endpoints.append(delivery.endpoint),
+                                      sender=app, weak=False)
+
+    client = app.test_client()
+    assert post_delivery(client, load_payload("closedChat")).status_code == 200
+    assert client.post("/huggy-b/webhook",
+                       json=load_payload("closedChat", token="token-of-account-b-0123456789abcd")).status_code == 200
+
+    assert endpoints == ["huggy", "huggy_b"]
+    assert set(app.extensions["huggy"]) == {"huggy", "huggy_b"}
+    assert isinstance(get_endpoint(app, "huggy_b"), Endpoint)
+    assert get_endpoint(app, "huggy_b").config_prefix == "HUGGY_B_"
+
+
+def test_an_unknown_endpoint_name_is_a_config_error_naming_the_known_ones() -> None:
+    app = create_app()
+
+    with pytest.raises(flask_huggy.ConfigError, match="'huggy'"):
+        get_endpoint(app, "nope")
+
+
+def test_the_blueprint_and_make_blueprint_use_the_same_endpoint_object() -> None:
+    app = Flask(__name__)
+    app.register_blueprint(flask_huggy.blueprint)
+
+    assert isinstance(app.extensions["huggy"]["huggy"], Endpoint)
+    assert flask_huggy.endpoint_state(app) is app.extensions["huggy"]["huggy"]
+
+
+def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
+    assert len(flask_huggy.__all__) <= 15
+    assert {"Huggy", "blueprint", "make_blueprint", "signals", "Event", "Delivery", "Store", "HuggyError",
+            "DeliveryRejected", "Unavailable", "HandshakeError", "ConfigError", "__version__"} <= set(
+        flask_huggy.__all__)
+    from flask_huggy.journal import Journal
+
+    assert flask_huggy.Journal is Journal  # moved, not removed
+    with pytest.raises(AttributeError):
+        flask_huggy.no_such_name  # noqa: B018
+
+
+def test_importing_the_package_imports_no_test_code_and_no_cli() -> None:
+    code = ("import sys, flask_huggy; "
+            "print(sorted(m for m in sys.modules if m.startswith(('flask_huggy.testing', 'flask_huggy.cli'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_cli_is_loaded_when_it_runs() -> None:
+    app = create_app()
+
+    result = app.test_cli_runner().invoke(args=["huggy", "events"])
+
+    assert result.exit_code == 0, result.output
+    assert "closedChat" in result.output
+
+
+def test_every_error_belongs_to_one_branch_of_the_tree() -> None:
+    branches = (errors.DeliveryRejected, errors.Unavailable, errors.HandshakeError, errors.ConfigError)
+    leaves = [cls for cls in vars(errors).values()
+              if isinstance(cls, type) and issubclass(cls, errors.HuggyError) and cls not in (errors.HuggyError,
+                                                                                             *branches)]
+
+    assert leaves
+    for cls in leaves:
+        assert sum(issubclass(cls, branch) for branch in branches) == 1, cls
+        if issubclass(cls, errors.DeliveryRejected):
+            assert 400 <= cls.status_code < 500, cls
+        if issubclass(cls, errors.Unavailable):
+            assert cls.status_code == 503, cls
