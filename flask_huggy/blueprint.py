@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .auth import mask_token, token_matches
 from .celery import enqueue_delivery
 from .cli import register_commands
-from .config import Settings, settings_for
+from .config import Settings, check_settings, settings_for
 from .dedup import Deduplicator, deduplicator_for
 from .dispatch import DispatchSummary, dispatch, validate_all
 from .envelope import decode_json, is_handshake, parse_delivery
@@ -109,6 +109,7 @@ def make_blueprint(
 
 def _on_register(state: BlueprintSetupState, *, config_prefix: str, blueprint: Blueprint) -> None:
     app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
+    check_settings(app.config, config_prefix)  # a broken HUGGY_* value stops the app here, not at Huggy's delivery
     endpoint_state(app, config_prefix)
     _exempt_from_csrf(app, blueprint)
 

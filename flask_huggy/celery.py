@@ -33,7 +33,7 @@ from typing import Any
 from flask import Flask
 
 from .auth import mask_token, restore_token
-from .config import Settings, read_settings
+from .config import Settings, check_settings, read_settings, settings_for
 from .dedup import deduplicator_for
 from .dispatch import EventOutcome, dispatch, send_alert
 from .envelope import parse_delivery
@@ -121,6 +121,7 @@ def init_celery(app: Flask, celery: Any, *, config_prefix: str = "HUGGY_") -> An
     Celery app serves one Flask app per ``config_prefix``: calling this again with
     another Flask app makes the task run that app's receivers.
     """
+    check_settings(app.config, config_prefix)  # the worker must not start with a config it cannot use
     task = celery.task(
         name=task_name(config_prefix),
         bind=True,
@@ -187,7 +188,7 @@ def enqueue_delivery(app: Flask, payload: Mapping[str, Any], config_prefix: str 
     so that Huggy keeps the delivery and retries.
     """
     state = celery_state(app, config_prefix)
-    timeout = read_settings(app.config, config_prefix).celery_enqueue_timeout
+    timeout = settings_for(app, config_prefix).celery_enqueue_timeout
     body = dict(payload)
     if "token" in body:
         body["token"] = mask_token(body["token"])
