@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import mask_token
 from .errors import ConfigError
-from .jsondecoders import resolve_decoder
+from .jsondecoders import JSON_DECODERS, resolve_decoder
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -338,10 +338,12 @@ def _dispatch(value: Any, key: str) -> str:
 
 
 def _json_decoder(value: Any, key: str) -> str:
+    if value not in JSON_DECODERS:
+        raise _invalid(key, value, "not a JSON decoder", f"use one of {', '.join(map(repr, JSON_DECODERS))}")
     try:
         return resolve_decoder(value)
-    except (ValueError, TypeError) as exc:  # the message says the fix: the names, or the extra to install
-        raise ConfigError(f"{key} = {show_value(value)}: {exc}") from None
+    except ValueError:
+        raise _invalid(key, value, "jiter is not installed", "pip install 'flask-huggy[fast]', or use 'auto'") from None
 
 
 # --- The settings -------------------------------------------------------------------------------
