@@ -368,8 +368,8 @@ def _report_settings(config: Config, prefix: str, other_prefixes: set[str]) -> d
             problems.append(exc)
             shown += "  <- unusable"
         else:
-            if isinstance(raw, str) and isinstance(value, (bool, int, float)):
-                shown += f" ({value!r})"  # what an environment string means
+            if isinstance(raw, str) and isinstance(value, (bool, int, float, str)) and value != raw:
+                shown += f" ({value!r})"  # what an environment string means; what "auto" chose
         rows.append((key, shown, "config" if key in config else "default"))
     _echo_table(rows)
     known = {prefix + setting.key for setting in SETTINGS}

@@ -194,7 +194,8 @@ def _whole(*, minimum: int, unit: str, example: str) -> Parser:
     def parse(value: Any, key: str) -> int:
         number = _finite(value)
         if number is None or not number.is_integer() or number < minimum:
-            raise _invalid(key, value, f"not a whole number of {unit}, {minimum} or more", f"write the number, e.g. {example}")
+            raise _invalid(key, value, f"not a whole number of {unit}, {minimum} or more",
+                           f"write the number, e.g. {example}")
         return value if isinstance(value, int) else int(number)
 
     return parse
@@ -303,7 +304,8 @@ def _dedup(value: Any, key: str) -> Any:
         if not text.startswith(_REDIS_URL_SCHEMES):
             raise _invalid(key, value, "neither 'memory' nor a Redis URL", fix)
         if not _redis_installed():
-            raise _invalid(key, value, "a Redis URL, but the redis package is missing", "pip install 'flask-huggy[redis]'")
+            raise _invalid(key, value, "a Redis URL, but the redis package is missing",
+                           "pip install 'flask-huggy[redis]'")
         return text
     if all(hasattr(value, method) for method in ("claim", "complete", "release")):
         return value
@@ -318,7 +320,8 @@ def _redis_installed() -> bool:
 def _dedup_key(value: Any, key: str) -> Any:
     if value is None or callable(value):
         return value
-    raise _invalid(key, value, "not callable", "use a function (event, delivery, index) -> str, or None for the default key")
+    raise _invalid(key, value, "not callable",
+                   "use a function (event, delivery, index) -> str, or None for the default key")
 
 
 def _journal(value: Any, key: str) -> str | None:

@@ -575,6 +575,7 @@ def test_check_lists_every_setting_with_its_value_and_source(make_app) -> None:
     assert rows["HUGGY_STRICT"] == ["HUGGY_STRICT", "'yes'", "(True)", "config"]
     assert rows["HUGGY_CONFIRM_TIMEOUT"] == ["HUGGY_CONFIRM_TIMEOUT", "'2.5'", "(2.5)", "config"]
     assert rows["HUGGY_TIMEZONE"] == ["HUGGY_TIMEZONE", "'America/Sao_Paulo'", "default"]
+    assert rows["HUGGY_JSON_DECODER"] == ["HUGGY_JSON_DECODER", "'auto'", "('jiter')", "default"]  # jiter: test extra
     assert "All 24 settings are usable." in result.output
 
 
