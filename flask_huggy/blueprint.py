@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .auth import mask_token, token_matches
 from .celery import enqueue
-from .config import Settings
+from .config import Settings, check_settings
 from .dispatch import DispatchSummary, validate_all
 from .endpoint import EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
 from .envelope import decode_json, is_handshake, parse_delivery
@@ -124,6 +124,7 @@ class _Commands(AppGroup):
 
 def _on_register(state: BlueprintSetupState, *, name: str, config_prefix: str, blueprint: Blueprint) -> None:
     app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
+    check_settings(app.config, config_prefix)  # a broken HUGGY_* value stops the app here, not at Huggy's delivery
     add_endpoint(app, name, config_prefix)
     # Flask adds a blueprint's command group only when it already has commands;
     # these are loaded on first use, so the group is added here.

@@ -33,7 +33,7 @@ from typing import Any
 from flask import Flask
 
 from .auth import mask_token, restore_token
-from .config import Settings, read_settings
+from .config import Settings, check_settings, read_settings
 from .dispatch import Outcome, send_alert
 from .endpoint import Endpoint, endpoint_by_prefix
 from .envelope import parse_delivery
@@ -123,6 +123,7 @@ def init_celery(app: Flask, celery: Any, *, config_prefix: str = "HUGGY_") -> An
     Celery app serves one Flask app per ``config_prefix``: calling this again with
     another Flask app makes the task run that app's receivers.
     """
+    check_settings(app.config, config_prefix)  # the worker must not start with a config it cannot use
     task = celery.task(
         name=task_name(config_prefix),
         bind=True,
@@ -136,7 +137,6 @@ def init_celery(app: Flask, celery: Any, *, config_prefix: str = "HUGGY_") -> An
     )(_dispatch_delivery)
     task.huggy_app = app
     endpoint = endpoint_by_prefix(app, config_prefix)
-    read_settings(app.config, config_prefix)  # a broken setting fails here, at startup, not in a worker
     endpoint.celery = CeleryState(celery, task)
     return task
 

@@ -8,6 +8,7 @@ app's own webhook through its test client, so no server needs to run.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -17,19 +18,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 import requests
 from flask import Flask, current_app
+from flask.config import Config
 
 from ._version import __version__
 from .auth import mask_token, restore_token
 from .catalog import CATALOG, EVENTS
-from .config import DEFAULT_CONFIRM_URL, Settings, read_settings
+from .config import DEFAULT_CONFIRM_URL, DEFAULTS, SETTINGS, Settings, read_settings
 from .dispatch import EventOutcome, Outcome
 from .endpoint import endpoint_by_prefix
 from .envelope import is_handshake, parse_delivery
-from .errors import HuggyError
+from .errors import ConfigError, HuggyError
 from .journal import (
     OUTCOME,
     RECEIVED,
@@ -43,6 +46,7 @@ from .signals import huggy_signals, token_validated
 from .testing import (
     SAMPLE_TOKEN,
     ConfirmationInterceptor,
+    HuggyEvent,
     SignalRecorder,
     build_delivery,
     build_event,
@@ -64,7 +68,7 @@ _LOG_LINE = re.compile(r"(?:^|\s)(?P<name>[A-Za-z][A-Za-z0-9_]*) (?P<object>\{.*
 
 
 def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_prefix: str = "HUGGY_") -> None:
-    """Attach the ``events``, ``simulate``, ``replay`` and ``handshake`` commands to ``cli``.
+    """Attach the ``events``, ``simulate``, ``replay``, ``handshake`` and ``check`` commands to ``cli``.
 
     ``blueprint`` names the webhook the commands post to (``<blueprint>.webhook``)
     and ``config_prefix`` the settings they read, as given to
@@ -72,7 +76,7 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
     """
     cli.help = (
         f"Work with the Huggy webhook ({blueprint}.webhook) without Huggy: list its events, "
-        "simulate and replay deliveries, check the handshake."
+        "simulate and replay deliveries, check the handshake and the settings."
     )
     cli.short_help = "Simulate, replay and inspect Huggy webhooks."
 
@@ -142,11 +146,7 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
         """
         tz = settings().timezone
         epoch = int(datetime.now(timezone.utc).timestamp())
-        chat_id, customer_id = fresh_id(), fresh_id()
-        events = [
-            build_event(name, chat_id=chat_id, customer_id=customer_id, at=epoch, timezone=tz)
-            for name in (event, *chain)
-        ]
+        events = _fresh_events((event, *chain), epoch, tz)
         for assignment in assignments:
             field_path, value = _parse_assignment(assignment)
             try:
@@ -282,6 +282,51 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
                    f"{_receivers(token_validated, app)} receiver(s) connected in this app.")
         raise SystemExit(0 if answered else 1)
 
+    @cli.command("check")
+    @click.option("--url", help="Also post a handshake and a simulated delivery to this URL (a running server) "
+                                "and check both answers.")
+    @click.option("--token", help="The token sent to --url. Default: the app's configured token.")
+    @click.option("--event", type=_EVENT, default="closedChat", show_default=True, metavar="EVENT",
+                  help="The event of the delivery sent to --url.")
+    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+    def check_command(url: str | None, token: str | None, event: str, timeout: float) -> None:
+        """Check the settings of this webhook and, with --url, a running server.
+
+        Prints every setting with its value (tokens and header values masked)
+        and its source: this app's config, or the default. Every unusable
+        value is reported with its fix, not only the first. (Registering the
+        webhook checks the same: an app with an unusable setting does not
+        start, and flask prints the ConfigError naming every unusable key.)
+
+        With --url, posts what Huggy posts: a handshake ({"token": ...,
+        "validToken": true}), which must be answered HTTP 200 with exactly
+        the token as the body, then a delivery of EVENT with fresh ids, which
+        must be answered 2xx. They are real requests: that server's receivers
+        run, and it sends its handshake confirmation to its CONFIRM_URL.
+
+        \b
+        Examples:
+          flask huggy check
+          flask huggy check --url https://myapp.example.com/huggy/webhook
+
+        Exits with 1 on any problem.
+        """
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        parsed = _report_settings(app.config, config_prefix, other_prefixes=set(app.extensions.get("huggy", ())))
+        ok = parsed is not None
+        if url is not None:
+            values = parsed or {}
+            tokens = values.get("tokens") or (SAMPLE_TOKEN,)
+            tz = values.get("timezone") or ZoneInfo(DEFAULTS["TIMEZONE"])
+            ok = _check_server(sender(url, timeout), token or tokens[0], event, tz) and ok
+        raise SystemExit(0 if ok else 1)
+
+
+def _fresh_events(names: Sequence[str], epoch: int, tz: ZoneInfo) -> list[HuggyEvent]:
+    """Events of one new chat and customer (fresh ids), stamped ``epoch``, as Huggy would send them."""
+    chat_id, customer_id = fresh_id(), fresh_id()
+    return [build_event(name, chat_id=chat_id, customer_id=customer_id, at=epoch, timezone=tz) for name in names]
+
 
 def _receivers(signal: Any, app: Flask) -> int:
     return sum(1 for _ in signal.receivers_for(app))
@@ -302,6 +347,59 @@ def _parse_assignment(assignment: str) -> tuple[str, Any]:
         return path, json.loads(text)
     except ValueError:
         return path, text
+
+
+# --- Check -----------------------------------------------------------------------------------
+
+
+def _report_settings(config: Config, prefix: str, other_prefixes: set[str]) -> dict[str, Any] | None:
+    """Print every setting, its value and source; return the parsed values, or ``None`` if any is unusable."""
+    parsed: dict[str, Any] = {}
+    problems: list[ConfigError] = []
+    rows = [("SETTING", "VALUE", "SOURCE")]
+    for setting in SETTINGS:
+        key = prefix + setting.key
+        raw = config.get(key, setting.default)
+        shown = setting.show(raw)
+        try:
+            parsed[setting.attr] = value = setting.parse(raw, key)
+        except ConfigError as exc:
+            problems.append(exc)
+            shown += "  <- unusable"
+        else:
+            if isinstance(raw, str) and isinstance(value, (bool, int, float, str)) and value != raw:
+                shown += f" ({value!r})"  # what an environment string means; what "auto" chose
+        rows.append((key, shown, "config" if key in config else "default"))
+    _echo_table(rows)
+    known = {prefix + setting.key for setting in SETTINGS}
+    others = tuple(p for p in other_prefixes if p != prefix and p.startswith(prefix))
+    unknown = sorted(k for k in config if k.startswith(prefix) and k not in known and not k.startswith(others))
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "a typo?"
+        click.secho(f"{key} is in the config but is no setting of this webhook ({hint})", fg="yellow")
+    click.echo()
+    for error in problems:
+        click.secho(f"Unusable: {error.message}", fg="red")
+    if problems:
+        click.secho(f"{len(problems)} unusable setting(s): the app refuses to start with them.", fg="red")
+        return None
+    click.echo(click.style(f"All {len(SETTINGS)} settings are usable.", fg="green"))
+    return parsed
+
+
+def _check_server(post: _Sender, token: str, event: str, tz: ZoneInfo) -> bool:
+    """Post a handshake and a delivery to ``post.url`` as Huggy would; report both answers."""
+    click.echo(f"\nPosting to {post.url} with token {mask_token(token)}:")
+    handshake = _report_handshake_answer(post.post(build_handshake(token)), token, step="1. Handshake: ")
+    epoch = int(datetime.now(timezone.utc).timestamp())
+    delivery = post.post(build_delivery(*_fresh_events([event], epoch, tz), token=token, time=epoch, timezone=tz))
+    if delivery.accepted:
+        click.echo(f"2. A {event} delivery: the app answered {click.style(delivery.describe(), fg='green')}")
+    else:
+        click.secho(f"2. A {event} delivery: the app answered {delivery.describe()}; Huggy needs a 2xx, "
+                    "or it retries.", fg="red")
+    return handshake and delivery.accepted
 
 
 # --- Sending ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import responses
 from click.testing import Result
-from flask import Flask
+from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 import flask_huggy
 from flask_huggy import signals
 from flask_huggy.cli import PROGRESS_EVERY
+from flask_huggy.config import DEFAULTS
 from flask_huggy.samples import TEMPLATES
 from flask_huggy.testing import build_delivery
 
@@ -33,16 +35,25 @@ def run(app: Flask, *args: str, color: bool = False, input: str | None = None) -
     return app.test_cli_runner().invoke(args=["huggy", *args], color=color, input=input)
 
 
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """``app`` served over real HTTP on a free port of localhost, until the block ends; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
 @pytest.fixture
 def live_app() -> Iterator[tuple[Flask, str]]:
     """Another app served over real HTTP on localhost, for --url: the receiver, not Huggy."""
     app = create_app()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}/huggy/webhook"
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield app, f"{base}/huggy/webhook"
 
 
 @pytest.fixture
@@ -65,11 +76,11 @@ def test_the_blueprint_registers_a_huggy_command_group(app: Flask) -> None:
     result = run(app, "--help")
 
     assert result.exit_code == 0
-    for command in ("events", "simulate", "replay", "handshake"):
+    for command in ("events", "simulate", "replay", "handshake", "check"):
         assert command in result.output
 
 
-@pytest.mark.parametrize("command", ["events", "simulate", "replay", "handshake"])
+@pytest.mark.parametrize("command", ["events", "simulate", "replay", "handshake", "check"])
 def test_every_command_has_help(app: Flask, command: str) -> None:
     result = run(app, command, "--help")
 
@@ -548,3 +559,149 @@ def test_handshake_to_a_url_that_does_not_print_the_token_fails(app: Flask, live
 
     assert result.exit_code == 1
     assert "HTTP 403 invalid_token" in result.output
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_check_lists_every_setting_with_its_value_and_source(make_app) -> None:
+    app = make_app(HUGGY_STRICT="yes", HUGGY_CONFIRM_TIMEOUT="2.5")
+
+    result = run(app, "check")
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.startswith("HUGGY_")}
+    assert set(rows) == {f"HUGGY_{key}" for key in DEFAULTS}
+    assert rows["HUGGY_STRICT"] == ["HUGGY_STRICT", "'yes'", "(True)", "config"]
+    assert rows["HUGGY_CONFIRM_TIMEOUT"] == ["HUGGY_CONFIRM_TIMEOUT", "'2.5'", "(2.5)", "config"]
+    assert rows["HUGGY_TIMEZONE"] == ["HUGGY_TIMEZONE", "'America/Sao_Paulo'", "default"]
+    assert rows["HUGGY_JSON_DECODER"] == ["HUGGY_JSON_DECODER", "'auto'", "('jiter')", "default"]  # jiter: test extra
+    assert "All 24 settings are usable." in result.output
+
+
+def test_check_masks_tokens_and_header_values(make_app) -> None:
+    app = make_app(HUGGY_CONFIRM_HEADERS={"Authorization": "Bearer app-token-9876543210"})
+
+    result = run(app, "check")
+
+    assert TOKEN not in result.output and "app-token-9876543210" not in result.output
+    assert f"'****{TOKEN[-4:]}'" in result.output
+    assert "{'Authorization': '****3210'}" in result.output
+
+
+def test_check_reports_every_unusable_setting_and_fails(app: Flask) -> None:
+    # The app refuses to start with these; set after startup, check still sees them all.
+    app.config.update(HUGGY_TIMEZONE="Mars/Olympus_Mons", HUGGY_DEDUP="postgres://db.example/huggy",
+                      HUGGY_WEBHOOK_TOKEN=[TOKEN, 42])
+
+    result = run(app, "check")
+
+    assert result.exit_code == 1
+    unusable = [line for line in result.output.splitlines() if line.startswith("Unusable: ")]
+    assert [line.split(" = ")[0] for line in unusable] == [
+        "Unusable: HUGGY_WEBHOOK_TOKEN", "Unusable: HUGGY_TIMEZONE", "Unusable: HUGGY_DEDUP"]
+    assert "3 unusable setting(s)" in result.output
+    assert TOKEN not in result.output
+
+
+def test_check_points_at_a_misspelt_key_without_failing(make_app) -> None:
+    app = make_app(HUGGY_STRIKT=True)
+
+    result = run(app, "check")
+
+    assert result.exit_code == 0
+    assert "HUGGY_STRIKT is in the config but is no setting of this webhook (did you mean HUGGY_STRICT?)" \
+        in result.output
+
+
+def test_check_leaves_a_second_endpoints_keys_to_its_own_group(make_app) -> None:
+    app = make_app(HUGGY_B_WEBHOOK_TOKEN="b" * 32, HUGGY_B_STRICT="no")
+    app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+    default, second = run(app, "check"), app.test_cli_runner().invoke(args=["huggy_b", "check"])
+
+    assert "HUGGY_B_" not in default.output
+    assert ["HUGGY_B_STRICT", "'no'", "(False)", "config"] in [line.split() for line in second.output.splitlines()]
+    assert second.exit_code == 0
+
+
+def huggy_like_server(handshake_body: Any, delivery_status: int = 200) -> tuple[Flask, list[Any]]:
+    """A stand-in webhook: answers a handshake with ``handshake_body(token)``, a delivery with ``delivery_status``."""
+    server = Flask("stand-in")
+    received: list[Any] = []
+
+    @server.post("/webhook")
+    def webhook() -> Any:
+        body = request.get_json(force=True)
+        received.append(body)
+        if "validToken" in body:
+            return handshake_body(body["token"])
+        return {"status": "accepted"}, delivery_status
+
+    return server, received
+
+
+def test_check_url_posts_a_handshake_then_a_delivery_and_both_answers_are_good(app: Flask) -> None:
+    server, received = huggy_like_server(lambda token: Response(token, mimetype="text/plain"))
+
+    with serving(server) as base:
+        result = run(app, "check", "--url", f"{base}/webhook", "--event", "receivedMessage")
+
+    assert result.exit_code == 0, result.output
+    assert received[0] == {"token": TOKEN, "validToken": True}
+    assert list(received[1]["messages"]) == ["receivedMessage"] and received[1]["token"] == TOKEN
+    assert f"1. Handshake: The app answered HTTP 200 text/plain; charset=utf-8, the token itself (****{TOKEN[-4:]})" \
+        in result.output
+    assert '2. A receivedMessage delivery: the app answered HTTP 200 {"status": "accepted"}' in result.output
+    assert TOKEN not in result.output
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    (lambda token: {"status": "confirmed", "token": token}, "HTTP 200 but not with the token itself"),  # JSON
+    (lambda token: Response(token + "\n", mimetype="text/plain"), "HTTP 200 but not with the token itself"),
+    (lambda token: Response(token, status=201, mimetype="text/plain"), "HTTP 201 but not with the token itself"),
+    (lambda token: ({"error": "invalid_token", "message": "No."}, 403), "HTTP 403 invalid_token: No."),
+], ids=["json", "newline", "201", "403"])
+def test_check_url_fails_unless_the_handshake_gets_exactly_the_token_with_200(app: Flask, answer: Any,
+                                                                               said: str) -> None:
+    server, _ = huggy_like_server(answer)
+
+    with serving(server) as base:
+        result = run(app, "check", "--url", f"{base}/webhook")
+
+    assert result.exit_code == 1
+    assert f"1. Handshake: The app answered {said}" in result.output
+    assert "2. A closedChat delivery: the app answered HTTP 200" in result.output
+    assert TOKEN not in result.output
+
+
+def test_check_url_fails_when_the_delivery_is_refused(app: Flask) -> None:
+    server, _ = huggy_like_server(lambda token: Response(token, mimetype="text/plain"), delivery_status=503)
+
+    with serving(server) as base:
+        result = run(app, "check", "--url", f"{base}/webhook")
+
+    assert result.exit_code == 1
+    assert "2. A closedChat delivery: the app answered HTTP 503" in result.output
+    assert "Huggy needs a 2xx, or it retries" in result.output
+
+
+def test_check_url_fails_clearly_when_nothing_answers(app: Flask) -> None:
+    result = run(app, "check", "--url", "http://127.0.0.1:9/huggy/webhook", "--timeout", "2")
+
+    assert result.exit_code == 1
+    assert "1. Handshake: The app answered http://127.0.0.1:9/huggy/webhook cannot be reached" in result.output
+
+
+def test_check_url_passes_against_this_librarys_webhook(app: Flask, make_app) -> None:
+    server_app = make_app(HUGGY_CONFIRM_URL=None)
+    closed = []
+    flask_huggy.signals.closed_chat.connect(lambda sender, **kwargs: closed.append(kwargs), sender=server_app,
+                                            weak=False)
+
+    with serving(server_app) as base:
+        result = run(app, "check", "--url", f"{base}/huggy/webhook")
+
+    assert result.exit_code == 0, result.output
+    assert "the token itself" in result.output
+    assert len(closed) == 1

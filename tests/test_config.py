@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from flask_huggy.config import settings_for
+from dataclasses import fields
+from datetime import timedelta
+from typing import Any
 
-from .conftest import create_app, load_payload
+import pytest
+
+import flask_huggy
+from flask_huggy import ConfigError, make_blueprint
+from flask_huggy import config
+from flask_huggy.config import DEFAULTS, Settings, read_settings, settings_for
+
+from .conftest import TOKEN, create_app, load_payload
 
 
 def test_a_token_changed_after_the_first_request_takes_effect() -> None:
@@ -43,3 +52,224 @@ def test_each_config_prefix_has_its_own_settings() -> None:
     assert settings_for(app, "HUGGY_B_").tokens == ("token-of-account-b",)
     assert settings_for(app, "HUGGY_B_").strict is True
     assert settings_for(app).strict is False
+
+
+# --- Broken settings fail at startup ---------------------------------------------------------
+
+#: One unusable value per setting: a new setting must add its own here (see the test below).
+BAD_VALUES: list[tuple[str, Any]] = [
+    ("WEBHOOK_TOKEN", b"132ce76c7abb1154f01ebc0d508162e4"),
+    ("WEBHOOK_TOKEN", 12345678),
+    ("TIMEZONE", "Mars/Olympus_Mons"),
+    ("TIMEZONE", None),
+    ("STRICT", "maybe"),
+    ("STRICT", None),
+    ("MAX_CONTENT_LENGTH", "1MB"),
+    ("MAX_CONTENT_LENGTH", 0),
+    ("CONFIRM_URL", "ftp://huggy.example/confirm"),
+    ("CONFIRM_URL", "https://"),
+    ("CONFIRM_TIMEOUT", -1),
+    ("CONFIRM_TIMEOUT", "5s"),
+    ("CONFIRM_RETRIES", -1),
+    ("CONFIRM_RETRIES", "2.5"),
+    ("CONFIRM_HEADERS", "Authorization: Bearer x"),
+    ("CONFIRM_HEADERS", {"X Token": "x"}),
+    ("CONFIRM_HEADERS", {"X-Token": 5}),
+    ("CONFIRM_HEADERS", {"X-Token": "a\r\nInjected: 1"}),
+    ("ALLOW_UNAUTHENTICATED", "sim"),
+    ("ALLOWED_NETWORKS", "10.0.0.0/33"),
+    ("ALLOWED_NETWORKS", ["10.0.0.0/8", "not-a-network"]),
+    ("ALLOWED_NETWORKS", 10),
+    ("MAX_AGE", -5),
+    ("MAX_AGE", True),
+    ("DEDUP", "postgres://db.example/huggy"),
+    ("DEDUP", True),
+    ("DEDUP", object()),
+    ("DEDUP_TTL", 0),
+    ("DEDUP_LEASE", "five minutes"),
+    ("DEDUP_KEY", "flask_huggy.dedup.event_key"),
+    ("JOURNAL", True),
+    ("JOURNAL_MAX_BYTES", "10MB"),
+    ("JOURNAL_BACKUPS", -1),
+    ("DISPATCH", "async"),
+    ("CELERY_MAX_RETRIES", "many"),
+    ("CELERY_RETRY_BACKOFF", -2),
+    ("CELERY_RETRY_BACKOFF_MAX", float("nan")),
+    ("CELERY_ENQUEUE_TIMEOUT", 0),
+    ("JSON_DECODER", "orjson"),
+]
+
+
+def test_every_setting_has_a_bad_value_checked_here() -> None:
+    assert {key for key, _ in BAD_VALUES} == set(DEFAULTS)
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{key}-{index}" for index, (key, _) in enumerate(BAD_VALUES)])
+def test_a_bad_setting_stops_the_registration_naming_its_key(key: str, value: Any) -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app(**{f"HUGGY_{key}": value})
+
+    assert raised.value.message.startswith(f"HUGGY_{key} = ")
+    assert "; " in raised.value.message  # then the fix
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("TIMEZONE", "America/Sao Paulo",
+     "HUGGY_TIMEZONE = 'America/Sao Paulo': not an IANA time zone name; use one such as 'America/Sao_Paulo' "
+     "(Huggy writes Brazil local time)"),
+    ("DEDUP", "postgres://db.example/huggy",
+     "HUGGY_DEDUP = 'postgres://db.example/huggy': neither 'memory' nor a Redis URL; use False (off), 'memory' "
+     "(one process), a redis://, rediss:// or unix:// URL, or a store object with claim, complete and release"),
+    ("ALLOWED_NETWORKS", "10.0.0.0/33",
+     "HUGGY_ALLOWED_NETWORKS = '10.0.0.0/33': '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network; list "
+     "addresses or CIDR networks, e.g. ['10.0.0.0/8', '2001:db8::/32'] or '10.0.0.0/8, 192.0.2.7'"),
+    ("MAX_CONTENT_LENGTH", "1MB",
+     "HUGGY_MAX_CONTENT_LENGTH = '1MB': not a whole number of bytes, 1 or more; write the number, e.g. 1048576 "
+     "for 1 MiB"),
+    ("CONFIRM_TIMEOUT", -1,
+     "HUGGY_CONFIRM_TIMEOUT = -1: not a number of seconds more than 0; use a number such as 5"),
+])
+def test_the_error_says_the_key_the_value_and_the_fix(key: str, value: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app(**{f"HUGGY_{key}": value})
+
+    assert raised.value.message == message
+
+
+def test_every_unusable_key_is_named_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        create_app(HUGGY_TIMEZONE="Mars/Olympus_Mons", HUGGY_STRICT="maybe", HUGGY_MAX_CONTENT_LENGTH="1MB")
+
+    lines = raised.value.message.splitlines()
+    assert lines[0] == "3 HUGGY_* settings are unusable:"
+    assert [line.split(" = ")[0].strip() for line in lines[1:]] == [
+        "HUGGY_TIMEZONE", "HUGGY_STRICT", "HUGGY_MAX_CONTENT_LENGTH"]
+
+
+def test_a_second_endpoint_checks_its_own_keys() -> None:
+    app = create_app(HUGGY_B_TIMEZONE="Mars/Olympus_Mons")  # the default endpoint's keys are fine
+
+    with pytest.raises(ConfigError, match="^HUGGY_B_TIMEZONE = 'Mars/Olympus_Mons'"):
+        app.register_blueprint(make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+
+def test_init_celery_checks_the_settings_too() -> None:
+    from celery import Celery
+
+    app = create_app()
+    app.config["HUGGY_CELERY_MAX_RETRIES"] = "-1"  # set after the blueprint was registered
+
+    with pytest.raises(ConfigError, match="^HUGGY_CELERY_MAX_RETRIES = '-1'"):
+        flask_huggy.init_celery(app, Celery("check", broker="memory://"))
+
+
+def test_errors_never_show_a_token_or_a_header_value() -> None:
+    secrets = [
+        {"HUGGY_WEBHOOK_TOKEN": [TOKEN, 42]},
+        {"HUGGY_CONFIRM_HEADERS": {"Authorization": "Bearer app-token-9876543210", "Bad Name": "x"}},
+        {"HUGGY_DEDUP": "redis+sentinel://:redis-password-1234@redis.example"},
+    ]
+    for config in secrets:
+        with pytest.raises(ConfigError) as raised:
+            read_settings(config)
+        assert not {TOKEN, "Bearer app-token-9876543210", "redis-password-1234"} & set(
+            raised.value.message.replace(",", " ").replace("'", " ").split()), raised.value.message
+        assert "****" in raised.value.message
+
+
+# --- Values as the environment writes them -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "meaning"), [
+    ("true", True), ("false", False), ("TRUE", True), ("False", False), (" yes ", True), ("No", False),
+    ("1", True), ("0", False), (1, True), (0, False), (True, True), (False, False),
+])
+@pytest.mark.parametrize("key", ["STRICT", "ALLOW_UNAUTHENTICATED"])
+def test_booleans_read_what_the_environment_writes(key: str, value: Any, meaning: bool) -> None:
+    assert getattr(read_settings({f"HUGGY_{key}": value}), key.lower()) is meaning
+
+
+def test_strict_false_from_the_environment_is_off() -> None:
+    app = create_app(HUGGY_STRICT="false")  # bool("false") is True: once, this refused the delivery
+    invalid: list[Any] = []
+    flask_huggy.signals.invalid_event.connect(lambda sender, **kwargs: invalid.append(kwargs), sender=app, weak=False)
+    body = load_payload("startedAutomationFlow+finishedAutomationFlow")
+    body["messages"]["finishedAutomationFlow"][0]["flowID"] = "not-a-number"
+
+    response = app.test_client().post("/huggy/webhook", json=body)
+
+    assert response.status_code == 200
+    assert response.get_json()["invalid"] == 1
+    assert [kwargs["event"].name for kwargs in invalid] == ["finishedAutomationFlow"]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("CONFIRM_TIMEOUT", "2.5", 2.5),
+    ("CONFIRM_TIMEOUT", " 5 ", 5.0),
+    ("CONFIRM_RETRIES", "3", 3),
+    ("MAX_CONTENT_LENGTH", "1048576", 1048576),
+    ("MAX_CONTENT_LENGTH", 2.0**20, 1048576),
+    ("JOURNAL_BACKUPS", "0", 0),
+    ("MAX_AGE", "300", 300.0),
+    ("MAX_AGE", timedelta(minutes=5), 300.0),
+    ("CELERY_RETRY_BACKOFF", "0", 0.0),
+])
+def test_numbers_read_numeric_strings(key: str, value: Any, expected: float) -> None:
+    parsed = getattr(read_settings({f"HUGGY_{key}": value}), key.lower())
+
+    assert parsed == expected
+    assert type(parsed) is type(expected)
+
+
+class _Store:
+    def claim(self, key: str, owner: str, lease: float) -> str: ...
+    def complete(self, key: str, owner: str, ttl: float) -> None: ...
+    def release(self, key: str, owner: str) -> None: ...
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (False, False), (None, False), ("", False), ("false", False), ("0", False),
+    ("memory", "memory"), (" Memory ", "memory"),
+    ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+    ("rediss://redis.example:6380", "rediss://redis.example:6380"),
+    ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+])
+def test_dedup_takes_off_memory_or_a_redis_url(value: Any, expected: Any) -> None:
+    assert read_settings({"HUGGY_DEDUP": value}).dedup == expected
+
+
+def test_dedup_takes_a_store_object_as_it_is() -> None:
+    store = _Store()
+    assert read_settings({"HUGGY_DEDUP": store}).dedup is store
+
+
+def test_a_redis_url_without_the_redis_package_is_refused_at_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "_redis_installed", lambda: False)
+
+    with pytest.raises(ConfigError, match=r"redis package is missing; pip install 'flask-huggy\[redis\]'"):
+        create_app(HUGGY_DEDUP="redis://localhost:6379/0")
+
+
+@pytest.mark.parametrize("value", [None, "", False, "https://huggy.example/confirm"])
+def test_confirm_url_is_off_or_an_http_url(value: Any) -> None:
+    assert read_settings({"HUGGY_CONFIRM_URL": value}).confirm_url == (value or None)
+
+
+def test_the_defaults_are_one_declaration() -> None:
+    assert DEFAULTS == {setting.key: setting.default for setting in config.SETTINGS}
+    assert {field.name for field in fields(Settings)} == {setting.attr for setting in config.SETTINGS}
+    assert read_settings({}) == read_settings({f"HUGGY_{key}": value for key, value in DEFAULTS.items()})
+
+
+def test_a_setting_broken_after_startup_still_answers_a_json_500() -> None:
+    app = create_app(TESTING=False)
+    app.config["HUGGY_TIMEZONE"] = "Mars/Olympus_Mons"
+
+    response = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "misconfigured",
+        "message": "HUGGY_TIMEZONE = 'Mars/Olympus_Mons': not an IANA time zone name; use one such as "
+                   "'America/Sao_Paulo' (Huggy writes Brazil local time)",
+    }

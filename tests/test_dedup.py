@@ -220,8 +220,9 @@ def test_two_workers_sharing_redis_handle_a_retry_once() -> None:
         assert all(0 < redis.Redis.from_url(url).pttl(k) <= 24 * 3600 * 1000 for k in keys)
 
 
-def test_an_unusable_dedup_setting_is_a_misconfiguration() -> None:
-    app = create_app(HUGGY_DEDUP="postgres://nope", TESTING=False)
+def test_an_unusable_dedup_setting_set_after_startup_is_a_misconfiguration() -> None:
+    app = create_app(TESTING=False)
+    app.config["HUGGY_DEDUP"] = "postgres://nope"  # registration refuses it; a later change is met here
 
     response = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
 

@@ -60,8 +60,9 @@ def test_behind_proxyfix_the_forwarded_client_address_is_checked() -> None:
     assert spoofed.status_code == 403  # the proxy appended the real client; ProxyFix takes the last one
 
 
-def test_an_unparsable_allowed_network_is_a_misconfiguration() -> None:
-    app = create_app(HUGGY_ALLOWED_NETWORKS=["not-a-network"], TESTING=False)
+def test_an_unparsable_allowed_network_set_after_startup_is_a_misconfiguration() -> None:
+    app = create_app(TESTING=False)
+    app.config["HUGGY_ALLOWED_NETWORKS"] = ["not-a-network"]  # registration refuses it; a later change is met here
 
     response = post_from(app, "10.0.0.1")
 

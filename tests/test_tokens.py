@@ -137,7 +137,8 @@ def test_the_delivery_repr_hides_the_token(client, recorder, payload) -> None:
 
 
 def test_a_misconfigured_token_is_a_500_json_so_huggy_retries_later(make_app, payload) -> None:
-    app = make_app(HUGGY_WEBHOOK_TOKEN=[TOKEN, 42])
+    app = make_app()
+    app.config["HUGGY_WEBHOOK_TOKEN"] = [TOKEN, 42]  # registration refuses it; a later change is met here
 
     response = app.test_client().post("/huggy/webhook", json=payload("closedChat"))
 
