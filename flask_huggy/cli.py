@@ -312,7 +312,7 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
         Exits with 1 on any problem.
         """
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        parsed = _report_settings(app.config, config_prefix, other_prefixes=set(app.extensions.get("huggy", ())))
+        parsed = _report_settings(app.config, config_prefix, other_prefixes={endpoint.config_prefix for endpoint in app.extensions.get("huggy", {}).values()})
         ok = parsed is not None
         if url is not None:
             values = parsed or {}
