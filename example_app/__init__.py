@@ -119,8 +119,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _announce(app: Flask) -> None:
     """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
     ctx = click.get_current_context(silent=True)
-    if ctx is None or ctx.command.name != "run":
+    if ctx is None:  # a WSGI server (gunicorn) imported it: one line in its log
         logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_url(app))
+        return
+    if ctx.command.name != "run":  # another command (`huggy-demo`, `--help`, ...) says what it does itself
         return
     reload = ctx.params.get("reload")
     if (get_debug_flag() if reload is None else reload) and not is_running_from_reloader():
