@@ -295,6 +295,7 @@ def start_demo(app: Flask, base_url: str) -> DemoRun:
         run.accepted += posted.accepted
         if not posted.accepted:
             run.error = f"The webhook answered HTTP {posted.status}: {_reason(posted.body)}"
+            run.refused = (posted.status, str((posted.body or {}).get("error", "error")))
 
     def work() -> None:
         try:
@@ -302,7 +303,7 @@ def start_demo(app: Flask, base_url: str) -> DemoRun:
         except requests.RequestException as exc:
             run.error = f"Could not reach {target}: {type(exc).__name__}"
         finally:
-            run.done.set()
+            run.finish()
 
     threading.Thread(target=work, name="huggy-inbox-demo", daemon=True).start()
     return run

@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, request, request_finished
 
-from flask_huggy import Delivery, Event, signals
+from flask_huggy import Delivery, Event, endpoint_state, signals
 
 from .models import db
 from .state import Refusal, inbox_state
@@ -58,9 +58,15 @@ def connect_receivers(app: Flask) -> None:
 
     @signals.token_validated.connect_via(app)
     def remember_handshake(sender: Flask, token: str, **extra: Any) -> None:
-        logger.info("Huggy's handshake confirmed: this URL now receives events.")
+        # ``confirmed``: how the confirmation request to Huggy went (True, False,
+        # or None when HUGGY_CONFIRM_URL switches it off). flask-huggy versions
+        # without it fired this signal only once Huggy had accepted it: True.
+        confirmed: bool | None = extra.get("confirmed", True)
+        error = endpoint_state(sender).last_handshake_error if confirmed is False else None
+        logger.info("Huggy's handshake was answered; confirmation request: %s.",
+                    {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed))
         try:
-            add_handshake(token)
+            add_handshake(token, confirmed=confirmed, error=_describe(error))
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -79,6 +85,13 @@ def connect_receivers(app: Flask) -> None:
             error=str(body.get("error", "error")),
             message=str(body.get("message", response.status)),
         )
+
+
+def _describe(error: dict[str, Any] | None) -> str | None:
+    """flask-huggy's ``{"error": ..., "message": ...}`` as one line."""
+    if not error:
+        return None
+    return f"{error.get('error', 'error')}: {error.get('message', '')}".strip()
 
 
 __all__ = ["connect_receivers"]

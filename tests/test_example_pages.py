@@ -73,8 +73,9 @@ def test_the_chats_page_shows_contact_channel_last_message_status_and_agent(inbo
     text = visible_text(page(inbox, "/"))
 
     assert re.search(r"Maria Souza chat \d+ WhatsApp Agent: Qualquer coisa, é só chamar. Até logo! "
-                     r"closed Pedido atrasado Ana Lima", text)
-    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open —", text)
+                     r"closed Pedido atrasado Agent Ana Lima \d+ \w{3} \d{4}, \d\d:\d\d", text)
+    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open — "
+                     r"\d+ \w{3} \d{4}, \d\d:\d\d", text)
 
 
 def test_the_chats_page_filters_open_chats(inbox, maria_chat) -> None:
@@ -142,7 +143,7 @@ def test_the_status_page_says_whether_a_token_is_configured(inbox, tmp_path) -> 
     assert "configured ****62e4" in visible_text(page(inbox, "/status"))
 
     no_token = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
-    assert "not configured : any delivery is accepted" in visible_text(page(no_token, "/status"))
+    assert "not configured : anyone can post deliveries until a token is set" in visible_text(page(no_token, "/status"))
 
 
 def test_the_status_page_counts_events_per_type(inbox, maria_chat) -> None:
@@ -162,12 +163,14 @@ def test_the_status_page_draws_events_per_hour_by_type(inbox, maria_chat) -> Non
     assert re.search(r"<title>\d\d:00: 1 closedChat</title>", chart)
 
 
-def test_the_status_page_tells_when_the_handshake_was_confirmed(inbox, post_huggy, huggy_confirm) -> None:
+def test_the_status_page_tells_when_the_handshake_was_answered_and_confirmed(inbox, post_huggy, huggy_confirm) -> None:
     assert "not yet." in visible_text(page(inbox, "/status"))
 
     post_huggy.handshake()
 
-    assert "confirmed" in visible_text(page(inbox, "/status")).split("Handshake", 1)[1]
+    handshake = visible_text(page(inbox, "/status")).split("Handshake", 1)[1].split("Traffic", 1)[0]
+    assert re.fullmatch(r" Answered \d+ \w{3} \d{4}, \d\d:\d\d:\d\d , with token \*\*\*\*62e4 "
+                        r"Confirmation request accepted by Huggy ", handshake), handshake
 
 
 def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> None:
