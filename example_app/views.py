@@ -159,7 +159,7 @@ def status() -> str:
         last_delivery=_utc(db.session.scalar(db.select(func.max(DeliveryRecord.received_at)))),
         errors=last_errors(app),
         chart=stacked_chart(recent, hour_buckets(now, zone)),
-        week=stacked_chart(recent, days, width=540),
+        week=stacked_chart(recent, days, width=400),
         database=db.engine.url.render_as_string(hide_password=True),
     )
 

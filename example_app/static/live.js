@@ -40,6 +40,8 @@
     var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
     var cookie = document.body.dataset.zoneCookie;
     if (zone && cookie) {
+      // Pages come rendered in it from the next one on; on a first visit the
+      // times are rewritten here, and the charts say which zone they use.
       document.cookie = cookie + "=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
       var shown = document.getElementById("viewer-zone");
       if (shown) {
@@ -83,8 +85,16 @@
       banner.remove();
     }
   });
+  // The newest bars are on the right: a chart that scrolls inside its card starts there.
+  function showNewest(root) {
+    root.querySelectorAll(".chart-scroll").forEach(function (el) {
+      el.scrollLeft = el.scrollWidth;
+    });
+  }
+
   tellZone();
   localTimes(document);
+  showNewest(document);
   applyBanners();
 
   var region = document.querySelector("[data-live]");
@@ -125,6 +135,7 @@
     region.replaceChildren.apply(region, Array.prototype.slice.call(fresh.childNodes));
     region.dataset.cursor = fresh.dataset.cursor;
     localTimes(region);
+    showNewest(region);
     applyBanners();
     keepOpen.forEach(function (id) {
       var el = document.getElementById(id);
