@@ -168,7 +168,7 @@ class Handshake(db.Model):  # type: ignore[name-defined, misc]
     #: The token's last four characters, as flask-huggy logs it (``****d354``).
     token_hint: Mapped[str] = mapped_column(String(16))
     #: How the confirmation request to Huggy went: ``True`` accepted, ``False`` failed,
-    #: ``None`` switched off (``HUGGY_CONFIRM_URL`` empty) or not told.
+    #: ``None`` switched off (``HUGGY_CONFIRM_URL`` empty).
     confirmed: Mapped[bool | None]
     #: Why the confirmation request failed, as flask-huggy reported it.
     confirm_error: Mapped[str | None] = mapped_column(String(500))

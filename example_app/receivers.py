@@ -57,11 +57,10 @@ def connect_receivers(app: Flask) -> None:
             raise  # flask-huggy answers 500, so Huggy retries the delivery
 
     @signals.token_validated.connect_via(app)
-    def remember_handshake(sender: Flask, token: str, **extra: Any) -> None:
-        # ``confirmed``: how the confirmation request to Huggy went (True, False,
-        # or None when HUGGY_CONFIRM_URL switches it off). flask-huggy versions
-        # without it fired this signal only once Huggy had accepted it: True.
-        confirmed: bool | None = extra.get("confirmed", True)
+    def remember_handshake(sender: Flask, token: str, confirmed: bool | None = None, **extra: Any) -> None:
+        # Sent once the handshake has been answered with the token and the
+        # confirmation request to Huggy has been tried: ``confirmed`` says how
+        # that went (True, False, or None when HUGGY_CONFIRM_URL switches it off).
         error = endpoint_state(sender).last_handshake_error if confirmed is False else None
         logger.info("Huggy's handshake was answered; confirmation request: %s.",
                     {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed))

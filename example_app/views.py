@@ -152,7 +152,7 @@ def status() -> str:
         tokens=[mask_token(token) for token in settings.tokens],
         settings=settings,
         handshake=db.session.scalar(db.select(Handshake).order_by(Handshake.id.desc()).limit(1)),
-        handshake_at=getattr(state, "handshake_at", None),
+        handshake_at=state.handshake_at,
         handshake_error=state.last_handshake_error,
         per_type=[(name, count, _utc(last), color_of(name)) for name, count, last in per_type],
         deliveries=db.session.scalar(db.select(func.count()).select_from(DeliveryRecord)),
@@ -268,7 +268,7 @@ def last_errors(app: Flask) -> list[Problem]:
         problems.append(Problem(refusal.at, f"Webhook refused a request (HTTP {refusal.status})",
                                 f"{refusal.error}: {refusal.message}"))
     if handshake_error:
-        problems.append(Problem(getattr(endpoint, "handshake_at", None), "Confirmation request to Huggy failed",
+        problems.append(Problem(endpoint.handshake_at, "Confirmation request to Huggy failed",
                                 f"{handshake_error.get('error')}: {handshake_error.get('message')}"))
     invalid = db.session.scalar(
         db.select(EventRecord).where(EventRecord.valid.is_(False)).order_by(EventRecord.id.desc()).limit(1)

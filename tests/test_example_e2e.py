@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import requests
 from flask import Flask
 
 from example_app import create_app
+from example_app.models import Handshake, db
 from example_app.state import inbox_state
 from example_app.testing import serve
 from flask_huggy.testing import build_delivery, build_event, build_handshake
@@ -294,7 +296,19 @@ def demo_server(demo_inbox: Flask) -> Iterator[str]:
         for name in ("closedChat", "agentEntered"):
             assert post_to_webhook(base_url, load_payload(name)).status_code == 200
         post_to_webhook(base_url, build_handshake(TOKEN)).close()
+        # The confirmation request goes out after the answer: wait until it has failed and is recorded.
+        deadline = time.monotonic() + 60
+        while not handshakes(demo_inbox) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [h.confirmed for h in handshakes(demo_inbox)] == [False]
         yield base_url
+
+
+def handshakes(app: Flask) -> list[Handshake]:
+    with app.app_context():
+        found = list(db.session.scalars(db.select(Handshake)))
+        db.session.expunge_all()
+        return found
 
 
 @pytest.fixture
