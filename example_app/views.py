@@ -27,6 +27,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -43,7 +44,14 @@ from flask_huggy.testing import webhook_url
 from .demo import DemoUnavailable, own_base_url, start_demo
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
 from .state import DemoRun, Refusal, inbox_state
-from .stats import chat_phases, color_of, day_buckets, duration, hour_buckets, stacked_chart
+from .stats import (
+    chat_phases,
+    color_of,
+    day_buckets,
+    duration,
+    hour_buckets,
+    stacked_chart,
+)
 from .summary import AGENT
 
 bp = Blueprint("inbox", __name__)
@@ -140,8 +148,8 @@ def status() -> str:
     now = datetime.now(timezone.utc)
     zone = viewer_zone()
     days = day_buckets(now, zone)
-    recent = [
-        (name, _utc(received_at))
+    recent: list[tuple[str, datetime]] = [
+        (name, received_at)
         for name, received_at in db.session.execute(
             db.select(EventRecord.name, EventRecord.received_at).where(EventRecord.received_at >= days[0].start)
         )
@@ -304,10 +312,12 @@ def viewer_zone() -> tzinfo:
     instant on hover. The script also rewrites each time in the browser, so
     a first visit, before the cookie exists, reads right too.
     """
-    name = request.cookies.get(ZONE_COOKIE, "")
-    if name in _known_zones():
-        return ZoneInfo(name)
-    return read_settings(current_app.config).timezone
+    zone: tzinfo | None = g.get("inbox_viewer_zone")
+    if zone is None:
+        name = request.cookies.get(ZONE_COOKIE, "")
+        zone = ZoneInfo(name) if name in _known_zones() else read_settings(current_app.config).timezone
+        g.inbox_viewer_zone = zone  # once per request: a page shows many times
+    return zone
 
 
 @lru_cache(maxsize=1)

@@ -255,9 +255,8 @@ def test_a_chat_page_shows_its_phases(inbox, post_huggy) -> None:
 
 
 def test_the_status_page_says_how_the_confirmation_request_went(inbox) -> None:
-    for confirmed, expected in [(False, "failed : huggy_unreachable: Huggy could not be reached. "
-                                        "The handshake was answered with the token all the same."),
-                                (None, "switched off ( HUGGY_CONFIRM_URL is empty)")]:
+    failed = "failed : huggy_unreachable: Huggy could not be reached. The handshake was answered with the token all the same."
+    for confirmed, expected in [(False, failed), (None, "switched off ( HUGGY_CONFIRM_URL is empty)")]:
         endpoint_state(inbox).last_handshake_error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
         with inbox.app_context():
             signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)
