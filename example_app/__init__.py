@@ -32,7 +32,7 @@ from flask_huggy import mask_token, read_settings
 from flask_huggy.testing import webhook_url
 
 from .demo import register_demo_command
-from .models import db
+from .models import add_missing_columns, db
 from .receivers import connect_receivers
 from .state import EXTENSION, InboxState
 from .views import bp as inbox_blueprint
@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "INBOX_DEMO_PAUSE": 0.7,
     #: How often open pages ask for new events.
     "INBOX_POLL_SECONDS": 1.5,
+    #: How long a banner about something that ended (the demo) stays up, unless dismissed.
+    "INBOX_BANNER_SECONDS": 60,
 }
 
 #: The database when ``DATABASE_URL`` is not set: a file in the instance folder.
@@ -91,10 +93,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     app.config.update(config_from_environment(os.environ))
     app.config.update(config or {})
-    if not app.config.get("HUGGY_WEBHOOK_TOKEN"):
-        # An inbox run without a token (a first try, the demo) accepts unsigned
-        # deliveries; it says so on its banner and status page.
-        app.config.setdefault("HUGGY_ALLOW_UNAUTHENTICATED", True)
+    if not _configured_tokens(app.config) and "HUGGY_ALLOW_UNAUTHENTICATED" not in app.config:
+        # flask-huggy refuses every delivery while no token is set. An inbox started
+        # to try things out takes them from anyone, and says so on every page.
+        app.config["HUGGY_ALLOW_UNAUTHENTICATED"] = True
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / DEFAULT_DATABASE_FILE}"
@@ -109,6 +111,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_demo_command(app)
     with app.app_context():
         db.create_all()  # an example keeps no migrations: tables are created when missing
+        for column in add_missing_columns():  # and columns added since an older inbox made its file
+            logger.info("Added column %s to the inbox's database.", column)
         # Under `gunicorn --preload` this runs once, before the workers fork: no
         # connection may cross the fork, so each worker opens its own.
         db.engine.dispose()
@@ -116,11 +120,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _configured_tokens(config: Mapping[str, Any]) -> bool:
+    token = config.get("HUGGY_WEBHOOK_TOKEN")
+    return bool(token.strip() if isinstance(token, str) else token)
+
+
 def _announce(app: Flask) -> None:
     """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
     ctx = click.get_current_context(silent=True)
-    if ctx is None or ctx.command.name != "run":
+    if ctx is None:  # a WSGI server (gunicorn) imported it: one line in its log
         logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_url(app))
+        return
+    if ctx.command.name != "run":  # another command (`huggy-demo`, `--help`, ...) says what it does itself
         return
     reload = ctx.params.get("reload")
     if (get_debug_flag() if reload is None else reload) and not is_running_from_reloader():
@@ -143,7 +154,8 @@ def _announce(app: Flask) -> None:
         lines.append("   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL (README).")
     lines.append(
         f" * Token: {', '.join(mask_token(t) for t in tokens)} (HUGGY_WEBHOOK_TOKEN)" if tokens
-        else " * Token: not set, so any delivery is accepted: set HUGGY_WEBHOOK_TOKEN to the token in Huggy's panel"
+        else " * Token: not set, so anyone can post deliveries (HUGGY_ALLOW_UNAUTHENTICATED): "
+        "set HUGGY_WEBHOOK_TOKEN to the token in Huggy's panel (Configurações > Webhook)"
     )
     lines.append(f" * Database: {_shown_database(database)}")
     if app.config["INBOX_DEMO"]:

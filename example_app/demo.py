@@ -44,6 +44,9 @@ from .state import DemoRun, inbox_state
 TIMEOUT = 10.0
 
 _PHOTO = "https://c.pzw.io/img/avatar-user-boy.jpg"  # Huggy's default avatar, as in its samples
+#: The demo shop's Huggy account. Each docs sample names its own company; one
+#: conversation of one shop names one.
+COMPANY_ID = 15691
 
 
 class DemoUnavailable(Exception):
@@ -107,7 +110,7 @@ def conversation() -> list[Step]:
                 "type": "whatsapp"}
     huggy_chat = {"id": 19507, "uuid": "7b1413d6-2e67-43f8-a015-0542c62f7854", "name": "Huggy Chat",
                   "type": "widget"}
-    return [
+    steps = [
         Step("Ana comes online", (
             build_event("agentChangedStatus", **ana, isActive=True, isOnline=True, isAvailable=True),
         )),
@@ -161,6 +164,22 @@ def conversation() -> list[Step]:
                         tabulation={"id": 7, "name": "Pedido atrasado"}),
         )),
     ]
+    for step in steps:
+        for event in step.events:
+            _one_company(event)
+    return steps
+
+
+def _one_company(event: HuggyEvent) -> None:
+    """Make ``event`` name the demo shop's company, keeping each field's type as Huggy sends it."""
+    company = event.get("company")
+    if isinstance(company, dict) and "id" in company:
+        company["id"] = str(COMPANY_ID) if isinstance(company["id"], str) else COMPANY_ID
+    if "companyID" in event:
+        event["companyID"] = str(COMPANY_ID)
+    context = event.get("context")
+    if isinstance(context, dict) and "huggy.chat.company.id" in context:
+        context["huggy.chat.company.id"] = COMPANY_ID
 
 
 @dataclass(frozen=True)
@@ -276,6 +295,7 @@ def start_demo(app: Flask, base_url: str) -> DemoRun:
         run.accepted += posted.accepted
         if not posted.accepted:
             run.error = f"The webhook answered HTTP {posted.status}: {_reason(posted.body)}"
+            run.refused = (posted.status, str((posted.body or {}).get("error", "error")))
 
     def work() -> None:
         try:
@@ -283,7 +303,7 @@ def start_demo(app: Flask, base_url: str) -> DemoRun:
         except requests.RequestException as exc:
             run.error = f"Could not reach {target}: {type(exc).__name__}"
         finally:
-            run.done.set()
+            run.finish()
 
     threading.Thread(target=work, name="huggy-inbox-demo", daemon=True).start()
     return run

@@ -12,7 +12,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    TypeDecorator,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -105,6 +114,23 @@ class EventRecord(db.Model):  # type: ignore[name-defined, misc]
 
     delivery: Mapped[DeliveryRecord] = relationship(back_populates="events")
 
+    @property
+    def huggy_time(self) -> datetime:
+        """Where the event sits in Huggy's own timeline: its time, to the second.
+
+        Huggy writes its timestamps to the second; the delivery's ``time`` (the
+        fallback of events that carry none) may be finer. Cutting both to the
+        second lets arrival order decide between events of the same second, as
+        Huggy sends them in order.
+        """
+        when = self.happened_at or self.received_at
+        return when.replace(microsecond=0)
+
+    @property
+    def order_key(self) -> tuple[datetime, int]:
+        """Sort key of a chat's timeline: Huggy's time, then arrival."""
+        return self.huggy_time, self.id
+
 
 class Chat(db.Model):  # type: ignore[name-defined, misc]
     """A chat as its events so far describe it: kept up to date as events arrive."""
@@ -124,9 +150,14 @@ class Chat(db.Model):  # type: ignore[name-defined, misc]
     last_message: Mapped[str | None] = mapped_column(Text)
     last_sender_type: Mapped[str | None] = mapped_column(String(64))
     last_message_at: Mapped[datetime | None]
+    #: Huggy's time of the newest event in Huggy's order (the chat's "last activity"):
+    #: the chat's state is what that event says, whatever arrived after it.
+    latest_at: Mapped[datetime | None]
+    #: Huggy's time of the event that last opened or closed the chat.
+    status_at: Mapped[datetime | None]
     first_received_at: Mapped[datetime]
     last_received_at: Mapped[datetime] = mapped_column(index=True)
-    #: The id of the newest :class:`EventRecord` about this chat (pages highlight what is new).
+    #: The id of the last :class:`EventRecord` to arrive about this chat (pages highlight what is new).
     last_event_id: Mapped[int | None]
     event_count: Mapped[int] = mapped_column(default=0)
 
@@ -136,14 +167,50 @@ class Chat(db.Model):  # type: ignore[name-defined, misc]
 
 
 class Handshake(db.Model):  # type: ignore[name-defined, misc]
-    """A handshake flask-huggy confirmed (``token_validated``): Huggy accepted this URL."""
+    """A handshake flask-huggy accepted (``token_validated``): it answered Huggy with the token."""
 
     __tablename__ = "inbox_handshakes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    confirmed_at: Mapped[datetime]
+    #: When the handshake was answered (the column keeps its first name, so older databases still open).
+    answered_at: Mapped[datetime] = mapped_column("confirmed_at")
     #: The token's last four characters, as flask-huggy logs it (``****d354``).
     token_hint: Mapped[str] = mapped_column(String(16))
+    #: How the confirmation request to Huggy went: ``True`` accepted, ``False`` failed,
+    #: ``None`` switched off (``HUGGY_CONFIRM_URL`` empty).
+    confirmed: Mapped[bool | None]
+    #: Why the confirmation request failed, as flask-huggy reported it.
+    confirm_error: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def confirmation(self) -> str:
+        """``"accepted"``, ``"failed"`` or ``"switched off"``: what the status page says."""
+        if self.confirmed is None:
+            return "switched off"
+        return "accepted" if self.confirmed else "failed"
 
 
-__all__ = ["Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "db"]
+def add_missing_columns() -> list[str]:
+    """Add the columns this version's models have and an older inbox database lacks.
+
+    An example keeps no migrations, but a user who ran an older inbox keeps its
+    SQLite file: new columns are all nullable, so adding them is enough. Returns
+    ``table.column`` for each column added.
+    """
+    inspector = inspect(db.engine)
+    added: list[str] = []
+    with db.engine.begin() as connection:
+        for table in db.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present or not column.nullable:
+                    continue
+                kind = column.type.compile(dialect=connection.dialect)
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+    return added
+
+
+__all__ = ["Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "add_missing_columns", "db"]

@@ -28,7 +28,7 @@ from typing import Any
 
 from flask import Flask, Response, request, request_finished
 
-from flask_huggy import Delivery, Event, signals
+from flask_huggy import Delivery, Event, endpoint_state, signals
 
 from .models import db
 from .state import Refusal, inbox_state
@@ -57,10 +57,15 @@ def connect_receivers(app: Flask) -> None:
             raise  # flask-huggy answers 500, so Huggy retries the delivery
 
     @signals.token_validated.connect_via(app)
-    def remember_handshake(sender: Flask, token: str, **extra: Any) -> None:
-        logger.info("Huggy's handshake confirmed: this URL now receives events.")
+    def remember_handshake(sender: Flask, token: str, confirmed: bool | None = None, **extra: Any) -> None:
+        # Sent once the handshake has been answered with the token and the
+        # confirmation request to Huggy has been tried: ``confirmed`` says how
+        # that went (True, False, or None when HUGGY_CONFIRM_URL switches it off).
+        error = endpoint_state(sender).last_handshake_error if confirmed is False else None
+        logger.info("Huggy's handshake was answered; confirmation request: %s.",
+                    {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed))
         try:
-            add_handshake(token)
+            add_handshake(token, confirmed=confirmed, error=_describe(error))
             db.session.commit()
         except Exception:
             db.session.rollback()
@@ -79,6 +84,13 @@ def connect_receivers(app: Flask) -> None:
             error=str(body.get("error", "error")),
             message=str(body.get("message", response.status)),
         )
+
+
+def _describe(error: dict[str, Any] | None) -> str | None:
+    """flask-huggy's ``{"error": ..., "message": ...}`` as one line."""
+    if not error:
+        return None
+    return f"{error.get('error', 'error')}: {error.get('message', '')}".strip()
 
 
 __all__ = ["connect_receivers"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 from flask import Flask
 
@@ -37,7 +37,15 @@ class DemoRun:
     accepted: int = 0
     #: Why the run stopped early, if it did.
     error: str | None = None
+    #: The webhook's refusal that stopped it: (HTTP status, error code).
+    refused: tuple[int, str] | None = None
+    #: When it ended (banners about it go away a while after).
+    finished_at: datetime | None = None
     done: threading.Event = field(default_factory=threading.Event)
+
+    def finish(self) -> None:
+        self.finished_at = datetime.now(timezone.utc)
+        self.done.set()
 
     @property
     def running(self) -> bool:

@@ -53,8 +53,16 @@ def add_delivery(delivery: Delivery, *, now: datetime | None = None) -> Delivery
     return record
 
 
-def add_handshake(token: str, *, now: datetime | None = None) -> Handshake:
-    handshake = Handshake(confirmed_at=now or datetime.now(timezone.utc), token_hint=mask_token(token))
+def add_handshake(
+    token: str, *, confirmed: bool | None, error: str | None = None, now: datetime | None = None
+) -> Handshake:
+    """Record an accepted handshake and how the confirmation request to Huggy went (``confirmed``)."""
+    handshake = Handshake(
+        answered_at=now or datetime.now(timezone.utc),
+        token_hint=mask_token(token),
+        confirmed=confirmed,
+        confirm_error=_cut(error, 500) if confirmed is False else None,
+    )
     db.session.add(handshake)
     return handshake
 
@@ -83,6 +91,12 @@ def _event_record(
 
 
 def _update_chat(summary: EventSummary, stored: EventRecord) -> None:
+    """Fold one event into its chat: the newest event in Huggy's order says what the chat is now.
+
+    Deliveries can arrive out of Huggy's order (a retry, a slow queue, the docs'
+    samples posted by hand): an event older than what the chat already knows
+    only fills in what is still unknown, and never reopens, closes or moves it back.
+    """
     assert summary.chat_id is not None
     chat = db.session.get(Chat, summary.chat_id)
     if chat is None:
@@ -91,27 +105,35 @@ def _update_chat(summary: EventSummary, stored: EventRecord) -> None:
     chat.last_received_at = stored.received_at
     chat.last_event_id = stored.id
     chat.event_count = (chat.event_count or 0) + 1
-    # Later events know better, but an event that does not say something
-    # (a closedChat names no contact) must not erase what an earlier one said.
-    chat.contact_id = summary.contact_id or chat.contact_id
-    chat.contact_name = _cut(summary.contact_name) or chat.contact_name
-    chat.channel = _cut(summary.channel, 64) or chat.channel
-    chat.situation = _cut(summary.situation, 32) or chat.situation
-    chat.agent_name = _cut(summary.agent_name) or chat.agent_name
-    if summary.kind == "message":
+    at = stored.huggy_time
+    newest = _not_before(at, chat.latest_at)
+    if newest:
+        chat.latest_at = at
+    # An event that does not say something (a closedChat names no contact)
+    # never erases what another one said.
+    chat.contact_id = _prefer(summary.contact_id, chat.contact_id, newest)
+    chat.contact_name = _prefer(_cut(summary.contact_name), chat.contact_name, newest)
+    chat.channel = _prefer(_cut(summary.channel, 64), chat.channel, newest)
+    chat.situation = _prefer(_cut(summary.situation, 32), chat.situation, newest)
+    chat.agent_name = _prefer(_cut(summary.agent_name), chat.agent_name, newest)
+    if summary.kind == "message" and _not_before(at, chat.last_message_at and chat.last_message_at.replace(microsecond=0)):
         chat.last_message = summary.body
         chat.last_sender_type = _cut(summary.sender_type, 64)
         chat.last_message_at = stored.happened_at
-    if summary.closes_chat is True:
-        chat.closed = True
-        chat.closed_at = stored.happened_at
-        chat.tabulation = _cut(summary.tabulation)
-    elif summary.closes_chat is False and chat.closed and _is_after(stored.happened_at, chat.closed_at):
-        chat.closed, chat.closed_at, chat.tabulation = False, None, None
+    if summary.closes_chat is not None and _not_before(at, chat.status_at):
+        chat.status_at = at
+        chat.closed = summary.closes_chat
+        chat.closed_at = stored.happened_at if summary.closes_chat else None
+        chat.tabulation = _cut(summary.tabulation) if summary.closes_chat else None
 
 
-def _is_after(when: datetime | None, than: datetime | None) -> bool:
-    return when is not None and than is not None and when > than
+def _not_before(when: datetime, than: datetime | None) -> bool:
+    """Whether an event at ``when`` is at least as new as ``than`` (ties: the later arrival wins)."""
+    return than is None or when >= than
+
+
+def _prefer(new: str | None, known: str | None, newest: bool) -> str | None:
+    return (new or known) if newest else (known or new)
 
 
 def _cut(text: str | None, limit: int = 255) -> str | None:

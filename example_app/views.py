@@ -16,8 +16,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
 
 from flask import (
     Blueprint,
@@ -25,12 +27,14 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from markupsafe import Markup
 from sqlalchemy import func
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -39,12 +43,21 @@ from flask_huggy.testing import webhook_url
 
 from .demo import DemoUnavailable, own_base_url, start_demo
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
-from .state import DemoRun, inbox_state
-from .stats import color_of, hourly_chart
+from .state import DemoRun, Refusal, inbox_state
+from .stats import (
+    chat_phases,
+    color_of,
+    day_buckets,
+    duration,
+    hour_buckets,
+    stacked_chart,
+)
 from .summary import AGENT
 
 bp = Blueprint("inbox", __name__)
 
+#: The cookie in which ``live.js`` tells the server the viewer's time zone.
+ZONE_COOKIE = "inbox_tz"
 #: Rows per page of the events log.
 PAGE_SIZE = 50
 #: Human names of Huggy's channels (``senderType`` and ``chat.channel`` values).
@@ -59,6 +72,14 @@ CHANNELS = {
     "instagram": "Instagram",
     "sms": "SMS",
     "api": "API",
+    "whatsapp-enterprise": "WhatsApp",
+}
+#: Huggy's ``situation`` of a chat in words; Huggy's docs: "em atendimento, em fila, finalizado etc.".
+SITUATIONS = {
+    "auto": "automatic (bot)",
+    "wait_for_chat": "in the queue",
+    "in_chat": "with an agent",
+    "finishing": "finished",
 }
 
 
@@ -68,7 +89,10 @@ CHANNELS = {
 @bp.get("/")
 def chats() -> str:
     status = request.args.get("status", "all")
-    query = db.select(Chat).order_by(Chat.last_received_at.desc(), Chat.id).limit(200)
+    # Newest activity first, by Huggy's clock (the time shown), arrival breaking ties.
+    query = db.select(Chat).order_by(
+        Chat.latest_at.desc().nulls_last(), Chat.last_received_at.desc(), Chat.id
+    ).limit(200)
     if status in ("open", "closed"):
         query = query.where(Chat.closed.is_(status == "closed"))
     counts = dict(db.session.execute(db.select(Chat.closed, func.count()).group_by(Chat.closed)).all())
@@ -84,14 +108,10 @@ def chats() -> str:
 @bp.get("/chats/<chat_id>")
 def chat(chat_id: str) -> str:
     found = db.session.get(Chat, chat_id) or abort(404)
-    # In the order Huggy sent them (deliveries as they arrived, events in payload
-    # order), not by their timestamps: a startedChat carries no time of its own
-    # and the docs' sample stamps its first message two seconds before the
-    # delivery that starts the chat.
-    events = db.session.scalars(
-        db.select(EventRecord).where(EventRecord.chat_id == chat_id).order_by(EventRecord.id)
-    ).all()
-    return render_template("chat.html", chat=found, entries=timeline(events))
+    events = db.session.scalars(db.select(EventRecord).where(EventRecord.chat_id == chat_id)).all()
+    entries = timeline(events)
+    phases = chat_phases([(e.event.name, e.event.huggy_time, e.from_agent) for e in entries], closed=found.closed)
+    return render_template("chat.html", chat=found, entries=entries, phases=phases)
 
 
 @bp.get("/events")
@@ -126,23 +146,28 @@ def status() -> str:
         .order_by(func.count().desc(), EventRecord.name)
     ).all()
     now = datetime.now(timezone.utc)
-    recent = [
+    zone = viewer_zone()
+    days = day_buckets(now, zone)
+    recent: list[tuple[str, datetime]] = [
         (name, received_at)
         for name, received_at in db.session.execute(
-            db.select(EventRecord.name, EventRecord.received_at).where(EventRecord.received_at >= now - timedelta(hours=25))
+            db.select(EventRecord.name, EventRecord.received_at).where(EventRecord.received_at >= days[0].start)
         )
     ]
+    state = endpoint_state(app)
     return render_template(
         "status.html",
         tokens=[mask_token(token) for token in settings.tokens],
         settings=settings,
         handshake=db.session.scalar(db.select(Handshake).order_by(Handshake.id.desc()).limit(1)),
-        handshake_error=endpoint_state(app).last_handshake_error,
+        handshake_at=state.handshake_at,
+        handshake_error=state.last_handshake_error,
         per_type=[(name, count, _utc(last), color_of(name)) for name, count, last in per_type],
         deliveries=db.session.scalar(db.select(func.count()).select_from(DeliveryRecord)),
-        last_delivery=db.session.scalar(db.select(func.max(DeliveryRecord.received_at))),
+        last_delivery=_utc(db.session.scalar(db.select(func.max(DeliveryRecord.received_at)))),
         errors=last_errors(app),
-        chart=hourly_chart(recent, now=now, tz=settings.timezone),
+        chart=stacked_chart(recent, hour_buckets(now, zone)),
+        week=stacked_chart(recent, days, width=400),
         database=db.engine.url.render_as_string(hide_password=True),
     )
 
@@ -175,7 +200,7 @@ def demo() -> WerkzeugResponse:
         start_demo(app, own_base_url(request.environ))
     except DemoUnavailable as exc:
         state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target="", total=0, error=str(exc))
-        state.last_demo.done.set()
+        state.last_demo.finish()
     back = request.form.get("next", "")
     return redirect(back if _is_local_path(back) else url_for("inbox.chats"), code=303)
 
@@ -191,6 +216,8 @@ class Entry:
     #: Other events that reported the same message (Huggy sends receivedMessage
     #: and receivedAllMessage for one message of a queued chat).
     also: list[str] = field(default_factory=list)
+    #: It arrived after events that come later in Huggy's timeline.
+    arrived_late: bool = False
 
     @property
     def from_agent(self) -> bool:
@@ -198,10 +225,16 @@ class Entry:
 
 
 def timeline(events: Sequence[EventRecord]) -> list[Entry]:
-    """A chat's events in order, each message once."""
+    """A chat's events as the chat reads, oldest first by Huggy's own time, each message once.
+
+    Huggy's time is the event's own (``send_at``, ``closed_at``), else its
+    delivery's ``time``; events of one second keep the order they arrived in.
+    An event that arrived after some of those it precedes is marked, so that
+    the page can say when it came.
+    """
     entries: list[Entry] = []
     by_message: dict[str, Entry] = {}
-    for event in events:
+    for event in sorted(events, key=lambda e: e.order_key):
         if event.kind in ("message", "note") and event.message_id:
             seen = by_message.get(event.message_id)
             if seen is not None:
@@ -211,6 +244,11 @@ def timeline(events: Sequence[EventRecord]) -> list[Entry]:
         if event.message_id:
             by_message[event.message_id] = entry
         entries.append(entry)
+    first_arrival_after = None
+    for entry in reversed(entries):
+        if first_arrival_after is not None and entry.event.id > first_arrival_after:
+            entry.arrived_late = True
+        first_arrival_after = min(entry.event.id, first_arrival_after or entry.event.id)
     return entries
 
 
@@ -223,15 +261,22 @@ class Problem:
 
 
 def last_errors(app: Flask) -> list[Problem]:
-    """The latest problem of each kind, newest first: refused request, handshake, invalid event, demo."""
+    """The latest problem of each kind, newest first: refused request, handshake, invalid event, demo.
+
+    One failure, one line: a refusal that is the answer to a failure listed on
+    its own line (the handshake's, the demo's) is not listed again.
+    """
     problems: list[Problem] = []
-    refusal = inbox_state(app).last_refusal
-    if refusal:
+    state = inbox_state(app)
+    endpoint = endpoint_state(app)
+    handshake_error = endpoint.last_handshake_error
+    demo = state.last_demo
+    refusal = state.last_refusal
+    if refusal and not _explained(refusal, handshake_error, demo):
         problems.append(Problem(refusal.at, f"Webhook refused a request (HTTP {refusal.status})",
                                 f"{refusal.error}: {refusal.message}"))
-    handshake_error = endpoint_state(app).last_handshake_error
     if handshake_error:
-        problems.append(Problem(None, "Handshake not confirmed",
+        problems.append(Problem(endpoint.handshake_at, "Confirmation request to Huggy failed",
                                 f"{handshake_error.get('error')}: {handshake_error.get('message')}"))
     invalid = db.session.scalar(
         db.select(EventRecord).where(EventRecord.valid.is_(False)).order_by(EventRecord.id.desc()).limit(1)
@@ -239,10 +284,16 @@ def last_errors(app: Flask) -> list[Problem]:
     if invalid is not None:
         problems.append(Problem(invalid.received_at, f"Invalid {invalid.name} event (kept raw)",
                                 invalid.errors or "", url_for("inbox.events", name=invalid.name) + f"#event-{invalid.id}"))
-    demo = inbox_state(app).last_demo
     if demo is not None and demo.error:
         problems.append(Problem(demo.started_at, "Demo stopped", demo.error))
     return sorted(problems, key=lambda p: p.at or datetime.max.replace(tzinfo=timezone.utc), reverse=True)
+
+
+def _explained(refusal: Refusal, handshake_error: dict[str, Any] | None, demo: DemoRun | None) -> bool:
+    """Whether ``refusal`` is how the webhook answered a failure that has its own line."""
+    if handshake_error and (refusal.error, refusal.message) == (handshake_error.get("error"), handshake_error.get("message")):
+        return True
+    return bool(demo and demo.error and demo.refused == (refusal.status, refusal.error) and refusal.at >= demo.started_at)
 
 
 def public_webhook_url(app: Flask) -> str | None:
@@ -254,25 +305,54 @@ def public_webhook_url(app: Flask) -> str | None:
 # --- template helpers ---------------------------------------------------------------------
 
 
-def register_template_helpers(app: Flask) -> None:
-    def timezone_of() -> tzinfo:
-        return read_settings(current_app.config).timezone
+def viewer_zone() -> tzinfo:
+    """The viewer's time zone, as their browser told it (``live.js`` sets a cookie), else ``HUGGY_TIMEZONE``.
 
-    @app.template_filter("when")
-    def when(value: datetime | None, style: str = "short") -> str:
-        """Huggy's time in Huggy's zone (``HUGGY_TIMEZONE``): today's as 14:03, older ones with their date."""
-        if value is None:
-            return "—"
-        local = value.astimezone(timezone_of())
-        if style == "full":
-            return local.strftime("%Y-%m-%d %H:%M:%S %Z")
-        if local.date() == datetime.now(local.tzinfo).date():
-            return local.strftime("%H:%M:%S" if style == "seconds" else "%H:%M")
-        return local.strftime("%d/%m/%Y %H:%M")
+    The pages show one clock: the viewer's own, with the date, and the UTC
+    instant on hover. The script also rewrites each time in the browser, so
+    a first visit, before the cookie exists, reads right too.
+    """
+    zone: tzinfo | None = g.get("inbox_viewer_zone")
+    if zone is None:
+        name = request.cookies.get(ZONE_COOKIE, "")
+        zone = ZoneInfo(name) if name in _known_zones() else read_settings(current_app.config).timezone
+        g.inbox_viewer_zone = zone  # once per request: a page shows many times
+    return zone
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    # Only names of the system's zone database reach ZoneInfo: never a path a client made up.
+    return frozenset(available_timezones())
+
+
+def clock(value: datetime | None, style: str = "seconds") -> Markup:
+    """A ``<time>`` the page shows in the viewer's zone, with the date; the UTC instant on hover.
+
+    ``style``: ``"seconds"`` (5 Mar 2020, 17:21:10) or ``"minutes"`` (5 Mar 2020, 17:21).
+    ``live.js`` formats the same way in the browser.
+    """
+    if value is None:
+        return Markup("—")
+    utc = value.astimezone(timezone.utc)
+    local = value.astimezone(viewer_zone())
+    shown = f"{local.day} {local:%b %Y}, {local:%H:%M}" + (f":{local:%S}" if style == "seconds" else "")
+    return Markup('<time datetime="{}" title="{}" data-style="{}">{}</time>').format(
+        utc.strftime("%Y-%m-%dT%H:%M:%SZ"), utc.strftime("%Y-%m-%d %H:%M:%S UTC"), style, shown
+    )
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_filter(clock)
+    app.add_template_filter(duration)
 
     @app.template_filter("channel")
     def channel(value: str | None) -> str:
         return CHANNELS.get((value or "").lower(), value or "—")
+
+    @app.template_filter("situation")
+    def situation(value: str | None) -> str:
+        return SITUATIONS.get(value or "", value or "—")
 
     @app.template_filter("pretty_json")
     def pretty_json(text: str | None) -> str:
@@ -290,15 +370,33 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inbox_context() -> dict[str, Any]:
         state = inbox_state(app)
+        banner_seconds = float(current_app.config["INBOX_BANNER_SECONDS"])
+        demo = state.last_demo
+        ended = demo.finished_at if demo is not None else None
         return {
             "demo_enabled": bool(current_app.config["INBOX_DEMO"]),
-            "demo_run": state.last_demo,
+            "demo_run": demo,
+            # A finished demo's banner goes away after a while: the status page keeps the record.
+            "demo_banner": demo is not None and (
+                ended is None or datetime.now(timezone.utc) - ended < timedelta(seconds=banner_seconds)
+            ),
+            "banner_ms": int(banner_seconds * 1000),
+            "open_to_anyone": accepts_unauthenticated(current_app),
             "poll_ms": int(float(current_app.config["INBOX_POLL_SECONDS"]) * 1000),
             "last_event_id": db.session.scalar(db.select(func.max(EventRecord.id))) or 0,
             "webhook_path": webhook_url(app),
             "public_webhook": public_webhook_url(app),
-            "zone": str(timezone_of()),
+            "zone": str(viewer_zone()),
+            "zone_cookie": ZONE_COOKIE,
         }
+
+
+def accepts_unauthenticated(app: Flask) -> bool:
+    """Whether the webhook takes deliveries from anyone: no token, and ``HUGGY_ALLOW_UNAUTHENTICATED`` on."""
+    if read_settings(app.config).tokens:
+        return False
+    allowed = app.config.get("HUGGY_ALLOW_UNAUTHENTICATED", False)
+    return allowed is True or str(allowed).strip().lower() in ("1", "true", "yes")
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -330,4 +428,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-__all__ = ["CHANNELS", "Entry", "bp", "last_errors", "public_webhook_url", "register_template_helpers", "timeline"]
+__all__ = [
+    "CHANNELS", "SITUATIONS", "Entry", "accepts_unauthenticated", "bp", "clock", "last_errors", "public_webhook_url",
+    "register_template_helpers", "timeline", "viewer_zone",
+]

@@ -11,7 +11,7 @@ import requests
 from flask import Flask
 
 from example_app import create_app
-from example_app.demo import DemoUnavailable, conversation, own_base_url
+from example_app.demo import COMPANY_ID, DemoUnavailable, conversation, own_base_url
 from example_app.models import Chat, EventRecord, db
 from example_app.state import inbox_state
 from example_app.testing import serve
@@ -123,3 +123,24 @@ def test_behind_proxy_fix_the_original_server_address_is_used() -> None:
 def test_the_button_never_posts_to_a_name_or_a_public_address(server_name) -> None:
     with pytest.raises(DemoUnavailable, match="huggy-demo --url"):
         own_base_url({"SERVER_NAME": server_name, "SERVER_PORT": "80", "wsgi.url_scheme": "http"})
+
+
+def test_the_conversation_is_one_shops_it_names_one_company() -> None:
+    found: set[str] = set()
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.lower() in ("companyid", "huggy.chat.company.id"):
+                    found.add(str(value))
+                elif key == "company" and isinstance(value, dict):
+                    found.add(str(value.get("id")))
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    for step in conversation():
+        collect(list(step.events))
+
+    assert found == {str(COMPANY_ID)}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,13 @@ import requests
 from flask import Flask
 
 from example_app import create_app
+from example_app.models import Handshake, db
+from example_app.state import DemoRun, inbox_state
 from example_app.testing import serve
-from flask_huggy.testing import build_delivery, build_event
+from flask_huggy.testing import build_delivery, build_event, build_handshake
 
 from .conftest import TOKEN, load_payload
-from .processes import missing_system_tool
+from .processes import free_port, missing_system_tool
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -234,3 +238,212 @@ def test_try_it_without_huggy_fills_every_page(browser, server, screenshot) -> N
     browser.find_element("css selector", "details summary").click()
     assert '"tabulation": {' in browser.find_element("css selector", "details pre.raw").text
     screenshot("example-app-events")
+
+
+# --- the inbox as its users see it, after the demo, at 1280 and 360 px -------------------------
+
+#: The widths every page is looked at: a laptop and a small phone.
+WIDTHS = (1280, 360)
+#: Docs samples about one chat, posted in the wrong order: closedChat (17:21:10
+#: in Huggy's time) first, then agentEntered (17:11:54, the delivery's time).
+DOCS_CHAT = "30608118"
+
+
+def set_width(browser: Any, width: int, height: int = 900) -> None:
+    """Show pages as a device ``width`` CSS pixels wide (a phone at 360) would."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
+    })
+
+
+def whole_page(browser: Any, screenshot: Callable[[str], Path], name: str, width: int) -> Path:
+    """Screenshot the whole page at ``width``: at least 900 px high, as long as the page is."""
+    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+    set_width(browser, width, max(900, min(height, 8000)))
+    try:
+        return screenshot(name)
+    finally:
+        set_width(browser, width)
+
+
+def overflow(browser: Any) -> int:
+    """How many CSS pixels the page is wider than its window (0: nothing to scroll sideways)."""
+    return int(browser.execute_script(
+        "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)"
+    ))
+
+
+@pytest.fixture(scope="module")
+def demo_inbox(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    closed_port = free_port()  # nothing listens there: Huggy's confirmation request fails
+    return create_app({
+        "HUGGY_WEBHOOK_TOKEN": TOKEN,
+        "HUGGY_CONFIRM_URL": f"http://127.0.0.1:{closed_port}/validate",
+        "INBOX_POLL_SECONDS": 0.5,
+        "INBOX_DEMO_PAUSE": 0,
+        "INBOX_BANNER_SECONDS": 3600,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path_factory.mktemp('demo-inbox') / 'inbox.sqlite3'}",
+    })
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_inbox: Flask) -> Iterator[str]:
+    """The inbox after the demo, the docs' closedChat and agentEntered (in that order), and a failed handshake."""
+    with serve(demo_inbox) as base_url:
+        started = requests.post(f"{base_url}/demo", headers={"Origin": base_url}, allow_redirects=False, timeout=10)
+        assert started.status_code == 303
+        run = inbox_state(demo_inbox).last_demo
+        assert run is not None and run.wait(timeout=60) and run.error is None, run and run.error
+        for name in ("closedChat", "agentEntered"):
+            assert post_to_webhook(base_url, load_payload(name)).status_code == 200
+        post_to_webhook(base_url, build_handshake(TOKEN)).close()
+        # The confirmation request goes out after the answer: wait until it has failed and is recorded.
+        deadline = time.monotonic() + 60
+        while not handshakes(demo_inbox) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [h.confirmed for h in handshakes(demo_inbox)] == [False]
+        yield base_url
+
+
+def handshakes(app: Flask) -> list[Handshake]:
+    with app.app_context():
+        found = list(db.session.scalars(db.select(Handshake)))
+        db.session.expunge_all()
+        return found
+
+
+@pytest.fixture
+def fresh_window(browser: Any) -> Iterator[Any]:
+    """The browser at 1280 px in UTC with no cookie and nothing dismissed; put back so after the test."""
+    browser.delete_all_cookies()
+    set_width(browser, 1280)
+    yield browser
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "UTC"})
+    browser.delete_all_cookies()
+    browser.execute_script("window.sessionStorage.clear()")
+
+
+def maria_chat_url(browser: Any, base_url: str) -> str:
+    browser.get(base_url + "/")
+    return str(browser.find_element("link text", "Maria Souza").get_attribute("href"))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", ["chats", "chat", "events", "status"])
+def test_every_page_fits_its_window_after_the_demo(fresh_window, demo_server, screenshot, page, width) -> None:
+    browser = fresh_window
+    url = {"chats": demo_server + "/", "chat": None, "events": demo_server + "/events",
+           "status": demo_server + "/status"}[page] or maria_chat_url(browser, demo_server)
+    set_width(browser, width)
+    browser.get(url)
+    wait_for(browser, lambda b: b.execute_script("return document.readyState") == "complete", "The page loading")
+
+    assert overflow(browser) == 0, f"{page} at {width} px scrolls sideways by {overflow(browser)} px"
+    if page == "chats":
+        # Every chat's status is in view, not cut off at the right.
+        for badge in browser.find_elements("css selector", ".chat-row .badge"):
+            assert badge.is_displayed() and badge.rect["x"] + badge.rect["width"] <= width, badge.rect
+    whole_page(browser, screenshot, f"inbox-{page}-{width}", width)
+
+
+def test_the_header_stays_put_between_short_and_long_pages(fresh_window, demo_server) -> None:
+    browser = fresh_window
+
+    def layout(url: str) -> tuple[float, float]:
+        """Where the header's right end (the demo button) and the centred page start."""
+        browser.get(url)
+        button = browser.find_element("id", "try-demo").rect
+        return button["x"] + button["width"], browser.find_element("tag name", "main").rect["x"]
+
+    short = layout(demo_server + "/?status=open")  # one chat: nothing to scroll
+    assert not browser.execute_script("return document.documentElement.scrollHeight > window.innerHeight")
+    long = layout(demo_server + "/status")  # a scrollbar
+
+    assert browser.execute_script("return document.documentElement.scrollHeight > window.innerHeight")
+    assert long == short
+
+
+def test_a_timeline_reads_in_huggys_order_whatever_the_arrival_order(fresh_window, demo_server, screenshot) -> None:
+    browser = fresh_window
+    browser.get(f"{demo_server}/chats/{DOCS_CHAT}")
+
+    lines = [li.text for li in browser.find_elements("css selector", "#timeline > li")]
+    assert len(lines) == 2
+    assert "John Doe entered the chat" in lines[0] and "arrived later" in lines[0]
+    assert "Chat closed without tabulation" in lines[1]
+    # The chat is what its newest event says: closed, finished; not the late agentEntered's "in_chat".
+    assert browser.find_element("id", "chat-status").text == "closed"
+    assert browser.find_element("id", "chat-situation").text == "finished"
+    assert browser.find_element("id", "chat-situation").get_attribute("title") == "Huggy's situation: finishing"
+    screenshot("inbox-chat-out-of-order")
+
+
+def test_times_read_in_the_viewers_zone_with_the_date_and_utc_on_hover(fresh_window, demo_server) -> None:
+    browser = fresh_window
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+
+    browser.get(f"{demo_server}/chats/{DOCS_CHAT}")
+
+    closed = browser.find_element("css selector", "#timeline li.closed time")
+    # Huggy wrote "2020-03-05 17:21:10" in São Paulo: 20:21:10 UTC, 05:21:10 the next day in Tokyo.
+    assert closed.text == "6 Mar 2020, 05:21:10"
+    assert closed.get_attribute("title") == "2020-03-05 20:21:10 UTC"
+    assert browser.find_element("id", "viewer-zone").text == "Asia/Tokyo"
+    # The server renders in the zone the browser told it, so the chats list and charts agree.
+    browser.get(demo_server + "/status")
+    assert "Asia/Tokyo" in browser.find_element("css selector", ".card.wide h2").text
+
+
+def test_the_demo_banner_goes_when_dismissed_and_stays_gone(fresh_window, demo_server) -> None:
+    browser = fresh_window
+    browser.get(demo_server + "/")
+    assert "Demo done" in browser.find_element("id", "demo-status").text
+    mark_page(browser)
+
+    browser.find_element("css selector", "#demo-status .dismiss").click()
+
+    assert browser.find_elements("id", "demo-status") == []
+    # A live update re-renders the part of the page the banner lives in: it stays gone.
+    cursor = browser.find_element("id", "live-region").get_attribute("data-cursor")
+    agent = {"id": 40419, "name": "Ana Lima"}
+    assert post_to_webhook(demo_server, build_delivery(build_event("agentChangedStatus", **agent), token=TOKEN)).ok
+    wait_for(browser, lambda b: b.find_element("id", "live-region").get_attribute("data-cursor") != cursor,
+             "The page updating live")
+    assert page_was_not_reloaded(browser)
+    assert browser.find_elements("id", "demo-status") == []
+    browser.get(demo_server + "/events")
+    assert browser.find_elements("id", "demo-status") == []
+
+
+def test_a_failure_is_listed_once_under_last_errors(fresh_window, demo_server, screenshot) -> None:
+    browser = fresh_window
+    browser.get(demo_server + "/status")
+
+    problems = [li.text for li in browser.find_elements("css selector", "#last-errors > li")]
+    about_handshake = [line for line in problems if "onfirm" in line or "andshake" in line or "502" in line]
+    assert len(about_handshake) == 1, problems
+    assert browser.find_elements("css selector", "#daily-chart rect")
+    screenshot("inbox-status-errors")
+
+
+def test_a_finished_demos_banner_goes_away_by_itself(browser, demo_inbox, demo_server) -> None:
+    state = inbox_state(demo_inbox)
+    finished = state.last_demo
+    banner_seconds = demo_inbox.config["INBOX_BANNER_SECONDS"]
+    ended = DemoRun(started_at=datetime.now(timezone.utc), target=demo_server + "/huggy/webhook", total=11, accepted=11)
+    ended.finish()
+    ended.finished_at = datetime.now(timezone.utc) - timedelta(seconds=banner_seconds - 3)  # 3 s left to show
+    state.last_demo = ended
+    try:
+        browser.delete_all_cookies()
+        browser.get(demo_server + "/events")
+        mark_page(browser)
+
+        # However long the page took to load, the banner is gone soon after, without a reload.
+        wait_for(browser, lambda b: not b.find_elements("id", "demo-status"), "The banner going away")
+        assert page_was_not_reloaded(browser)
+        browser.get(demo_server + "/")
+        assert browser.find_elements("id", "demo-status") == []
+    finally:
+        state.last_demo = finished

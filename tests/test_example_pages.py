@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 
 import pytest
@@ -11,6 +12,9 @@ from flask import Flask
 from example_app import create_app
 from example_app.demo import conversation
 from example_app.models import Chat, db
+from example_app.state import DemoRun, Refusal, inbox_state
+from flask_huggy import endpoint_state, signals
+from flask_huggy.testing import build_delivery, build_event
 
 from .conftest import TOKEN, load_payload
 
@@ -73,8 +77,9 @@ def test_the_chats_page_shows_contact_channel_last_message_status_and_agent(inbo
     text = visible_text(page(inbox, "/"))
 
     assert re.search(r"Maria Souza chat \d+ WhatsApp Agent: Qualquer coisa, é só chamar. Até logo! "
-                     r"closed Pedido atrasado Ana Lima", text)
-    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open —", text)
+                     r"closed Pedido atrasado Agent Ana Lima \d+ \w{3} \d{4}, \d\d:\d\d", text)
+    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open — "
+                     r"\d+ \w{3} \d{4}, \d\d:\d\d", text)
 
 
 def test_the_chats_page_filters_open_chats(inbox, maria_chat) -> None:
@@ -142,7 +147,7 @@ def test_the_status_page_says_whether_a_token_is_configured(inbox, tmp_path) -> 
     assert "configured ****62e4" in visible_text(page(inbox, "/status"))
 
     no_token = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
-    assert "not configured : any delivery is accepted" in visible_text(page(no_token, "/status"))
+    assert "not configured : anyone can post deliveries until a token is set" in visible_text(page(no_token, "/status"))
 
 
 def test_the_status_page_counts_events_per_type(inbox, maria_chat) -> None:
@@ -162,12 +167,14 @@ def test_the_status_page_draws_events_per_hour_by_type(inbox, maria_chat) -> Non
     assert re.search(r"<title>\d\d:00: 1 closedChat</title>", chart)
 
 
-def test_the_status_page_tells_when_the_handshake_was_confirmed(inbox, post_huggy, huggy_confirm) -> None:
+def test_the_status_page_tells_when_the_handshake_was_answered_and_confirmed(inbox, post_huggy, huggy_confirm) -> None:
     assert "not yet." in visible_text(page(inbox, "/status"))
 
     post_huggy.handshake()
 
-    assert "confirmed" in visible_text(page(inbox, "/status")).split("Handshake", 1)[1]
+    handshake = visible_text(page(inbox, "/status")).split("Handshake", 1)[1].split("Traffic", 1)[0]
+    assert re.fullmatch(r" Answered \d+ \w{3} \d{4}, \d\d:\d\d:\d\d , with token \*\*\*\*62e4 "
+                        r"Confirmation request accepted by Huggy ", handshake), handshake
 
 
 def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> None:
@@ -200,3 +207,106 @@ def test_the_demo_button_can_be_turned_off(tmp_path) -> None:
 
     assert "Try it without Huggy" not in page(app, "/")
     assert app.test_client().post("/demo").status_code == 404
+
+
+def test_a_timeline_reads_in_huggys_order_and_says_what_arrived_late(inbox, post_huggy) -> None:
+    post_huggy(load_payload("closedChat"))  # Huggy's time 17:21:10
+    post_huggy(load_payload("agentEntered"))  # 17:11:54, arrives second
+
+    html = page(inbox, "/chats/30608118")
+    text = visible_text(html)
+
+    assert text.index("John Doe entered the chat") < text.index("Chat closed without tabulation")
+    assert re.search(r"John Doe entered the chat .*agentEntered arrived later, ", text)
+    assert not re.search(r"Chat closed without tabulation .*closedChat arrived later", text)
+    assert "· finished" in text and "in_chat" not in text.split("Status", 1)[0]
+
+
+def test_times_carry_the_date_and_the_utc_instant(inbox, post_huggy) -> None:
+    post_huggy(load_payload("closedChat"))
+
+    html = page(inbox, "/chats/30608118")
+
+    assert ('<time datetime="2020-03-05T20:21:10Z" title="2020-03-05 20:21:10 UTC" data-style="seconds">'
+            "5 Mar 2020, 17:21:10</time>") in html
+
+
+def test_pages_render_times_in_the_zone_the_browser_told(inbox, post_huggy) -> None:
+    post_huggy(load_payload("closedChat"))
+    client = inbox.test_client()
+    client.set_cookie("inbox_tz", "Asia/Tokyo")
+
+    assert "6 Mar 2020, 05:21:10</time>" in client.get("/chats/30608118").get_data(as_text=True)
+    client.set_cookie("inbox_tz", "../../etc/passwd")
+    assert "5 Mar 2020, 17:21:10</time>" in client.get("/chats/30608118").get_data(as_text=True)
+
+
+def test_a_chat_page_shows_its_phases(inbox, post_huggy) -> None:
+    started = build_event("startedChat", id=777, situation="wait_for_chat")
+    entered = build_event("agentEntered", id=777, agent={"id": 1, "name": "Ana"})
+    closed = build_event("closedChat", id=777)
+    post_huggy(build_delivery(started, token=TOKEN, time=1_700_000_000))
+    post_huggy(build_delivery(entered, token=TOKEN, time=1_700_000_095))
+    post_huggy(build_delivery(closed, token=TOKEN, time=1_700_000_400))
+
+    text = visible_text(page(inbox, "/chats/777"))
+
+    assert "In the queue 1 min 35 s With an agent 5 min 5 s Time to close 6 min 40 s" in text
+
+
+def test_the_status_page_says_how_the_confirmation_request_went(inbox) -> None:
+    failed = "failed : huggy_unreachable: Huggy could not be reached. The handshake was answered with the token all the same."
+    for confirmed, expected in [(False, failed), (None, "switched off ( HUGGY_CONFIRM_URL is empty)")]:
+        endpoint_state(inbox).last_handshake_error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
+        with inbox.app_context():
+            signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)
+
+        text = visible_text(page(inbox, "/status"))
+        assert f"Confirmation request {expected}" in text, text
+
+
+def test_one_failure_is_one_line_under_last_errors(inbox) -> None:
+    error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
+    endpoint_state(inbox).last_handshake_error = error
+    now = datetime.now(timezone.utc)
+    state = inbox_state(inbox)
+    # How flask-huggy before the handshake answered with the token reported a failed confirmation: a 502 too.
+    state.last_refusal = Refusal(at=now, status=502, error=error["error"], message=error["message"])
+
+    assert visible_text(page(inbox, "/status")).count("Huggy could not be reached") == 1
+
+    # A demo the webhook refused: the demo's line says why, the refusal is not listed again.
+    state.last_demo = DemoRun(started_at=now - timedelta(seconds=5), target="http://127.0.0.1:1/huggy/webhook", total=11,
+                              error="The webhook answered HTTP 403: invalid_token: The token does not match.",
+                              refused=(403, "invalid_token"))
+    state.last_refusal = Refusal(at=now, status=403, error="invalid_token", message="The token does not match.")
+    state.last_demo.finish()
+    html = page(inbox, "/status")
+    errors = html[html.index('id="last-errors"'):html.index("</ul>", html.index('id="last-errors"'))]
+    assert errors.count("<li>") == 2  # the demo, the handshake
+    assert "Demo stopped" in errors and "Webhook refused" not in errors
+
+
+def test_a_finished_demos_banner_is_gone_after_the_banner_time(inbox) -> None:
+    state = inbox_state(inbox)
+    state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target="http://127.0.0.1:1/huggy/webhook", total=11)
+    state.last_demo.finish()
+    assert 'id="demo-status"' in page(inbox, "/")
+
+    state.last_demo.finished_at = datetime.now(timezone.utc) - timedelta(seconds=inbox.config["INBOX_BANNER_SECONDS"] + 1)
+
+    assert 'id="demo-status"' not in page(inbox, "/")
+
+
+def test_without_a_token_the_inbox_takes_deliveries_from_anyone_and_says_so(tmp_path) -> None:
+    open_inbox = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'open.sqlite3'}"})
+
+    assert open_inbox.config["HUGGY_ALLOW_UNAUTHENTICATED"] is True
+    assert open_inbox.test_client().post("/huggy/webhook", json=load_payload("closedChat", token="anything")).status_code == 200
+    for url in ("/", "/status"):
+        assert "Anyone can post deliveries to this inbox until a token is set" in visible_text(page(open_inbox, url))
+
+
+def test_with_a_token_the_inbox_leaves_unauthenticated_deliveries_off(inbox) -> None:
+    assert "HUGGY_ALLOW_UNAUTHENTICATED" not in inbox.config
+    assert "Anyone can post" not in page(inbox, "/")

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from example_app import create_app
 from example_app.models import Chat, DeliveryRecord, EventRecord, Handshake, db
-from flask_huggy import signals
+from flask_huggy import endpoint_state, signals
 from flask_huggy.testing import (
     ConfirmationInterceptor,
     build_delivery,
@@ -134,6 +134,58 @@ def test_a_confirmed_handshake_is_remembered(inbox) -> None:
 
     [handshake] = stored(inbox, Handshake)
     assert handshake.token_hint == "****62e4"
+    assert handshake.confirmed is True
+
+
+@pytest.mark.parametrize(("confirmed", "shown"), [(True, "accepted"), (False, "failed"), (None, "switched off")])
+def test_each_handshake_keeps_how_the_confirmation_request_went(inbox, confirmed, shown) -> None:
+    error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
+    endpoint_state(inbox).last_handshake_error = error if confirmed is False else None
+
+    with inbox.app_context():  # flask-huggy sends it inside one, after answering the handshake
+        signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)
+
+    [handshake] = stored(inbox, Handshake)
+    assert (handshake.confirmed, handshake.confirmation) == (confirmed, shown)
+    assert handshake.confirm_error == ("huggy_unreachable: Huggy could not be reached." if confirmed is False else None)
+
+
+def test_a_chat_is_what_its_newest_event_in_huggys_time_says_not_the_last_to_arrive(inbox, post_huggy) -> None:
+    assert post_huggy(load_payload("closedChat")).status_code == 200  # 17:21:10, Huggy's time
+    assert post_huggy(load_payload("agentEntered")).status_code == 200  # 17:11:54: older, arrives later
+
+    [chat] = stored(inbox, Chat)
+    assert (chat.closed, chat.situation) == (True, "finishing")
+    assert chat.agent_name == "John Doe" and chat.contact_name == "Charles Edward"  # still learnt from it
+    assert chat.latest_at.isoformat() == "2020-03-05T20:21:10+00:00"
+
+
+def test_a_newer_event_reopens_a_chat_and_an_older_one_does_not(inbox, post_huggy) -> None:
+    closed = load_payload("closedChat")
+    entered = load_payload("agentEntered")
+    entered["time"] = closed["time"] + 60  # after the close: the agent took it again
+
+    post_huggy(closed)
+    post_huggy(entered)
+
+    [chat] = stored(inbox, Chat)
+    assert (chat.closed, chat.situation, chat.tabulation) == (False, "in_chat", None)
+
+
+def test_an_older_database_gets_the_new_columns(tmp_path) -> None:
+    path = tmp_path / "old.sqlite3"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    with app.app_context():
+        db.session.execute(text("ALTER TABLE inbox_chats DROP COLUMN latest_at"))
+        db.session.execute(text("ALTER TABLE inbox_handshakes DROP COLUMN confirmed"))
+        db.session.commit()
+        db.engine.dispose()
+
+    again = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "HUGGY_WEBHOOK_TOKEN": TOKEN})
+
+    assert post_delivery(again.test_client(), load_payload("closedChat")).status_code == 200
+    [chat] = stored(again, Chat)
+    assert chat.latest_at is not None
 
 
 @pytest.fixture

@@ -52,3 +52,16 @@ def test_flask_run_prints_the_inbox_url_and_the_webhook_url_then_serves_the_page
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
         stop(process)
+
+
+def test_other_commands_do_not_announce_the_inbox(tmp_path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "HUGGY_", "INBOX_"))}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "example_app", "huggy-demo", "--help"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "flask huggy-demo [OPTIONS]" in result.stdout
+    assert "Huggy inbox" not in result.stdout + result.stderr

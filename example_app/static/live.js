@@ -8,8 +8,94 @@
 // the HTML comes from the same templates as on first load, so there is no
 // rendering code here. Rows and messages newer than the old cursor get the
 // class "fresh" for a moment. Polling pauses while the tab is hidden.
+//
+// It also keeps the pages' promises that need a browser: every <time> reads
+// in the viewer's own time zone (told to the server in a cookie, so pages
+// come rendered in it), and banners go away when dismissed or when their
+// data-expires-at (epoch ms) passes, and stay away across live updates.
 (function () {
   "use strict";
+
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  var dismissed = {};
+
+  function two(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
+
+  // The same shape as the server's (views.clock): "5 Mar 2020, 17:21:10", local time.
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime())) {
+        return;
+      }
+      var text = at.getDate() + " " + MONTHS[at.getMonth()] + " " + at.getFullYear() + ", " +
+        two(at.getHours()) + ":" + two(at.getMinutes());
+      el.textContent = el.dataset.style === "minutes" ? text : text + ":" + two(at.getSeconds());
+    });
+  }
+
+  function tellZone() {
+    var zone = window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone;
+    var cookie = document.body.dataset.zoneCookie;
+    if (zone && cookie) {
+      // Pages come rendered in it from the next one on; on a first visit the
+      // times are rewritten here, and the charts say which zone they use.
+      document.cookie = cookie + "=" + zone + "; path=/; max-age=31536000; SameSite=Lax";
+      var shown = document.getElementById("viewer-zone");
+      if (shown) {
+        shown.textContent = zone;
+      }
+    }
+  }
+
+  function remember(key) {
+    dismissed[key] = true;
+    try {
+      window.sessionStorage.setItem("inbox-dismissed-" + key, "1");
+    } catch (e) { /* storage off: this page still remembers */ }
+  }
+
+  function isDismissed(key) {
+    try {
+      return dismissed[key] || window.sessionStorage.getItem("inbox-dismissed-" + key) === "1";
+    } catch (e) {
+      return Boolean(dismissed[key]);
+    }
+  }
+
+  function applyBanners() {
+    var now = Date.now();
+    document.querySelectorAll("[data-banner]").forEach(function (el) {
+      var expires = Number(el.dataset.expiresAt) || 0;
+      if (isDismissed(el.dataset.banner) || (expires && expires <= now)) {
+        el.remove();
+      } else if (expires) {
+        window.setTimeout(applyBanners, expires - now + 50);
+      }
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-banner] .dismiss");
+    if (button) {
+      var banner = button.closest("[data-banner]");
+      remember(banner.dataset.banner);
+      banner.remove();
+    }
+  });
+  // The newest bars are on the right: a chart that scrolls inside its card starts there.
+  function showNewest(root) {
+    root.querySelectorAll(".chart-scroll").forEach(function (el) {
+      el.scrollLeft = el.scrollWidth;
+    });
+  }
+
+  tellZone();
+  localTimes(document);
+  showNewest(document);
+  applyBanners();
 
   var region = document.querySelector("[data-live]");
   var indicator = document.getElementById("live-indicator");
@@ -48,6 +134,9 @@
     var keepOpen = openDetails();
     region.replaceChildren.apply(region, Array.prototype.slice.call(fresh.childNodes));
     region.dataset.cursor = fresh.dataset.cursor;
+    localTimes(region);
+    showNewest(region);
+    applyBanners();
     keepOpen.forEach(function (id) {
       var el = document.getElementById(id);
       if (el) {
