@@ -104,8 +104,10 @@ def dispatch(
     :data:`~flask_huggy.signals.event_received`. An event is validated only if
     one of those signals has receivers for ``sender``.
 
-    With ``dedup``, an event handled before is skipped (``event.duplicate``) and
-    one is marked handled only once all its receivers returned. ``only`` limits
+    With ``dedup``, the events are claimed together before any receiver runs
+    (:class:`~flask_huggy.DuplicateInFlight` then means nothing fired), an event
+    handled before is skipped (``event.duplicate``), and one is marked handled
+    only once all its receivers returned. ``only`` limits
     the run to those event positions (a replay of the failed ones); ``outcomes``,
     if given, receives one :class:`EventOutcome` per event that was run or skipped.
 
@@ -115,6 +117,9 @@ def dispatch(
     webhook answers 5xx and Huggy retries.
     """
     invalid = duplicates = 0
+    # Who listens, per event, decided once: an event nobody hears is not even
+    # validated (Event.data still validates on demand).
+    plan: list[tuple[int, Event, Any, bool]] = []
     for index, event in enumerate(delivery.events):
         if only is not None and index not in only:
             continue
@@ -122,17 +127,18 @@ def dispatch(
         listened = signal is not None and signal.has_receivers_for(sender)
         heard = listened or event_received.has_receivers_for(sender)
         if signal is not None and not (heard or invalid_event.has_receivers_for(sender)):
-            # Nobody listens: skip validation (Event.data still validates on demand).
             _record(outcomes, index, event, Outcome.OK)
             continue
-        claim = None
-        if dedup is not None:
-            claim = dedup.claim(event, delivery, index)
-            if claim is None:
-                event.duplicate = True
-                duplicates += 1
-                _record(outcomes, index, event, Outcome.DUPLICATE)
-                continue
+        plan.append((index, event, signal, listened))
+    # Every lease first, so that a delivery refused as in flight fired nothing.
+    claims = dedup.claim_all([(index, event) for index, event, _, _ in plan], delivery) if dedup is not None else {}
+    for position, (index, event, signal, listened) in enumerate(plan):
+        claim = claims.get(index)
+        if dedup is not None and claim is None:
+            event.duplicate = True
+            duplicates += 1
+            _record(outcomes, index, event, Outcome.DUPLICATE)
+            continue
         try:
             if signal is not None and not event.validate():
                 invalid += 1
@@ -146,8 +152,12 @@ def dispatch(
         except Exception as exc:
             _record(outcomes, index, event, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
             _report_failure(sender, event, delivery, exc)
-            if dedup is not None and claim is not None:
-                _release(dedup, claim, event)
+            if dedup is not None:
+                # This event's lease, and those of the events it kept from running.
+                for later_index, later_event, _, _ in plan[position:]:
+                    later = claims.get(later_index)
+                    if later is not None:
+                        _release(dedup, later, later_event)
             raise
         if dedup is not None and claim is not None:
             dedup.complete(claim)
