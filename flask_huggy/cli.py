@@ -271,7 +271,7 @@ def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_pref
                         + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)."
                            if current.allow_unauthenticated else "."), fg="yellow")
         click.echo(f"1. Huggy posts the handshake to {webhook_url(app, blueprint)} with token {mask_token(token)}.")
-        with ConfirmationInterceptor(huggy_status) as huggy, SignalRecorder(sender=app) as recorded:
+        with ConfirmationInterceptor(huggy_status, app=app) as huggy, SignalRecorder(sender=app) as recorded:
             answer = sender(None, timeout).post(build_handshake(token))
         answered = _report_handshake_answer(answer, token, step="2. ")
         if answered:
