@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 import responses
 from click.testing import Result
@@ -22,8 +23,9 @@ from werkzeug.serving import make_server
 
 import flask_huggy
 from flask_huggy import signals
-from flask_huggy.cli import PROGRESS_EVERY
+from flask_huggy.cli import PROGRESS_EVERY, pass_endpoint, simulate_command
 from flask_huggy.config import DEFAULTS
+from flask_huggy.endpoint import Endpoint
 from flask_huggy.samples import TEMPLATES
 from flask_huggy.testing import build_delivery
 
@@ -114,6 +116,41 @@ def test_a_second_endpoint_gets_its_own_group(app: Flask) -> None:
     assert result.exit_code == 0, result.output
     assert "/huggy-b/webhook" in result.output
     assert received == ["token-of-account-b"]
+
+
+def test_every_endpoints_group_runs_the_same_commands_for_its_own_endpoint(app: Flask) -> None:
+    app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+    assert run(app, "--help").exit_code == 0  # loads the commands of each group
+    assert app.test_cli_runner().invoke(args=["huggy_b", "--help"]).exit_code == 0
+    default, second = (app.cli.commands[name] for name in ("huggy", "huggy_b"))
+    assert default is not second
+    assert default.commands["simulate"] is second.commands["simulate"] is simulate_command  # type: ignore[attr-defined]
+
+
+def test_a_command_of_ones_own_gets_the_endpoint_of_its_group(app: Flask) -> None:
+    blueprint = flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
+
+    @blueprint.cli.command("where")
+    @pass_endpoint
+    def where(endpoint: Endpoint) -> None:
+        click.echo(f"{endpoint.name} {endpoint.config_prefix} {endpoint.app.name}")
+
+    app.register_blueprint(blueprint)
+    result = app.test_cli_runner().invoke(args=["huggy_b", "where"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"huggy_b HUGGY_B_ {app.name}\n"
+
+
+def test_a_command_outside_an_endpoints_group_says_where_it_runs(app: Flask) -> None:
+    app.cli.add_command(simulate_command)
+
+    result = app.test_cli_runner().invoke(args=["simulate", "closedChat"])
+
+    assert result.exit_code == 2
+    assert "runs under the group of a Huggy endpoint (flask <endpoint name> <command>)" in result.output
+    assert "this app's endpoints: 'huggy'" in result.output
 
 
 # --- events ---------------------------------------------------------------------------------
