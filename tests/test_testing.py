@@ -31,7 +31,7 @@ from flask_huggy.testing import (
     set_field,
 )
 
-from .conftest import TOKEN, Recorder, create_app, load_payload
+from .conftest import TOKEN, create_app, load_payload
 
 # 2020-03-05 20:21:11 UTC, the time of the docs' closedChat sample (17:21:11 in São Paulo).
 DOCS_CLOSED_CHAT_TIME = datetime(2020, 3, 5, 20, 21, 11, tzinfo=timezone.utc)
@@ -62,7 +62,7 @@ def test_each_sample_is_the_event_object_of_its_docs_sample(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(TEMPLATES))
-def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: Recorder, name: str) -> None:
+def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: SignalRecorder, name: str) -> None:
     response = post_delivery(client, build_event(name))
 
     assert response.status_code == 200, response.get_json()
@@ -241,25 +241,25 @@ def test_a_plain_dict_without_a_name_is_refused() -> None:
         build_delivery({"id": 1})  # type: ignore[arg-type]
 
 
-def test_the_library_reads_the_built_timestamps_back_as_the_delivery_time(client, recorder: Recorder) -> None:
+def test_the_library_reads_the_built_timestamps_back_as_the_delivery_time(client, recorder: SignalRecorder) -> None:
     post_delivery(client, build_event("closedChat"), time=DOCS_CLOSED_CHAT_TIME)
 
     (event,) = recorder.events("closedChat")
     assert event.data["closed_at"] == DOCS_CLOSED_CHAT_TIME
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].time == DOCS_CLOSED_CHAT_TIME
+    assert recorder.deliveries()[0].time == DOCS_CLOSED_CHAT_TIME
 
 
 # --- post_delivery / post_handshake -------------------------------------------------------------
 
 
-def test_post_delivery_signs_with_the_apps_token(client, recorder: Recorder) -> None:
+def test_post_delivery_signs_with_the_apps_token(client, recorder: SignalRecorder) -> None:
     response = post_delivery(client, "closedChat")
 
     assert response.status_code == 200
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].token == TOKEN
+    assert recorder.deliveries()[0].token == TOKEN
 
 
-def test_a_delivery_without_token_is_refused_by_the_app(client, recorder: Recorder) -> None:
+def test_a_delivery_without_token_is_refused_by_the_app(client, recorder: SignalRecorder) -> None:
     response = post_delivery(client, build_delivery("closedChat", token=None))
 
     assert response.status_code == 403
@@ -273,12 +273,12 @@ def test_the_sample_token_is_refused_by_an_app_with_its_own_token(client) -> Non
     assert response.status_code == 403
 
 
-def test_a_ready_delivery_is_posted_unchanged(client, recorder: Recorder) -> None:
+def test_a_ready_delivery_is_posted_unchanged(client, recorder: SignalRecorder) -> None:
     body = load_payload("startedChat+receivedMessage")
 
     post_delivery(client, body)
 
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].raw == body
+    assert recorder.deliveries()[0].raw == body
     assert [e.name for e in recorder.events("huggy.event_received")] == ["startedChat", "receivedMessage"]
 
 
@@ -293,7 +293,7 @@ def test_post_delivery_finds_the_webhook_wherever_the_blueprint_is_mounted() -> 
     assert response.request.path == "/hooks/huggy/webhook"
 
 
-def test_posting_keeps_huggys_key_order_which_is_the_firing_order(recorder: Recorder, client) -> None:
+def test_posting_keeps_huggys_key_order_which_is_the_firing_order(recorder: SignalRecorder, client) -> None:
     client.application.json.sort_keys = True  # type: ignore[attr-defined]
 
     post_delivery(client, "startedChat", "closedChat", "agentEntered")
