@@ -19,10 +19,11 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .auth import mask_token, token_matches
 from .celery import enqueue
 from .config import Settings, check_settings
-from .dispatch import DispatchSummary, validate_all
+from .dispatch import DispatchSummary, send_alert, validate_all
 from .endpoint import EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
+    DeliveryRejected,
     HandshakeError,
     HuggyError,
     InvalidBody,
@@ -36,7 +37,7 @@ from .errors import (
 from .events import Delivery
 from .handshake import confirm_token
 from .runner import run_delivery
-from .signals import token_validated
+from .signals import delivery_refused, token_validated
 
 logger = logging.getLogger("flask_huggy")
 
@@ -358,29 +359,39 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
 
 
 def _method_not_allowed() -> Response:
-    response = jsonify(
-        error="method_not_allowed",
-        message=f"Huggy delivers webhooks with POST; {request.method} is not accepted here.",
+    refusal = DeliveryRejected(
+        f"Huggy delivers webhooks with POST; {request.method} is not accepted here.", code="method_not_allowed"
     )
+    refusal.status_code = 405
+    _refused(refusal)
+    response = jsonify(refusal.to_dict())
     response.status_code = 405
     response.headers["Allow"] = "POST, OPTIONS"
     return response
 
 
 def _huggy_error_response(error: HuggyError) -> tuple[Response, int]:
+    _refused(error)
     return jsonify(error.to_dict()), error.status_code
 
 
 def _http_error_response(error: HTTPException) -> WerkzeugResponse:
     # Werkzeug's own rejections (a client that hung up, an app-wide
     # MAX_CONTENT_LENGTH) answer in the same JSON shape as ours.
+    code = (error.name or "error").lower().replace(" ", "_")
+    message = error.description or error.name
+    refusal = DeliveryRejected(message, code=code)
+    refusal.status_code = error.code or 400
+    _refused(refusal)
     response = error.get_response()
-    response.data = jsonify(
-        error=(error.name or "error").lower().replace(" ", "_"),
-        message=error.description or error.name,
-    ).get_data()
+    response.data = jsonify(error=code, message=message).get_data()
     response.content_type = "application/json"
     return response
+
+
+def _refused(error: HuggyError) -> None:
+    send_alert(delivery_refused, current_app._get_current_object(),  # type: ignore[attr-defined]
+               error=error, status=error.status_code)
 
 
 blueprint = make_blueprint()

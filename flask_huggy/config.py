@@ -364,6 +364,10 @@ class Setting:
     attr: str = ""
     #: How a value is shown (``flask huggy check``, error messages): secrets are masked.
     show: Callable[[Any], str] = show_value
+    #: Its type and meaning, in reStructuredText: the configuration docs are generated from it.
+    doc: str = ""
+    #: The default as the docs show it, when ``repr(default)`` would not say enough.
+    shown_default: str = ""
 
     def __post_init__(self) -> None:
         if not self.attr:
@@ -372,33 +376,84 @@ class Setting:
 
 #: Every setting, in the order ``flask huggy check`` lists them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("WEBHOOK_TOKEN", None, _tokens, attr="tokens", show=show_tokens),
-    Setting("TIMEZONE", "America/Sao_Paulo", _timezone),
-    Setting("STRICT", False, _boolean),
-    Setting("MAX_CONTENT_LENGTH", 1024 * 1024, _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB")),
-    Setting("CONFIRM_URL", DEFAULT_CONFIRM_URL, _confirm_url),
-    Setting("CONFIRM_TIMEOUT", 5.0, _seconds(positive=True, example="5")),
-    Setting("CONFIRM_RETRIES", 2, _whole(minimum=0, unit="retries", example="2")),
-    Setting("CONFIRM_HEADERS", None, _confirm_headers, show=show_headers),
-    Setting("ALLOW_UNAUTHENTICATED", False, _boolean),
-    Setting("ALLOWED_NETWORKS", None, _networks),
-    Setting("MAX_AGE", None, _max_age),
-    Setting("DEDUP", False, _dedup),
-    Setting("DEDUP_TTL", 24 * 3600, _seconds(positive=True, example="86400 (a day)")),
-    Setting("DEDUP_LEASE", 300, _seconds(positive=True, example="300")),
-    Setting("DEDUP_KEY", None, _dedup_key),
-    Setting("JOURNAL", None, _journal),
-    Setting("JOURNAL_MAX_BYTES", 10 * 1024 * 1024, _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB")),
-    Setting("JOURNAL_BACKUPS", 10, _whole(minimum=0, unit="files", example="10")),
-    Setting("DISPATCH", "sync", _dispatch),
-    Setting("CELERY_MAX_RETRIES", 5, _whole(minimum=0, unit="retries", example="5")),
-    Setting("CELERY_RETRY_BACKOFF", 2.0, _seconds(positive=False, example="2")),
-    Setting("CELERY_RETRY_BACKOFF_MAX", 300.0, _seconds(positive=False, example="300")),
-    Setting("CELERY_ENQUEUE_TIMEOUT", 2.0, _seconds(positive=True, example="2")),
-    Setting("JSON_DECODER", "auto", _json_decoder),
+    Setting("WEBHOOK_TOKEN", None, _tokens, attr="tokens", show=show_tokens,
+            doc=(
+                'str, or a list of str to accept several (rotation, several accounts): the token shown in'
+                " Huggy's panel (Configurações > Webhook). Unset: deliveries get 403 "
+                '``token_not_configured``.'
+            )),
+    Setting("TIMEZONE", "America/Sao_Paulo", _timezone,
+            doc="IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read."),
+    Setting("STRICT", False, _boolean,
+            doc='bool: refuse (422) a delivery with an invalid event instead of passing the event on raw.'),
+    Setting("MAX_CONTENT_LENGTH", 1024 * 1024, _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
+            doc='bytes, 1 or more: larger bodies get a 413; never more than this is read.',
+            shown_default='``1048576`` (1 MiB)'),
+    Setting("CONFIRM_URL", DEFAULT_CONFIRM_URL, _confirm_url,
+            doc=(
+                'http(s) URL where the confirmation request is sent after a handshake (unverified '
+                'default); ``None``, ``""`` or ``False`` switch it off.'
+            )),
+    Setting("CONFIRM_TIMEOUT", 5.0, _seconds(positive=True, example="5"),
+            doc='seconds, more than 0, each confirmation attempt may take.'),
+    Setting("CONFIRM_RETRIES", 2, _whole(minimum=0, unit="retries", example="2"),
+            doc='whole number, 0 or more: retries of the confirmation after a connection error.'),
+    Setting("CONFIRM_HEADERS", None, _confirm_headers, show=show_headers,
+            doc='dict of header name to str, added to the confirmation request (e.g. an API token); shown masked.'),
+    Setting("ALLOW_UNAUTHENTICATED", False, _boolean,
+            doc='bool: accept deliveries while no token is set (local tests only); a warning is logged once.'),
+    Setting("ALLOWED_NETWORKS", None, _networks,
+            doc=(
+                'list of addresses or CIDRs, or one string of them separated by commas or spaces; other '
+                'sources get 403.'
+            ),
+            shown_default='``None`` (any source)'),
+    Setting("MAX_AGE", None, _max_age,
+            doc='seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403.',
+            shown_default='``None`` (off)'),
+    Setting("DEDUP", False, _dedup,
+            doc=(
+                '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to '
+                'handle each event once.'
+            )),
+    Setting("DEDUP_TTL", 24 * 3600, _seconds(positive=True, example="86400 (a day)"),
+            doc='seconds, more than 0, a handled event is remembered.',
+            shown_default='``86400`` (a day)'),
+    Setting("DEDUP_LEASE", 300, _seconds(positive=True, example="300"),
+            doc='seconds, more than 0, a worker may hold an event before another may take it over.'),
+    Setting("DEDUP_KEY", None, _dedup_key,
+            doc='callable ``(event, delivery, index) -> str`` to recognise events.',
+            shown_default='``None`` (built-in)'),
+    Setting("JOURNAL", None, _journal,
+            doc='directory (str or path) of the delivery journal.',
+            shown_default='``None`` (off)'),
+    Setting("JOURNAL_MAX_BYTES", 10 * 1024 * 1024, _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB"),
+            doc='bytes, 1 or more: a journal file is rotated past this size.',
+            shown_default='``10485760`` (10 MiB)'),
+    Setting("JOURNAL_BACKUPS", 10, _whole(minimum=0, unit="files", example="10"),
+            doc='whole number, 0 or more: rotated journal files kept per process.'),
+    Setting("DISPATCH", "sync", _dispatch,
+            doc=(
+                '``"sync"`` (receivers run in the request) or ``"celery"`` (the webhook queues deliveries'
+                ' for Celery workers).'
+            )),
+    Setting("CELERY_MAX_RETRIES", 5, _whole(minimum=0, unit="retries", example="5"),
+            doc='whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered.'),
+    Setting("CELERY_RETRY_BACKOFF", 2.0, _seconds(positive=False, example="2"),
+            doc='seconds, 0 or more, before the first retry; doubled at each retry.'),
+    Setting("CELERY_RETRY_BACKOFF_MAX", 300.0, _seconds(positive=False, example="300"),
+            doc='seconds, 0 or more: the longest wait between two retries.'),
+    Setting("CELERY_ENQUEUE_TIMEOUT", 2.0, _seconds(positive=True, example="2"),
+            doc='seconds, more than 0, the webhook may spend reaching the broker before it answers 503.'),
+    Setting("JSON_DECODER", "auto", _json_decoder,
+            doc=(
+                'What reads request bodies: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or '
+                '``"auto"``: jiter when installed. Either way a body jiter refuses is read again by '
+                '``json``, which names the fault, so every answer is the same.'
+            )),
 )
 
-#: Key (without prefix) -> default value. README's configuration table lists these.
+#: Key (without prefix) -> default value, derived from :data:`SETTINGS`.
 DEFAULTS: dict[str, Any] = {setting.key: setting.default for setting in SETTINGS}
 
 

@@ -336,7 +336,7 @@ def test_a_broker_that_refuses_connections_gets_a_fast_503_and_nothing_runs() ->
 
     assert response.status_code == 503
     assert response.get_json()["error"] == "queue_unavailable"
-    assert recorded.calls == []
+    assert recorded.names() == ["huggy.delivery_refused"]  # nothing ran
     assert elapsed < 3.0, elapsed  # measured: 6 to 30 ms
 
 
@@ -436,6 +436,36 @@ def test_a_worker_that_cannot_read_its_config_retries_then_dead_letters_the_raw_
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dead-lettered")]
     assert "after 2 attempt(s): rebuilding the delivery raised ConfigError; not handled: all;" in line
     assert json.loads(line[line.index("{"):]) == {k: v for k, v in delivery.items() if k != "token"}
+
+
+def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_letter_back(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    app = eager_app(HUGGY_JOURNAL=str(journal), HUGGY_CELERY_MAX_RETRIES=1)
+    crm = {"up": False, "archived": []}
+
+    def archive(sender: Flask, event: flask_huggy.Event, **extra: Any) -> None:
+        if not crm["up"]:
+            raise RuntimeError("the CRM is down")
+        crm["archived"].append(event.data["id"])
+
+    signals.closed_chat.connect(archive, sender=app, weak=False)
+    chat = fresh_id()
+
+    assert post(app, closed_chats(chat)).get_json() == {"status": "queued", "events": 1}
+
+    written = [json.loads(line) for path in journal.glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert [r["kind"] for r in written] == ["received", "outcome", "outcome"]  # one record, two attempts
+    assert len({r["id"] for r in written}) == 1
+    assert [r["events"][0]["status"] for r in written[1:]] == ["failed", "failed"]
+
+    crm["up"] = True
+    replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+
+    assert replay.exit_code == 0, replay.output
+    assert "1 event(s) re-run, 1 succeeded, 0 still failing" in replay.output
+    assert crm["archived"] == [chat]
+    again = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+    assert "Nothing to replay" in again.output
 
 
 # --- Configuration -----------------------------------------------------------------------

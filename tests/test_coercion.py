@@ -451,7 +451,7 @@ def test_a_delivery_time_too_large_for_a_float_is_refused_as_an_invalid_envelope
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_envelope"
     assert "time" in response.get_json()["fields"]
-    assert recorder.names() == []
+    assert recorder.names() == ["huggy.delivery_refused"]  # and nothing else
 
 
 # -- what Huggy adds without notice -------------------------------------------
@@ -614,4 +614,4 @@ def test_with_huggy_strict_an_impossible_value_is_refused_with_422_and_nothing_f
     assert body["event"] == name
     assert body["index"] == 1
     assert get_at(body["fields"], path)
-    assert recorder.names() == []
+    assert recorder.names() == ["huggy.delivery_refused"]  # and nothing else

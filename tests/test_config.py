@@ -273,3 +273,22 @@ def test_a_setting_broken_after_startup_still_answers_a_json_500() -> None:
         "message": "HUGGY_TIMEZONE = 'Mars/Olympus_Mons': not an IANA time zone name; use one such as "
                    "'America/Sao_Paulo' (Huggy writes Brazil local time)",
     }
+
+
+def test_the_configuration_page_is_generated_from_the_settings_and_fresh() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("generate_settings", root / "docs" / "generate_settings.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+
+    page = generator.render()
+    assert (root / "docs" / "configuration.rst").read_text(encoding="utf-8") == page, (
+        "docs/configuration.rst is stale: run python docs/generate_settings.py"
+    )
+    from flask_huggy.config import SETTINGS
+
+    assert all(f"``HUGGY_{setting.key}``" in page and setting.doc for setting in SETTINGS)

@@ -264,7 +264,7 @@ def test_a_delivery_without_token_is_refused_by_the_app(client, recorder: Signal
 
     assert response.status_code == 403
     assert response.get_json()["error"] == "missing_token"
-    assert recorder.calls == []
+    assert recorder.names() == ["huggy.delivery_refused"]  # and nothing else
 
 
 def test_the_sample_token_is_refused_by_an_app_with_its_own_token(client) -> None:
