@@ -354,7 +354,7 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
         )
         return None
     try:
-        confirm_token(token, settings)
+        confirm_token(token, settings, session=state.http)
     except HandshakeError as exc:
         state.confirmed = False
         state.last_handshake_error = exc.to_dict()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import requests
 from flask import Flask
 
 from .config import Settings, raw_settings, read_settings, snapshot
@@ -59,6 +60,12 @@ class Endpoint:
 
     #: What :func:`~flask_huggy.init_celery` registered for this endpoint.
     celery: CeleryState | None = field(default=None, repr=False)
+    #: The ``requests`` session the handshake's confirmation request goes
+    #: through; ``None``: plain ``requests``. A seam, not a setting: give it
+    #: your own adapters (a proxy, retries), and a test gives it a fake Huggy
+    #: (:class:`~flask_huggy.testing.ConfirmationInterceptor` with ``app``)
+    #: instead of patching ``requests`` for the whole process.
+    http: requests.Session | None = field(default=None, repr=False)
 
     _settings: tuple[tuple[Any, ...], Settings] | None = field(default=None, repr=False)
     _dedup: tuple[Any, Deduplicator] | None = field(default=None, repr=False)

@@ -18,6 +18,7 @@ import responses
 
 from flask_huggy import endpoint_state, signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
+from flask_huggy.endpoint import get_endpoint
 
 from .conftest import TOKEN, load_payload
 
@@ -175,6 +176,20 @@ def test_first_setup_without_a_token_prints_it_and_says_what_to_configure(make_a
     warnings = [r.getMessage() for r in caplog.records if r.name == "flask_huggy" and r.levelname == "WARNING"]
     assert any("HUGGY_WEBHOOK_TOKEN is unset" in w and "****" + HUGGY_TOKEN[-4:] in w for w in warnings)
     assert all(HUGGY_TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_the_confirmation_goes_through_the_endpoints_own_session_when_it_has_one(app, huggy) -> None:
+    session = requests.Session()
+    session.headers["X-Through"] = "the endpoint's session"
+    get_endpoint(app).http = session
+    huggy.post(DEFAULT_CONFIRM_URL)
+
+    post_handshake(app.test_client())
+
+    (call,) = huggy.calls
+    assert call.request.headers["X-Through"] == "the endpoint's session"
+    assert json.loads(call.request.body) == {"token": HUGGY_TOKEN}
+    assert endpoint_state(app).confirmed is True
 
 
 def test_connection_errors_are_retried_a_bounded_number_of_times(make_app, huggy) -> None:
