@@ -20,7 +20,7 @@ from .auth import mask_token, token_matches
 from .celery import enqueue
 from .config import Settings, check_settings
 from .dispatch import DispatchSummary, send_alert, validate_all
-from .endpoint import EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
+from .endpoint import CONFIRM_INTERVAL, EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
     DeliveryRejected,
@@ -42,6 +42,8 @@ from .signals import delivery_refused, token_validated
 logger = logging.getLogger("flask_huggy")
 
 _READ_CHUNK = 64 * 1024
+#: The longest token a handshake may carry: Huggy's are 32 hex digits.
+MAX_HANDSHAKE_TOKEN = 256
 
 
 #: The state of one endpoint in one app: an :class:`~flask_huggy.endpoint.Endpoint`.
@@ -314,6 +316,12 @@ def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, s
         raise InvalidEnvelope("A handshake must carry \"validToken\": true.", code="invalid_handshake")
     if not isinstance(token, str) or not token:
         raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
+    if len(token) > MAX_HANDSHAKE_TOKEN:
+        # Huggy's tokens are 32 hex digits; this answer prints the token back.
+        raise InvalidEnvelope(
+            f"The handshake's token is longer than {MAX_HANDSHAKE_TOKEN} characters.", code="token_too_long",
+            limit=MAX_HANDSHAKE_TOKEN,
+        )
     prefix = state.config_prefix
     if settings.tokens:
         _authenticate(token, settings, state)
@@ -345,6 +353,12 @@ def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: End
 
 
 def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool | None:
+    if not settings.tokens and not state.may_confirm(token):
+        # Without a configured token anyone may post handshakes: this process
+        # must not become a way to flood Huggy with requests.
+        logger.info("Answered a repeated handshake for token %s; its confirmation request was sent less than "
+                    "%g s ago and is not sent again.", mask_token(token), CONFIRM_INTERVAL)
+        return None
     if settings.confirm_url is None:
         state.confirmed = None
         logger.info(

@@ -151,7 +151,9 @@ def events_command(endpoint: Endpoint) -> None:
                    "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.")
 @click.option("--url", help="POST to this URL instead of this app's own webhook.")
 @click.option("--token", help="The delivery's token. Default: the app's configured token.")
-@click.option("--print", "print_only", is_flag=True, help="Print the delivery as JSON; send nothing.")
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the delivery as JSON (its token masked); send nothing.")
+@click.option("--show-token", is_flag=True, help="With --print: print the token whole (it is a secret).")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
 @pass_endpoint
 def simulate_command(
@@ -162,6 +164,7 @@ def simulate_command(
     url: str | None,
     token: str | None,
     print_only: bool,
+    show_token: bool,
     timeout: float,
 ) -> None:
     """Build a realistic delivery of EVENT from Huggy's docs and post it.
@@ -188,7 +191,9 @@ def simulate_command(
             raise click.BadParameter(str(exc), param_hint="--set") from None
     delivery = build_delivery(*events, token=_default_token(endpoint, token), time=epoch, timezone=tz)
     if print_only:
-        click.echo(json.dumps(delivery, indent=2, ensure_ascii=False))
+        # A terminal, a CI log or a pasted bug report is no place for the app's secret.
+        shown = delivery if show_token else {**delivery, "token": mask_token(delivery["token"])}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
         return
     answer = _Sender(endpoint, url, timeout).post(delivery)
     names = ", ".join(e.name for e in events)

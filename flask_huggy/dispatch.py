@@ -16,6 +16,7 @@ from typing import Any
 from .dedup import Claim, Deduplicator
 from .errors import InvalidEvent
 from .events import Delivery, Event
+from .safelog import printable
 from .signals import (
     EVENT_SIGNALS,
     delivery_received,
@@ -142,7 +143,8 @@ def dispatch(
         try:
             if signal is not None and not event.validate():
                 invalid += 1
-                logger.warning("Huggy event %s failed validation and was passed on raw: %s", event.name, event.errors)
+                logger.warning("Huggy event %s failed validation and was passed on raw: %s", printable(event.name),
+                               printable(event.errors, 1000))
                 _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
             elif listened:
                 _send(signal, sender, event.name, event=event, delivery=delivery)
@@ -184,7 +186,7 @@ def _release(dedup: Deduplicator, claim: Claim, event: Event) -> None:
     try:
         dedup.release(claim)
     except Exception as exc:  # noqa: BLE001
-        logger.error("Could not release the claim on %s (%s); it expires with its lease.", event.name, exc)
+        logger.error("Could not release the claim on %s (%s); it expires with its lease.", printable(event.name), exc)
 
 
 def _report_failure(sender: Any, event: Event | None, delivery: Delivery, exc: Exception) -> None:
@@ -210,7 +212,7 @@ def _send(signal: Any, sender: Any, what: str, **kwargs: Any) -> None:
     except Exception as exc:
         logger.error(
             "A receiver of %s (signal %s) raised %s; the delivery fails so that it is retried.",
-            what,
+            printable(what),
             signal.name,
             type(exc).__name__,
         )

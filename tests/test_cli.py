@@ -249,8 +249,15 @@ def test_simulate_print_shows_the_delivery_and_sends_nothing(app: Flask, recorde
     delivery = json.loads(result.output)
     assert list(delivery) == ["time", "messages", "token"]
     assert delivery["messages"]["closedChat"][0]["id"] == 30608118
-    assert delivery["token"] == TOKEN
+    assert delivery["token"] == "****" + TOKEN[-4:]  # a secret: masked unless asked for
+    assert TOKEN not in result.output
     assert recorder.calls == []
+
+
+def test_simulate_print_shows_the_token_only_when_asked(app: Flask) -> None:
+    result = run(app, "simulate", "closedChat", "--print", "--show-token")
+
+    assert json.loads(result.output)["token"] == TOKEN
 
 
 def test_simulate_with_a_wrong_token_fails_with_the_apps_reason(app: Flask, recorder: SignalRecorder) -> None:
