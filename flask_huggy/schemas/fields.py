@@ -31,7 +31,7 @@ _local_timezone: contextvars.ContextVar[tzinfo] = contextvars.ContextVar(
 )
 
 
-class local_timezone:  # noqa: N801 - a context manager named for what it does, as contextlib's
+class local_timezone:  # lower case, as contextlib's context managers: it reads as a function
     """Read offset-less timestamps as local time in ``tz`` while loading: ``with local_timezone(tz):``.
 
     A context variable, so each thread (and task) reads in its own zone. A class
@@ -142,7 +142,10 @@ class HuggyDateTime(HuggyField):
         if value is False or value == "":
             return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return epoch_to_utc(value, self.make_error("invalid"))
+            moment = epoch_to_utc(value)
+            if moment is None:
+                raise self.make_error("invalid")
+            return moment
         if isinstance(value, str):
             try:
                 moment = datetime.fromisoformat(value.strip())
@@ -157,13 +160,17 @@ class HuggyDateTime(HuggyField):
         raise self.make_error("invalid")
 
 
-def epoch_to_utc(value: float, error: Exception) -> datetime:
-    """Seconds (or milliseconds, past the year 5138) since the epoch, as UTC."""
+def epoch_to_utc(value: float) -> datetime | None:
+    """Seconds (or milliseconds, past the year 5138) since the epoch, as UTC; None if no datetime holds it.
+
+    None rather than an error of the caller's: building a ``ValidationError`` for
+    every timestamp, in case, would cost more than the conversion.
+    """
     try:
         seconds = value / 1000 if abs(value) >= 1e11 else value
         return datetime.fromtimestamp(seconds, timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise error from None
+        return None
 
 
 class LooseNested(fields.Nested):

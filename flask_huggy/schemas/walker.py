@@ -181,16 +181,17 @@ def _converter(field: AnyField) -> Convert:
         or getattr(field, "post_load", None)
     ):
         raise Doubt
-    if kind is LooseNested:
+    # Exact classes: a subclass may load otherwise (isinstance is for mypy).
+    if kind is LooseNested and isinstance(field, LooseNested):
         return _loose_nested(field)
-    if kind is Either:
+    if kind is Either and isinstance(field, Either):
         return _either(field)
-    if kind is fields.List:
+    if kind is fields.List and isinstance(field, fields.List):
         return _list(field)
     if kind is fields.Raw:
         return field.deserialize
     if kind._deserialize.__module__.startswith(_OURS):  # the field's rule is our own code
-        return field._deserialize  # type: ignore[no-any-return]
+        return field._deserialize
     raise Doubt
 
 
