@@ -211,29 +211,31 @@ def _with_none(field: AnyField) -> Convert:
 
 
 def _loose_nested(field: LooseNested) -> Convert:
-    # LooseNested: "nothing here" is None, an object is its schema's load.
+    # LooseNested: "nothing here" is None, an object is its schema's load. An object
+    # is never "nothing here", so the common case skips the is_absent call.
     if field.many or field.unknown is not None:
         raise Doubt
     schema = field.schema
 
     def load_object(value: Any, attr: Any, data: Any) -> Any:
-        if is_absent(value):
-            return None
-        return walk(schema, value)
+        if type(value) is dict or not is_absent(value):
+            return walk(schema, value)
+        return None
 
     return load_object
 
 
 def _either(field: Either) -> Convert:
-    # Either: "nothing here" is None, an object goes to ``nested``, the rest to ``scalar``.
-    nested = _with_none(field.nested)
-    scalar = _with_none(field.scalar)
+    # Either: "nothing here" is None, an object goes to ``nested``, the rest to
+    # ``scalar``; None never gets past is_absent, so neither needs _with_none.
+    nested = _converter(field.nested)
+    scalar = _converter(field.scalar)
 
     def load_either(value: Any, attr: Any, data: Any) -> Any:
-        if is_absent(value):
-            return None
         if type(value) is dict:
             return nested(value, attr, data)
+        if is_absent(value):
+            return None
         if isinstance(value, dict):
             raise Doubt
         return scalar(value, attr, data)
