@@ -39,12 +39,14 @@ from marshmallow import (
 
 import flask_huggy.samples
 from flask_huggy.envelope import _envelope_schema
+from flask_huggy.models import Contact
 from flask_huggy.schemas import EVENT_SCHEMAS, load_event, walker
-from flask_huggy.schemas.common import ContactSchema
+from flask_huggy.schemas.derived import schema_class
 from flask_huggy.schemas.fields import Id, Text, local_timezone
 from tests.conftest import SAMPLE_NAMES, load_payload
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+ContactSchema = schema_class(Contact)
 ZONES: list[tzinfo] = [SAO_PAULO, timezone.utc, ZoneInfo("Asia/Kathmandu"), timezone(timedelta(hours=-3))]
 
 #: A few hundred examples per test keep the file well under a minute on two cores.
