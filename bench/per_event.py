@@ -4,17 +4,16 @@ For each sample delivery it times, per event (median of ``--repeat`` timeit runs
 of ``--number`` calls each):
 
 ``marshmallow load``
-    ``EVENT_SCHEMAS[name].load(raw)`` inside ``local_timezone``: the schema alone,
-    as ``load_event`` did before the compiled loaders;
-``compiled load``
-    ``load_event(name, raw, tz)``: the loader compiled from the schema, which
-    hands anything unusual back to marshmallow;
-``event + dispatch (marshmallow)`` / ``event + dispatch (compiled)``
+    ``EVENT_SCHEMAS[name].load(raw)`` inside ``local_timezone``: the schema alone;
+``walker load``
+    ``load_event(name, raw, tz)``: :mod:`flask_huggy.schemas.walker` walking the
+    schema's fields, which hands anything unusual back to marshmallow;
+``event + dispatch (marshmallow)`` / ``event + dispatch (walker)``
     the per-delivery path after the envelope: fresh :class:`~flask_huggy.Event`
     objects, a :class:`~flask_huggy.Delivery` and :func:`~flask_huggy.dispatch.dispatch`
     to an app with one receiver per event of the sample that reads one validated
     field, once with ``load_event`` swapped for the plain marshmallow load;
-``body -> dispatch (compiled)``
+``body -> dispatch (walker)``
     the same, starting from the request bytes: ``decode_json`` and
     ``parse_delivery`` (envelope validation) included.
 
@@ -111,12 +110,12 @@ def bench_payload(stem: str, number: int, repeat: int) -> list[tuple[str, tuple[
 
     rows = [
         ("marshmallow load", median_us(load_all(marshmallow_load), number, repeat, count)),
-        ("compiled load", median_us(load_all(load_event), number, repeat, count)),
+        ("walker load", median_us(load_all(load_event), number, repeat, count)),
     ]
     with events_loaded_with(marshmallow_load):
         rows.append(("event + dispatch (marshmallow)", median_us(event_and_dispatch, number, repeat, count)))
-    rows.append(("event + dispatch (compiled)", median_us(event_and_dispatch, number, repeat, count)))
-    rows.append(("body -> dispatch (compiled)", median_us(body_to_dispatch, number, repeat, count)))
+    rows.append(("event + dispatch (walker)", median_us(event_and_dispatch, number, repeat, count)))
+    rows.append(("body -> dispatch (walker)", median_us(body_to_dispatch, number, repeat, count)))
     return rows
 
 

@@ -18,12 +18,9 @@ from marshmallow import ValidationError
 from .errors import InvalidBody, InvalidEnvelope
 from .events import Delivery, Event
 from .jsondecoders import fast_decoder
-from .schemas import EnvelopeSchema
-from .schemas.compiled import compile_loader
+from .schemas import EnvelopeSchema, walker
 
 _envelope_schema = EnvelopeSchema()
-#: ``_envelope_schema.load`` for every delivery, just faster for the usual shape.
-_load_envelope = compile_loader(_envelope_schema)
 
 
 class _DuplicateKey(ValueError):
@@ -172,7 +169,7 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint: st
     if type(payload) is not dict and not isinstance(payload, Mapping):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
     try:
-        envelope = _load_envelope(payload, timezone)
+        envelope = walker.load(_envelope_schema, payload, timezone)
     except ValidationError as exc:
         raise InvalidEnvelope(
             "The body is not a Huggy delivery: see 'fields'.", fields=exc.messages_dict

@@ -10,29 +10,22 @@ thread-safe and instantiating a schema costs far more than using one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
 from ..catalog import CATALOG, EVENTS
 from ..models import EVENT_MODELS, HuggyObject
 from .base import HuggySchema
-from .compiled import compile_loader
 from .derived import schema_for
 from .envelope import EnvelopeSchema
+from .walker import load
 
 #: Huggy event name -> the schema instance that loads it, derived from the event's
 #: class (:mod:`flask_huggy.schemas.derived`). Events whose classes only rename a
 #: shared one (the four messages) share its schema; an alias (``sentAllMessage``)
 #: shares its event's.
 EVENT_SCHEMAS: dict[str, HuggySchema] = {name: schema_for(spec.model) for name, spec in EVENTS.items()}
-
-# Schema instance (by id) -> (that instance, its compiled loader). Keyed by the
-# instance so that a schema swapped into EVENT_SCHEMAS (a test, a patch) is
-# compiled on first use instead of being shadowed by the old loader.
-_compiled: dict[int, tuple[HuggySchema, Callable[[Any, tzinfo], dict[str, Any]]]] = {
-    id(schema): (schema, compile_loader(schema)) for schema in EVENT_SCHEMAS.values()
-}
 
 #: Events Huggy lists as deprecated; they still parse.
 DEPRECATED_EVENTS = frozenset(spec.name for spec in CATALOG if spec.deprecated)
@@ -42,15 +35,12 @@ def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     """Validate and coerce one known event; raises marshmallow's ``ValidationError``.
 
     The result is always what ``EVENT_SCHEMAS[name].load(raw)`` gives with
-    offset-less timestamps read in ``tz``; a loader compiled from the schema
-    (:mod:`~flask_huggy.schemas.compiled`) gets it faster when the event has the
-    expected shape, and hands anything else to marshmallow.
+    offset-less timestamps read in ``tz``; :mod:`~flask_huggy.schemas.walker`
+    gets it by walking the schema's fields when the event has the expected shape,
+    and leaves anything else to marshmallow.
     """
-    schema = EVENT_SCHEMAS[name]
-    entry = _compiled.get(id(schema))
-    if entry is None or entry[0] is not schema:
-        entry = _compiled[id(schema)] = (schema, compile_loader(schema))
-    return entry[1](raw, tz)
+    data: dict[str, Any] = load(EVENT_SCHEMAS[name], raw, tz)
+    return data
 
 
 def build_event_object(name: str, data: Mapping[str, Any]) -> HuggyObject:

@@ -25,7 +25,10 @@ class EpochTime(HuggyField):
                 raise self.make_error("invalid") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise self.make_error("invalid")
-        return epoch_to_utc(value, self.make_error("invalid"))
+        moment = epoch_to_utc(value)
+        if moment is None:
+            raise self.make_error("invalid")
+        return moment
 
 
 class Messages(AnyField):
