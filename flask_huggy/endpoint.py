@@ -117,7 +117,10 @@ class Endpoint:
     @property
     def dedup(self) -> Deduplicator | None:
         """The de-duplicator ``HUGGY_DEDUP`` asks for, built once (one store, one Redis pool)."""
-        settings = self.settings
+        return self.dedup_for(self.settings)
+
+    def dedup_for(self, settings: Settings) -> Deduplicator | None:
+        """:attr:`dedup` for settings the caller has just read (one config check per request)."""
         if not settings.dedup:
             return None
         setting = settings.dedup
@@ -140,7 +143,10 @@ class Endpoint:
         Endpoints and apps of one process that name the same directory share one
         journal (one file), with the size limits of the first.
         """
-        settings = self.settings
+        return self.journal_for(self.settings)
+
+    def journal_for(self, settings: Settings) -> Journal | None:
+        """:attr:`journal` for settings the caller has just read."""
         if not settings.journal:
             return None
         cached = self._journal

@@ -72,12 +72,13 @@ def run_delivery(
     """
     current = run if run is not None else Run(delivery)
     current.only = only
-    target = endpoint.journal if journal is True else journal or None
+    settings = endpoint.settings
+    target = endpoint.journal_for(settings) if journal is True else journal or None
     if target is not None:
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)
     error: BaseException | None = None
     try:
-        current.summary = dispatch(endpoint.app, delivery, dedup=endpoint.dedup, only=only, outcomes=current.outcomes)
+        current.summary = dispatch(endpoint.app, delivery, dedup=endpoint.dedup_for(settings), only=only, outcomes=current.outcomes)
     except BaseException as exc:
         error = exc
         raise
