@@ -1,0 +1,96 @@
+"""The documentation's code examples run: docs/examples/ is imported and its tests are run here.
+
+Every example in the docs is a doctest (run by ``sphinx-build -b doctest``) or a
+``literalinclude`` of a file under docs/examples/, exercised below.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flask_huggy.testing import post_delivery
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = DOCS / "examples"
+
+
+@pytest.fixture
+def examples_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    yield
+    for name in ("quickstart", "myapp", "myapp.worker"):
+        sys.modules.pop(name, None)
+
+
+def test_the_quickstart_app_runs_its_receivers_on_a_delivery(examples_on_path: None) -> None:
+    from quickstart import create_app
+
+    app = create_app({"HUGGY_WEBHOOK_TOKEN": "secret"})
+    response = post_delivery(app.test_client(), ("closedChat", {"id": 7}), "receivedMessage")
+
+    assert response.get_json() == {"status": "accepted", "events": 2, "invalid": 0, "duplicates": 0}
+    assert app.extensions["closed_chats"] == [7]
+
+
+def test_the_quickstart_tests_pass_as_a_users_suite(pytester: pytest.Pytester) -> None:
+    for name in ("quickstart.py", "conftest.py", "test_quickstart.py"):
+        pytester.makepyfile(**{name.removesuffix(".py"): (EXAMPLES / name).read_text(encoding="utf-8")})
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+
+
+def code_blocks(text: str) -> Iterator[tuple[str, str]]:
+    """Each ``code-block``/``code``/``sourcecode`` directive of an RST text: its language and its code."""
+    for match in re.finditer(r"^( *)\.\. (?:code-block|code|sourcecode)::(.*)\n((?:\1 +.*\n|\s*\n)*)", text, re.M):
+        body = textwrap.dedent("\n".join(line for line in match.group(3).splitlines() if not line.strip().startswith(":")))
+        yield match.group(2).strip(), body.strip("\n")
+
+
+def test_the_docs_pages_show_python_only_as_doctests_or_included_examples() -> None:
+    text_only = [
+        f"{page.name}: {language} {code[:60]!r}"
+        for page in sorted(DOCS.glob("*.rst"))
+        for language, code in code_blocks(page.read_text(encoding="utf-8"))
+    ]
+    assert text_only == []
+
+
+def test_readmes_python_is_cut_from_the_examples_the_tests_run() -> None:
+    # PyPI renders README without Sphinx, so its code is a copy: of run code, word for word.
+    examples = "\n".join(path.read_text(encoding="utf-8") for path in EXAMPLES.rglob("*.py"))
+    blocks = list(code_blocks((ROOT / "README.rst").read_text(encoding="utf-8")))
+    assert blocks, "README shows no code"
+    assert [code for _, code in blocks if code not in examples] == []
+
+
+def test_the_celery_example_queues_and_its_worker_runs_the_receivers(examples_on_path: None) -> None:
+    pytest.importorskip("celery")
+    from myapp import create_app
+
+    app = create_app({"HUGGY_WEBHOOK_TOKEN": "secret", "HUGGY_DEDUP": "memory"})
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = True  # the worker's run, in this process (no broker)
+    response = post_delivery(app.test_client(), ("closedChat", {"id": 9}))
+
+    assert response.get_json() == {"status": "queued", "events": 1}
+    assert app.extensions["closed_chats"] == [9]
+    assert app.config["HUGGY_DISPATCH"] == "celery"
+
+
+def test_every_literalinclude_names_an_example_that_exists() -> None:
+    included = [
+        (page.name, target)
+        for page in DOCS.glob("*.rst")
+        for target in re.findall(r"\.\. literalinclude:: (\S+)", page.read_text(encoding="utf-8"))
+    ]
+    assert included, "the docs include no example"
+    assert [(page, target) for page, target in included if not (DOCS / target).resolve().is_file()] == []
