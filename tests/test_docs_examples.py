@@ -6,12 +6,15 @@ Every example in the docs is a doctest (run by ``sphinx-build -b doctest``) or a
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shlex
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 from flask_huggy.testing import post_delivery
@@ -94,3 +97,48 @@ def test_every_literalinclude_names_an_example_that_exists() -> None:
     ]
     assert included, "the docs include no example"
     assert [(page, target) for page, target in included if not (DOCS / target).resolve().is_file()] == []
+
+
+def cli_reference() -> click.Group:
+    spec = importlib.util.spec_from_file_location("cli_reference", DOCS / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    group: click.Group = module.huggy
+    return group
+
+
+def documented_command_lines() -> list[tuple[str, str]]:
+    """Every ``flask huggy ...`` command line shown in the docs and READMEs, as (where, line)."""
+    pages = [*sorted(DOCS.glob("*.rst")), ROOT / "README.rst", ROOT / "example_app" / "README.rst"]
+    found = []
+    for page in pages:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            match = re.search(r"flask (?:--app \S+ )?huggy (.*)$", line)
+            if match and line.startswith("    ") and "[" not in match.group(1):
+                command = re.split(r"\s[|>]\s", match.group(1))[0]
+                found.append((page.name, command.strip().rstrip("`")))
+    return found
+
+
+def test_every_command_line_in_the_docs_parses_with_the_commands_as_they_are() -> None:
+    # A renamed option or event would leave a command in the docs that fails when pasted.
+    group = cli_reference()
+    lines = documented_command_lines()
+    assert len(lines) >= 10, lines
+    wrong = []
+    for where, line in lines:
+        name, *args = shlex.split(line)
+        try:
+            if name.startswith("-"):
+                group.make_context("huggy", [name, *args])  # --help exits through click.exceptions.Exit
+            else:
+                command = group.get_command(click.Context(group), name)
+                assert command is not None, f"no command {name!r}"
+                command.make_context(name, args)
+        except click.exceptions.Exit as done:
+            if done.exit_code:
+                wrong.append(f"{where}: flask huggy {line}: exit {done.exit_code}")
+        except (AssertionError, click.ClickException) as error:
+            wrong.append(f"{where}: flask huggy {line}: {error}")
+    assert wrong == []
