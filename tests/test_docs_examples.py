@@ -142,3 +142,26 @@ def test_every_command_line_in_the_docs_parses_with_the_commands_as_they_are() -
         except (AssertionError, click.ClickException) as error:
             wrong.append(f"{where}: flask huggy {line}: {error}")
     assert wrong == []
+
+
+def test_the_example_apps_readme_shows_its_code_word_for_word() -> None:
+    # GitHub shows this README without Sphinx, so its code is a copy: of the app's own code.
+    source = "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "example_app").rglob("*.py")))
+    blocks = list(code_blocks((ROOT / "example_app" / "README.rst").read_text(encoding="utf-8")))
+    assert blocks
+    assert [code for _, code in blocks if not is_excerpt(code, source)] == []
+
+
+def is_excerpt(code: str, source: str) -> bool:
+    """Whether ``code`` is consecutive lines of ``source``, at any one indentation."""
+    first = code.splitlines()[0]
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == first.strip():
+            indent = line[: len(line) - len(line.lstrip())]
+            window = lines[i: i + len(code.splitlines())]
+            if textwrap.dedent("\n".join(window)) == code and all(
+                not w.strip() or w.startswith(indent) for w in window
+            ):
+                return True
+    return False
