@@ -4,9 +4,10 @@ Run it with ``flask --app example_app run`` (it prints its URL and its webhook
 URL), paste ``https://<your public host>/huggy/webhook`` into Huggy's panel
 (Settings > Integrations > Webhook), or press "Try it without Huggy".
 
-It uses flask-huggy as any app would: it registers the blueprint, connects
-receivers (:mod:`example_app.receivers`) that store every delivery in a
-database through Flask-SQLAlchemy, and reads its settings from ``app.config``,
+It uses flask-huggy as any app would, through its public API only: the
+``Huggy`` extension (:mod:`example_app.webhook`), receivers
+(:mod:`example_app.receivers`) that store every delivery in a database through
+Flask-SQLAlchemy, and reads its settings from ``app.config``,
 filled from environment variables named like the config keys
 (``HUGGY_WEBHOOK_TOKEN``, ``INBOX_PUBLIC_URL``, ...) plus ``DATABASE_URL``.
 """
@@ -27,16 +28,13 @@ from flask.helpers import get_debug_flag
 from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
-import flask_huggy
-from flask_huggy import mask_token, read_settings
-from flask_huggy.testing import webhook_url
-
 from .demo import register_demo_command
 from .models import add_missing_columns, db
 from .receivers import connect_receivers
 from .state import EXTENSION, InboxState
 from .views import bp as inbox_blueprint
 from .views import public_webhook_url, register_template_helpers
+from .webhook import huggy, mask_token, webhook_path
 
 logger = logging.getLogger("example_app")
 
@@ -104,7 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions[EXTENSION] = InboxState()
-    app.register_blueprint(flask_huggy.blueprint)  # POST /huggy/webhook, and `flask huggy ...`
+    huggy.init_app(app)  # POST /huggy/webhook, `flask huggy ...`, and the receivers of @huggy.on
     app.register_blueprint(inbox_blueprint)
     connect_receivers(app)
     register_template_helpers(app)
@@ -129,7 +127,7 @@ def _announce(app: Flask) -> None:
     """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
     ctx = click.get_current_context(silent=True)
     if ctx is None:  # a WSGI server (gunicorn) imported it: one line in its log
-        logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_url(app))
+        logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_path(app))
         return
     if ctx.command.name != "run":  # another command (`huggy-demo`, `--help`, ...) says what it does itself
         return
@@ -140,9 +138,9 @@ def _announce(app: Flask) -> None:
     browse_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
     scheme = "https" if ctx.params.get("cert") else "http"
     base = f"{scheme}://{browse_host}:{ctx.params.get('port') or 5000}"
-    hook = webhook_url(app)
+    hook = webhook_path(app)
     with app.app_context():
-        tokens = read_settings(app.config).tokens
+        tokens = huggy.endpoint(app).settings.tokens
         database = db.engine.url.render_as_string(hide_password=True)
     lines = [
         f" * Huggy inbox: {base}/",
@@ -159,8 +157,8 @@ def _announce(app: Flask) -> None:
     )
     lines.append(f" * Database: {_shown_database(database)}")
     if app.config["INBOX_DEMO"]:
-        command = "flask --app example_app huggy-demo" + ("" if base == "http://127.0.0.1:5000" else f" --url {base}")
-        lines.append(f' * No Huggy yet? Press "Try it without Huggy" on the page, or run: {command}')
+        # The command posts through the app itself, into the same database: no URL to give.
+        lines.append(' * No Huggy yet? Press "Try it without Huggy" on the page, or run: flask --app example_app huggy-demo')
     click.echo("\n".join(lines))
     sys.stdout.flush()
 

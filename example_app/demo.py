@@ -1,56 +1,63 @@
-""""Try it without Huggy": a realistic conversation posted to the inbox's own webhook, over HTTP.
+""""Try it without Huggy": a realistic conversation posted to the inbox's own webhook.
 
-The conversation is built with :mod:`flask_huggy.testing` from the samples of
-Huggy's docs, with names and texts of a small shop, and goes through the same
-door as Huggy's deliveries: an HTTP POST to ``/huggy/webhook`` with the token,
-checked and dispatched by the real blueprint. Two ways to start it:
+The conversation is the inbox's own data (``conversation.json``, next to this
+file): two chats of a small shop, made once from the samples of Huggy's docs,
+with placeholders for the ids and times that each run fills in. It goes through
+the same door as Huggy's deliveries: a POST to ``/huggy/webhook`` with the
+token, checked and dispatched by the real blueprint. Two ways to start it:
 
 - the button on every page (``POST /demo``), which posts from a background
-  thread to the address the server listens on, so the pages fill up live;
-- ``flask --app example_app huggy-demo [--url http://127.0.0.1:5000]`` from a terminal.
+  thread through the app itself (its WSGI stack, in-process), so the pages fill
+  up live;
+- ``flask --app example_app huggy-demo`` from a terminal, through the app
+  itself too, into the same database; ``--url`` posts to a running inbox over
+  HTTP instead.
 
-It only ever posts to the app itself: the button derives the address from the
-server's own socket (never from the ``Host`` header a client sends), and the
-command from ``--url``, a base URL its operator types.
+The button never chooses an address: nothing it does depends on the ``Host``
+header or on the socket the server listens on, so a request cannot send the
+demo, and the token it carries, anywhere else. Only an operator picks a URL,
+by typing it after ``--url``.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import json
+import logging
+import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import click
 import requests
 from flask import Flask, current_app
 
-from flask_huggy.testing import (
-    SAMPLE_TOKEN,
-    HuggyEvent,
-    build_delivery,
-    build_event,
-    configured_token,
-    fresh_id,
-    webhook_url,
-)
-
 from .state import DemoRun, inbox_state
+from .webhook import huggy, webhook_path
 
-#: Seconds to wait for the inbox to answer one delivery.
-TIMEOUT = 10.0
+logger = logging.getLogger("example_app")
 
-_PHOTO = "https://c.pzw.io/img/avatar-user-boy.jpg"  # Huggy's default avatar, as in its samples
-#: The demo shop's Huggy account. Each docs sample names its own company; one
-#: conversation of one shop names one.
+#: The conversation, with placeholders (see the file's ``about``).
+CONVERSATION_FILE = Path(__file__).with_name("conversation.json")
+#: The demo shop's Huggy account: the only company the conversation names.
 COMPANY_ID = 15691
+#: Seconds to wait for a running inbox to answer one delivery (``--url``).
+TIMEOUT = 10.0
+#: The token the demo signs with when the inbox has none configured (and so takes any).
+PLACEHOLDER_TOKEN = "5a4d1f0c8e2b47a9b3c6d0e1f2a3b4c5"
+#: How Huggy writes its own timestamps (``send_at``, ``closed_at``): wall-clock time, no offset.
+LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+_PLACEHOLDER = re.compile(r"\{\{(\w+)(\|string)?\}\}")
 
-class DemoUnavailable(Exception):
-    """The button cannot tell an address of its own server to post to."""
+#: Posts one delivery and gives the webhook's answer: its HTTP status, and its JSON body if it is an object.
+Send = Callable[[Mapping[str, Any]], tuple[int, Mapping[str, Any] | None]]
 
 
 @dataclass(frozen=True)
@@ -58,11 +65,14 @@ class Step:
     """One delivery of the conversation, and what it shows."""
 
     caption: str
-    events: tuple[HuggyEvent, ...]
+    #: As Huggy posts them: event name -> its events, in firing order. Ids are
+    #: this run's; times are still ``{{now}}`` (:func:`delivery` stamps them).
+    messages: Mapping[str, list[dict[str, Any]]]
 
-
-def _person(person_id: int, name: str, *, mobile: str | None = None, email: str | None = None) -> dict[str, Any]:
-    return {"id": person_id, "name": name, "mobile": mobile, "phone": None, "email": email, "photo": _PHOTO}
+    @property
+    def names(self) -> list[str]:
+        """Each event's name, in firing order."""
+        return [name for name, events in self.messages.items() for _ in events]
 
 
 def conversation() -> list[Step]:
@@ -71,115 +81,93 @@ def conversation() -> list[Step]:
 
     Ids are fresh on each call, so running the demo again adds two new chats.
     """
-    maria_chat, maria_id, carlos_chat, carlos_id = fresh_id(), fresh_id(), fresh_id(), fresh_id()
-    maria = _person(maria_id, "Maria Souza", mobile="5511987654321", email="maria.souza@example.com")
-    carlos = _person(carlos_id, "Carlos Pereira", email="carlos.pereira@example.com")
-    ana = _person(40419, "Ana Lima", mobile="5511955554444", email="ana.lima@example.com")
+    steps = _load()
+    names = sorted({name for step in steps for name in _placeholders(step["messages"])} - {"now"})
+    # Eight digits, as in Huggy's samples; distinct, so that two chats never share one.
+    ids: dict[str, Any] = dict(zip(names, random.sample(range(10_000_000, 100_000_000), len(names))))
+    return [Step(step["caption"], _fill(step["messages"], ids)) for step in steps]
 
-    def chat(customer: dict[str, Any], channel: str, situation: str) -> dict[str, Any]:
-        return {"channel": channel, "situation": situation, "department": False, "customer": customer,
-                "workflowID": None, "workflowStepID": None}
 
-    def from_contact(name: str, chat_id: int, customer: dict[str, Any], channel: str, situation: str,
-                     body: str, message_id: int) -> HuggyEvent:
-        return build_event(
-            name, chat_id=chat_id, customer_id=customer["id"], id=str(message_id), body=body, sender=customer,
-            senderType=channel, receiver=False if situation != "in_chat" else ana, receiverType="agent",
-            channel=channel, customer=customer, chat={"id": chat_id, **chat(customer, channel, situation)},
-        )
+def delivery(step: Step, token: str, *, zone: tzinfo, at: float | None = None) -> dict[str, Any]:
+    """``step`` as the delivery Huggy would post at ``at`` (default: now), signed with ``token``.
 
-    def from_agent(body: str) -> HuggyEvent:
-        return build_event(
-            "sendedAllMessage", chat_id=maria_chat, customer_id=maria_id, body=body, sender=ana,
-            senderType="agent", receiver=maria, receiverType="whatsapp", channel="agent", customer=maria,
-            chat={"id": maria_chat, **chat(maria, "whatsapp", "in_chat")},
-        )
+    Huggy's own timestamps in the events say the same instant as the
+    delivery's ``time``, in ``zone`` (``HUGGY_TIMEZONE``), as Huggy writes them.
+    """
+    epoch = int(time.time()) if at is None else at
+    now = datetime.fromtimestamp(epoch, zone).strftime(LOCAL_TIME_FORMAT)
+    return {"time": epoch, "messages": _fill(step.messages, {"now": now}), "token": token}
 
-    def flow(name: str, agent: dict[str, Any] | None) -> HuggyEvent:
-        return build_event(name, chat_id=maria_chat, flowID=70582, **{
-            "context.SYSTEM.CLIENT_NAME": "Maria Souza", "context.SYSTEM.CLIENT_FIRST_NAME": "Maria",
-            "context.SYSTEM.CLIENT_SECOND_NAME": "Souza", "context.SYSTEM.CLIENT_EMAIL": maria["email"],
-            "context.SYSTEM.CLIENT_NUMBER": "+" + maria["mobile"],
-            "context.huggy.chat.agent.id": agent and agent["id"], "context.huggy.chat.agent.name": agent and agent["name"],
-            "context.huggy.chat.agent.email": agent and agent["email"],
-            "context.huggy.chat.company.name": "Loja Exemplo",
-        })
 
-    first = fresh_id()
-    whatsapp = {"id": 101, "uuid": "298745b9-6af7-4e8b-a2f6-719b6b9b9ddd", "name": "WhatsApp Loja Exemplo",
-                "type": "whatsapp"}
-    huggy_chat = {"id": 19507, "uuid": "7b1413d6-2e67-43f8-a015-0542c62f7854", "name": "Huggy Chat",
-                  "type": "widget"}
-    steps = [
-        Step("Ana comes online", (
-            build_event("agentChangedStatus", **ana, isActive=True, isOnline=True, isAvailable=True),
-        )),
-        Step("Maria writes on WhatsApp: a new chat and a new contact", (
-            build_event("createdCustomer", **maria, custom_fields={}, organizations=[], groups=[]),
-            build_event("startedChat", id=maria_chat, situation="auto", channel=whatsapp, contact=maria),
-            # Huggy reports a message of a queued chat twice (receivedMessage and
-            # receivedAllMessage, one message id): the timeline shows it once.
-            from_contact("receivedMessage", maria_chat, maria, "whatsapp", "auto",
-                         "Olá! Meu pedido #4512 ainda não chegou 😕", first),
-            from_contact("receivedAllMessage", maria_chat, maria, "whatsapp", "auto",
-                         "Olá! Meu pedido #4512 ainda não chegou 😕", first),
-        )),
-        Step("The welcome flow runs", (flow("startedAutomationFlow", None),)),
-        Step("The flow ends and the chat waits for an agent", (flow("finishedAutomationFlow", None),)),
-        Step("Ana takes the chat", (
-            build_event("leftQueue", id=maria_chat, situation="in_chat", agent={"id": ana["id"]}, channel=whatsapp,
-                        contact=maria),
-            build_event("agentEntered", id=maria_chat, channel="whatsapp", situation="in_chat", customer=maria,
-                        agent=ana),
-        )),
-        Step("Ana answers", (from_agent("Oi, Maria! Aqui é a Ana. Vou verificar o pedido #4512 para você."),)),
-        Step("Ana leaves a note for the team", (
-            build_event("newInternalMessage", chat_id=maria_chat, customer_id=maria_id,
-                        body="Transportadora confirmou o atraso: entrega amanhã.", sender=ana, senderType="agent",
-                        receiver=maria, receiverType="whatsapp", chat={"id": maria_chat, **chat(maria, "whatsapp", "in_chat")}),
-        )),
-        Step("They talk", (
-            from_agent("Falei com a transportadora: seu pedido chega amanhã até as 18h."),
-            from_contact("receivedAllMessage", maria_chat, maria, "whatsapp", "in_chat",
-                         "Ah, que bom! Obrigada, Ana.", fresh_id()),
-        )),
-        Step("Carlos opens Huggy Chat on the website", (
-            build_event("startedWidgetAttendance", name="Carlos Pereira", email=carlos["email"], mobile=None,
-                        phone=None, widget="2008"),
-            build_event("startedChat", id=carlos_chat, situation="wait_for_chat", channel=huggy_chat, contact=carlos),
-            from_contact("receivedAllMessage", carlos_chat, carlos, "widget", "wait_for_chat",
-                         "Boa tarde! Vocês entregam em Salvador?", fresh_id()),
-        )),
-        Step("Maria's chat moves to Resolved", (
-            build_event("updatedWorkflowStep", agent={"id": ana["id"], "name": ana["name"], "photo": _PHOTO},
-                        chat={"id": maria_chat, **chat(maria, "whatsapp", "in_chat"), "workflowID": 6074,
-                              "workflowStepID": 7612},
-                        step={"id": 7612, "name": "Resolvido", "workflow": {"id": 6074, "name": "Suporte"}},
-                        previousStep={"id": 7611, "name": "Em atendimento",
-                                      "workflow": {"id": 6074, "name": "Suporte"}}),
-        )),
-        Step("Ana closes Maria's chat with a tabulation", (
-            from_agent("Qualquer coisa, é só chamar. Até logo!"),
-            build_event("closedChat", id=maria_chat, channel="whatsapp", situation="finishing", closed=1,
-                        tabulation={"id": 7, "name": "Pedido atrasado"}),
-        )),
-    ]
-    for step in steps:
-        for event in step.events:
-            _one_company(event)
+@lru_cache(maxsize=1)
+def _load() -> list[dict[str, Any]]:
+    # Read once; never handed out: _fill makes each run its own copy.
+    steps: list[dict[str, Any]] = json.loads(CONVERSATION_FILE.read_text(encoding="utf-8"))["steps"]
     return steps
 
 
-def _one_company(event: HuggyEvent) -> None:
-    """Make ``event`` name the demo shop's company, keeping each field's type as Huggy sends it."""
-    company = event.get("company")
-    if isinstance(company, dict) and "id" in company:
-        company["id"] = str(COMPANY_ID) if isinstance(company["id"], str) else COMPANY_ID
-    if "companyID" in event:
-        event["companyID"] = str(COMPANY_ID)
-    context = event.get("context")
-    if isinstance(context, dict) and "huggy.chat.company.id" in context:
-        context["huggy.chat.company.id"] = COMPANY_ID
+def _placeholders(node: Any) -> Iterable[str]:
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _placeholders(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _placeholders(value)
+    elif isinstance(node, str) and (match := _PLACEHOLDER.fullmatch(node)):
+        yield match[1]
+
+
+def _fill(node: Any, values: Mapping[str, Any]) -> Any:
+    """A copy of ``node`` with each placeholder named in ``values`` replaced; ``|string`` gives text."""
+    if isinstance(node, dict):
+        return {key: _fill(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_fill(value, values) for value in node]
+    if isinstance(node, str) and (match := _PLACEHOLDER.fullmatch(node)) and match[1] in values:
+        value = values[match[1]]
+        return str(value) if match[2] else value
+    return node
+
+
+# --- posting --------------------------------------------------------------------------------
+
+
+def through_app(app: Flask) -> Send:
+    """Post into ``app`` itself: its whole WSGI stack, in this process, with no socket and no address.
+
+    Flask's test client is the tool: it builds the request as a server would
+    and runs it through the same middleware, blueprint and receivers as
+    Huggy's deliveries. The body is serialized here, keeping Huggy's key order
+    (which is the firing order) whatever the app's JSON provider does.
+    """
+    client = app.test_client()
+    path = webhook_path(app)
+
+    def send(body: Mapping[str, Any]) -> tuple[int, Mapping[str, Any] | None]:
+        response = client.post(path, data=json.dumps(body, ensure_ascii=False), content_type="application/json")
+        answer = response.get_json(silent=True)
+        response.close()  # as a server does once the answer is sent (runs what the app deferred to then)
+        return response.status_code, answer if isinstance(answer, dict) else None
+
+    return send
+
+
+def over_http(webhook: str, session: requests.Session | None = None) -> Send:
+    """Post to ``webhook``, the URL of a running inbox's webhook that an operator typed.
+
+    Connection errors and timeouts propagate (``requests.RequestException``).
+    """
+    http = session or requests.Session()
+
+    def send(body: Mapping[str, Any]) -> tuple[int, Mapping[str, Any] | None]:
+        response = http.post(webhook, json=body, timeout=TIMEOUT, allow_redirects=False)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        return response.status_code, answer if isinstance(answer, dict) else None
+
+    return send
 
 
 @dataclass(frozen=True)
@@ -196,32 +184,24 @@ class Posted:
 
 
 def post_conversation(
-    webhook: str,
+    send: Send,
     token: str,
     *,
+    zone: tzinfo,
     steps: Iterable[Step] | None = None,
     pause: float = 0.0,
-    timezone_name: str = "America/Sao_Paulo",
     on_posted: Callable[[Posted], None] | None = None,
-    session: requests.Session | None = None,
 ) -> list[Posted]:
-    """POST each step as one delivery to ``webhook``, ``pause`` seconds apart; stop at the first refusal.
+    """Post each step as one delivery with ``send``, ``pause`` seconds apart; stop at the first refusal.
 
     Each delivery is stamped when it is sent, so times in the inbox are real.
-    Connection errors and timeouts propagate (``requests.RequestException``).
     """
-    http = session or requests.Session()
     results: list[Posted] = []
     for index, step in enumerate(steps if steps is not None else conversation()):
         if index and pause:
             time.sleep(pause)
-        delivery = build_delivery(*step.events, token=token, timezone=timezone_name)
-        response = http.post(webhook, json=delivery, timeout=TIMEOUT, allow_redirects=False)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        posted = Posted(step, response.status_code, body if isinstance(body, dict) else None)
+        status, body = send(delivery(step, token, zone=zone))
+        posted = Posted(step, status, body)
         results.append(posted)
         if on_posted:
             on_posted(posted)
@@ -233,62 +213,29 @@ def post_conversation(
 def demo_token(app: Flask) -> str:
     """The token the demo signs with: the app's own, so that the webhook accepts it.
 
-    With no token configured the webhook accepts any, and the builders' placeholder does.
+    With no token configured the webhook accepts any (or refuses all), and a placeholder does.
     """
-    return configured_token(app) or SAMPLE_TOKEN
+    tokens = huggy.endpoint(app).settings.tokens
+    return tokens[0] if tokens else PLACEHOLDER_TOKEN
 
 
-def own_base_url(environ: Mapping[str, Any]) -> str:
-    """The base URL of the server handling this request, from the socket it listens on.
-
-    WSGI servers put their listening address in ``SERVER_NAME``/``SERVER_PORT``
-    (Werkzeug's and gunicorn's do for TCP). ``ProxyFix`` rewrites them from
-    ``X-Forwarded-*`` headers but keeps the originals, which are used. Only an IP
-    address of this machine's loopback or private networks is accepted: the demo
-    carries the app's token and must never be sent elsewhere.
-    """
-    original = environ.get("werkzeug.proxy_fix.orig") or {}
-
-    def pick(key: str) -> Any:
-        return original.get(key) or environ.get(key)
-
-    host, port, scheme = str(pick("SERVER_NAME") or ""), str(pick("SERVER_PORT") or ""), pick("wsgi.url_scheme")
-    if host == "localhost":
-        host = "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        raise DemoUnavailable(
-            f"This server does not listen on an IP address ({host!r}); run `flask --app example_app huggy-demo "
-            f"--url <its URL>` instead."
-        ) from None
-    if address.is_unspecified:  # bound to every interface: loopback reaches it
-        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
-    if not (address.is_loopback or address.is_private or address.is_link_local) or not port.isdigit():
-        raise DemoUnavailable(
-            f"Not posting the demo to {address} port {port or '?'}: run `flask --app example_app huggy-demo --url "
-            f"<its URL>` instead."
-        )
-    shown = f"[{address}]" if address.version == 6 else str(address)
-    return f"{scheme if scheme in ('http', 'https') else 'http'}://{shown}:{port}"
-
-
-def start_demo(app: Flask, base_url: str) -> DemoRun:
-    """Post the conversation to ``base_url`` from a background thread and return at once.
+def start_demo(app: Flask) -> DemoRun:
+    """Post the conversation through ``app`` itself from a background thread, and return at once.
 
     The page that started it then sees the events arrive live. A thread rather
-    than the request itself: a server with a single worker could not answer
-    its own posts while the request that makes them waits.
+    than the request itself, so that the page comes back at once and the
+    deliveries arrive one by one, ``INBOX_DEMO_PAUSE`` apart.
     """
     state = inbox_state(app)
     with state.lock:
         if state.last_demo is not None and state.last_demo.running:
             return state.last_demo
         steps = conversation()
-        target = base_url.rstrip("/") + webhook_url(app)
-        run = state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target=target, total=len(steps))
+        run = state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target=webhook_path(app),
+                                        total=len(steps))
     token, pause = demo_token(app), float(app.config["INBOX_DEMO_PAUSE"])
-    tz_name = str(app.config.get("HUGGY_TIMEZONE", "America/Sao_Paulo"))
+    zone = huggy.endpoint(app).settings.timezone
+    send = through_app(app)
 
     def record(posted: Posted) -> None:
         run.sent += 1
@@ -299,9 +246,10 @@ def start_demo(app: Flask, base_url: str) -> DemoRun:
 
     def work() -> None:
         try:
-            post_conversation(target, token, steps=steps, pause=pause, timezone_name=tz_name, on_posted=record)
-        except requests.RequestException as exc:
-            run.error = f"Could not reach {target}: {type(exc).__name__}"
+            post_conversation(send, token, zone=zone, steps=steps, pause=pause, on_posted=record)
+        except Exception as exc:  # under TESTING, what the app raises reaches its caller: this thread
+            logger.exception("The demo stopped.")
+            run.error = f"The webhook failed: {type(exc).__name__}"
         finally:
             run.finish()
 
@@ -319,33 +267,37 @@ def register_demo_command(app: Flask) -> None:
     """Add ``flask huggy-demo`` to ``app``'s command line."""
 
     @app.cli.command("huggy-demo")
-    @click.option("--url", default="http://127.0.0.1:5000", show_default=True,
-                  help="Base URL of the running inbox; the conversation goes to its /huggy/webhook.")
+    @click.option("--url", default=None,
+                  help="Base URL of a running inbox to post to over HTTP, e.g. http://127.0.0.1:5000. "
+                  "Without it, the conversation goes through the app itself, into its database.")
     @click.option("--pause", type=float, default=None,
                   help="Seconds between deliveries [default: INBOX_DEMO_PAUSE].")
     @click.option("--token", default=None, help="Token to sign with [default: HUGGY_WEBHOOK_TOKEN].")
-    def huggy_demo(url: str, pause: float | None, token: str | None) -> None:
-        """Post a realistic conversation to the running inbox, over HTTP, as Huggy would.
+    def huggy_demo(url: str | None, pause: float | None, token: str | None) -> None:
+        """Post a realistic conversation to the inbox's webhook, as Huggy would.
 
-        Start the inbox first (flask --app example_app run), then watch its pages fill up.
+        The deliveries go through the app's real webhook, into the database the
+        inbox uses: open (or keep open) its pages and watch them fill up.
         """
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if not url.startswith(("http://", "https://")):
+        if url is None:
+            send, target = through_app(app), f"{webhook_path(app)}, through the app itself"
+        elif url.startswith(("http://", "https://")):
+            target = url.rstrip("/") + webhook_path(app)
+            send = over_http(target)
+        else:
             raise click.BadParameter("give the inbox's base URL, e.g. http://127.0.0.1:5000", param_hint="--url")
-        target = url.rstrip("/") + webhook_url(app)
         steps = conversation()
         click.echo(f"Posting {len(steps)} deliveries to {target}")
 
         def report(posted: Posted) -> None:
-            names = " + ".join(event.name for event in posted.step.events)
             outcome = "accepted" if posted.accepted else f"refused, HTTP {posted.status} {_reason(posted.body)}"
-            click.echo(f"  {posted.step.caption}: {names} -> {outcome}")
+            click.echo(f"  {posted.step.caption}: {' + '.join(posted.step.names)} -> {outcome}")
 
         try:
             results = post_conversation(
-                target, token or demo_token(app), steps=steps,
-                pause=float(app.config["INBOX_DEMO_PAUSE"]) if pause is None else pause,
-                timezone_name=str(app.config.get("HUGGY_TIMEZONE", "America/Sao_Paulo")), on_posted=report,
+                send, token or demo_token(app), zone=huggy.endpoint(app).settings.timezone, steps=steps,
+                pause=float(app.config["INBOX_DEMO_PAUSE"]) if pause is None else pause, on_posted=report,
             )
         except requests.RequestException as exc:
             raise click.ClickException(
@@ -356,17 +308,20 @@ def register_demo_command(app: Flask) -> None:
             raise click.ClickException(
                 "The inbox refused the demo. If it runs with another HUGGY_WEBHOOK_TOKEN, pass it with --token."
             )
-        click.echo(f"Done: open {url.rstrip('/')}/ to see the chats.")
+        where = f"{url.rstrip('/')}/" if url else "the inbox (flask --app example_app run)"
+        click.echo(f"Done: open {where} to see the chats.")
 
 
 __all__ = [
-    "DemoUnavailable",
+    "COMPANY_ID",
     "Posted",
     "Step",
     "conversation",
+    "delivery",
     "demo_token",
-    "own_base_url",
+    "over_http",
     "post_conversation",
     "register_demo_command",
     "start_demo",
+    "through_app",
 ]

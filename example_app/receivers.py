@@ -1,16 +1,20 @@
 """The inbox's receivers: what it does with the signals flask-huggy sends.
 
-This is the part of the example to copy. Receivers are connected to one app
-(``connect_via(app)``), take the app as sender and everything else as keyword
-arguments, and accept ``**extra`` so that arguments added later never break them.
+This is the part of the example to copy. Receivers of Huggy's events are
+connected to the extension (``@huggy.on("closedChat")``, or ``@huggy.on(None)``
+for every event), which connects them strongly to each app it is given; the
+library's own signals (``delivery_received``, ``token_validated``,
+``delivery_refused``, ...) are connected to one app with ``connect_via(app)``.
+Receivers take the app as sender and everything else as keyword arguments, and
+accept ``**extra`` so that arguments added later never break them.
 
 Why the delivery is stored from ``delivery_received`` and not event by event:
 flask-huggy fires ``delivery_received`` once, after every event of the delivery
 went through its own signal and ``event_received``. Writing the whole delivery
 there, in one transaction, makes storage atomic:
 
-- a delivery the blueprint refuses (wrong token, bad JSON, ...) fires no signal,
-  so nothing is written;
+- a delivery the webhook refuses (wrong token, bad JSON, ...) fires no signal
+  but ``delivery_refused``, so nothing is written;
 - a receiver that raises on one event (yours, connected next to these) stops
   the dispatch before ``delivery_received``, so nothing of the delivery is
   written either; Huggy gets a 500 and retries;
@@ -26,23 +30,29 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, Response, request, request_finished
+from flask import Flask, g, has_app_context
 
-from flask_huggy import Delivery, Event, endpoint_state, signals
+from flask_huggy import Delivery, Event, HuggyError, signals
 
 from .models import db
 from .state import Refusal, inbox_state
 from .store import add_delivery, add_handshake, already_stored
+from .webhook import huggy
 
 logger = logging.getLogger("example_app")
 
 
-def connect_receivers(app: Flask) -> None:
-    """Connect the inbox's receivers to ``app``'s signals."""
+@huggy.on(None)  # every event, known to flask-huggy or not
+def log_event(sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
+    logger.info("%s %s", event.name, json.dumps(event.raw, ensure_ascii=False, default=str))
 
-    @signals.event_received.connect_via(app)
-    def log_event(sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
-        logger.info("%s %s", event.name, json.dumps(event.raw, ensure_ascii=False, default=str))
+
+def connect_receivers(app: Flask) -> None:
+    """Connect the inbox's receivers of flask-huggy's own signals to ``app``.
+
+    ``connect_via`` holds them strongly, so functions defined here stay
+    connected after this returns.
+    """
 
     @signals.delivery_received.connect_via(app)
     def store_delivery(sender: Flask, delivery: Delivery, **extra: Any) -> None:
@@ -61,7 +71,7 @@ def connect_receivers(app: Flask) -> None:
         # Sent once the handshake has been answered with the token and the
         # confirmation request to Huggy has been tried: ``confirmed`` says how
         # that went (True, False, or None when HUGGY_CONFIRM_URL switches it off).
-        error = endpoint_state(sender).last_handshake_error if confirmed is False else None
+        error = huggy.endpoint(sender).last_handshake_error if confirmed is False else None
         logger.info("Huggy's handshake was answered; confirmation request: %s.",
                     {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed))
         try:
@@ -71,18 +81,27 @@ def connect_receivers(app: Flask) -> None:
             db.session.rollback()
             raise
 
-    @request_finished.connect_via(app)
-    def remember_refusals(sender: Flask, response: Response, **extra: Any) -> None:
-        # Kept in memory only: a refused request must not change the database.
-        if request.blueprint != "huggy" or response.status_code < 400:
-            return
-        body = response.get_json(silent=True) if response.is_json else None
-        body = body if isinstance(body, dict) else {}
+    # Refusals and failures are kept in memory only: a refused request must not change the database.
+
+    @signals.delivery_refused.connect_via(app)
+    def remember_refusal(sender: Flask, error: HuggyError, status: int, **extra: Any) -> None:
+        # The error the webhook answered with: its code and message are the JSON body.
+        if g.get("inbox_receiver_failed"):
+            return  # the 500 that answers a receiver's failure: remember_failure said more
         inbox_state(sender).last_refusal = Refusal(
-            at=datetime.now(timezone.utc),
-            status=response.status_code,
-            error=str(body.get("error", "error")),
-            message=str(body.get("message", response.status)),
+            at=datetime.now(timezone.utc), status=status, error=error.code, message=error.message
+        )
+
+    @signals.receiver_failed.connect_via(app)
+    def remember_failure(sender: Flask, event: Event | None, exception: Exception, **extra: Any) -> None:
+        # A receiver raised (storing the delivery, say): Flask answers 500 and Huggy retries.
+        # The exception's type only: its text may quote what the delivery carried.
+        what = f"A receiver of {event.name}" if event is not None else "A receiver of the whole delivery"
+        if has_app_context():
+            g.inbox_receiver_failed = True
+        inbox_state(sender).last_refusal = Refusal(
+            at=datetime.now(timezone.utc), status=500, error="receiver_failed",
+            message=f"{what} raised {type(exception).__name__}; Huggy retries the delivery.",
         )
 
 

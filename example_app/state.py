@@ -18,7 +18,8 @@ EXTENSION = "huggy_inbox"
 
 @dataclass(frozen=True)
 class Refusal:
-    """A request the webhook answered with an error (4xx or 5xx)."""
+    """A request the webhook answered with an error: refused (``delivery_refused``: 4xx, 503) or failed
+    (``receiver_failed``: a receiver raised, 500)."""
 
     at: datetime
     status: int
@@ -31,6 +32,7 @@ class DemoRun:
     """One run of "Try it without Huggy": what it sent, and how it went."""
 
     started_at: datetime
+    #: Where it posts: the webhook's path, through the app itself.
     target: str
     total: int
     sent: int = 0

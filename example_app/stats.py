@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from flask_huggy.aliases import with_aliases
-from flask_huggy.samples import TEMPLATES
+from flask_huggy.signals import EVENT_SIGNALS
 
 #: One colour per Huggy event, so that a type keeps its colour on every page and
 #: in every run. Picked from Paul Tol's palettes (bright, vibrant, muted, light,
@@ -23,7 +22,7 @@ from flask_huggy.samples import TEMPLATES
 #: of protanopia, deuteranopia and tritanopia (Machado et al., 2009) as well as
 #: for normal vision, from each other, from the grey of unknown events and from
 #: the page's white. tests/test_example_palette.py runs that simulation.
-EVENT_COLORS: dict[str, str] = with_aliases({
+_COLORS = {
     "receivedAllMessage": "#0077BB",  # Tol vibrant blue
     "sendedAllMessage": "#D55E00",  # Okabe-Ito vermillion
     "receivedMessage": "#33BBEE",  # Tol vibrant cyan
@@ -42,7 +41,14 @@ EVENT_COLORS: dict[str, str] = with_aliases({
     "answeredChatForm": "#AA3377",  # Tol bright purple
     "createdChat": "#AA4499",  # Tol muted purple
     "asyncExportData": "#222255",  # Tol dark blue
-})  # an alias (sentAllMessage) has its event's colour
+}
+#: Every event name flask-huggy knows, in its catalog's order, with its colour. An
+#: alias (``sentAllMessage``) shares its event's signal, whose name is the event's,
+#: and so its colour. An event added to flask-huggy without a colour here is drawn
+#: grey until it gets one (tests/test_example_stats.py asks for it).
+EVENT_COLORS: dict[str, str] = {
+    name: _COLORS[signal.name] for name, signal in EVENT_SIGNALS.items() if signal.name in _COLORS
+}
 #: Events this version of flask-huggy does not know (Tol bright grey).
 OTHER_COLOR = "#BBBBBB"
 
@@ -131,7 +137,7 @@ def stacked_chart(events: Iterable[tuple[str, datetime]], buckets: Sequence[Buck
     per_type = Counter[str]()
     for (_, name), count in counts.items():
         per_type[name] += count
-    order = [name for name in TEMPLATES if name in per_type] + sorted(set(per_type) - set(TEMPLATES))
+    order = [name for name in EVENT_COLORS if name in per_type] + sorted(set(per_type) - set(EVENT_COLORS))
     totals = [sum(counts[index, name] for name in order) for index in range(len(buckets))]
     top = _nice_ceiling(max(totals, default=0))
 

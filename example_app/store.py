@@ -11,10 +11,11 @@ import hashlib
 import json
 from datetime import datetime, timezone
 
-from flask_huggy import Delivery, Event, mask_token
+from flask_huggy import Delivery, Event
 
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
 from .summary import EventSummary, summarize
+from .webhook import mask_token
 
 
 def fingerprint(delivery: Delivery) -> str:

@@ -1,6 +1,6 @@
 """What one Huggy event means for an inbox: which chat, who, what was said, what changed.
 
-Pure functions over :class:`flask_huggy.Event` (no database, no request), built on
+Pure functions over flask-huggy's ``Event`` (no database, no request), built on
 ``event.obj``, the typed object flask-huggy gives each known event: ``match``
 on its class and a type checker knows every field. Unknown and invalid events
 have no ``obj``; the inbox still keeps them (raw) in the events log.

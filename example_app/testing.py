@@ -1,7 +1,7 @@
 """Running the inbox under a real HTTP server, for tests that need one.
 
-The demo posts over HTTP and a browser needs a URL: Flask's test client is not
-enough for those. :func:`serve` starts Werkzeug's threaded WSGI server on a
+A browser needs a URL, and so does ``flask huggy-demo --url``: Flask's test
+client is not enough for those. :func:`serve` starts Werkzeug's threaded WSGI server on a
 free port of 127.0.0.1, in a thread of the test process, and stops it after.
 """
 

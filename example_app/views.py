@@ -38,10 +38,7 @@ from markupsafe import Markup
 from sqlalchemy import func
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from flask_huggy import endpoint_state, mask_token, read_settings
-from flask_huggy.testing import webhook_url
-
-from .demo import DemoUnavailable, own_base_url, start_demo
+from .demo import start_demo
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
 from .state import DemoRun, Refusal, inbox_state
 from .stats import (
@@ -53,6 +50,7 @@ from .stats import (
     stacked_chart,
 )
 from .summary import AGENT
+from .webhook import huggy, mask_token, webhook_path
 
 bp = Blueprint("inbox", __name__)
 
@@ -139,7 +137,8 @@ def events() -> str:
 @bp.get("/status")
 def status() -> str:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    settings = read_settings(app.config)
+    endpoint = huggy.endpoint(app)
+    settings = endpoint.settings
     per_type = db.session.execute(
         db.select(EventRecord.name, func.count(), func.max(EventRecord.received_at))
         .group_by(EventRecord.name)
@@ -154,14 +153,13 @@ def status() -> str:
             db.select(EventRecord.name, EventRecord.received_at).where(EventRecord.received_at >= days[0].start)
         )
     ]
-    state = endpoint_state(app)
     return render_template(
         "status.html",
         tokens=[mask_token(token) for token in settings.tokens],
         settings=settings,
         handshake=db.session.scalar(db.select(Handshake).order_by(Handshake.id.desc()).limit(1)),
-        handshake_at=state.handshake_at,
-        handshake_error=state.last_handshake_error,
+        handshake_at=endpoint.handshake_at,
+        handshake_error=endpoint.last_handshake_error,
         per_type=[(name, count, _utc(last), color_of(name)) for name, count, last in per_type],
         deliveries=db.session.scalar(db.select(func.count()).select_from(DeliveryRecord)),
         last_delivery=_utc(db.session.scalar(db.select(func.max(DeliveryRecord.received_at)))),
@@ -195,12 +193,7 @@ def demo() -> WerkzeugResponse:
         abort(404)
     if not _same_origin():
         abort(403, "The demo starts from the inbox's own pages.")
-    state = inbox_state(app)
-    try:
-        start_demo(app, own_base_url(request.environ))
-    except DemoUnavailable as exc:
-        state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target="", total=0, error=str(exc))
-        state.last_demo.finish()
+    start_demo(app)  # through the app itself: no address is chosen, whatever the request says
     back = request.form.get("next", "")
     return redirect(back if _is_local_path(back) else url_for("inbox.chats"), code=303)
 
@@ -268,12 +261,13 @@ def last_errors(app: Flask) -> list[Problem]:
     """
     problems: list[Problem] = []
     state = inbox_state(app)
-    endpoint = endpoint_state(app)
+    endpoint = huggy.endpoint(app)
     handshake_error = endpoint.last_handshake_error
     demo = state.last_demo
     refusal = state.last_refusal
     if refusal and not _explained(refusal, handshake_error, demo):
-        problems.append(Problem(refusal.at, f"Webhook refused a request (HTTP {refusal.status})",
+        what = "refused a request" if refusal.status < 500 else "could not take a request"
+        problems.append(Problem(refusal.at, f"Webhook {what} (HTTP {refusal.status})",
                                 f"{refusal.error}: {refusal.message}"))
     if handshake_error:
         problems.append(Problem(endpoint.handshake_at, "Confirmation request to Huggy failed",
@@ -299,7 +293,7 @@ def _explained(refusal: Refusal, handshake_error: dict[str, Any] | None, demo: D
 def public_webhook_url(app: Flask) -> str | None:
     """The URL to paste into Huggy, when ``INBOX_PUBLIC_URL`` says where the app is reachable."""
     public = app.config.get("INBOX_PUBLIC_URL")
-    return str(public).rstrip("/") + webhook_url(app) if public else None
+    return str(public).rstrip("/") + webhook_path(app) if public else None
 
 
 # --- template helpers ---------------------------------------------------------------------
@@ -315,7 +309,7 @@ def viewer_zone() -> tzinfo:
     zone: tzinfo | None = g.get("inbox_viewer_zone")
     if zone is None:
         name = request.cookies.get(ZONE_COOKIE, "")
-        zone = ZoneInfo(name) if name in _known_zones() else read_settings(current_app.config).timezone
+        zone = ZoneInfo(name) if name in _known_zones() else huggy.endpoint(current_app).settings.timezone
         g.inbox_viewer_zone = zone  # once per request: a page shows many times
     return zone
 
@@ -384,7 +378,7 @@ def register_template_helpers(app: Flask) -> None:
             "open_to_anyone": accepts_unauthenticated(current_app),
             "poll_ms": int(float(current_app.config["INBOX_POLL_SECONDS"]) * 1000),
             "last_event_id": db.session.scalar(db.select(func.max(EventRecord.id))) or 0,
-            "webhook_path": webhook_url(app),
+            "webhook_path": url_for(f"{huggy.name}.webhook"),
             "public_webhook": public_webhook_url(app),
             "zone": str(viewer_zone()),
             "zone_cookie": ZONE_COOKIE,
@@ -393,10 +387,8 @@ def register_template_helpers(app: Flask) -> None:
 
 def accepts_unauthenticated(app: Flask) -> bool:
     """Whether the webhook takes deliveries from anyone: no token, and ``HUGGY_ALLOW_UNAUTHENTICATED`` on."""
-    if read_settings(app.config).tokens:
-        return False
-    allowed = app.config.get("HUGGY_ALLOW_UNAUTHENTICATED", False)
-    return allowed is True or str(allowed).strip().lower() in ("1", "true", "yes")
+    settings = huggy.endpoint(app).settings
+    return not settings.tokens and settings.allow_unauthenticated
 
 
 # --- small helpers ------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .safelog import printable
+
 
 def token_matches(candidate: object, tokens: Iterable[str]) -> bool:
     """Whether ``candidate`` equals one of ``tokens``.
@@ -34,7 +36,7 @@ def mask_token(token: object) -> str:
         return "<none>"
     if len(token) <= 8:
         return "****"
-    return "****" + token[-4:]
+    return "****" + printable(token[-4:])
 
 
 def restore_token(delivery_raw: Mapping[str, Any], tokens: Iterable[str]) -> dict[str, Any]:

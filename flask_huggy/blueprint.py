@@ -20,7 +20,7 @@ from .auth import mask_token, token_matches
 from .celery import enqueue
 from .config import Settings, check_settings
 from .dispatch import DispatchSummary, send_alert, validate_all
-from .endpoint import EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
+from .endpoint import CONFIRM_INTERVAL, EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
 from .envelope import decode_json, is_handshake, parse_delivery
 from .errors import (
     DeliveryRejected,
@@ -42,6 +42,8 @@ from .signals import delivery_refused, token_validated
 logger = logging.getLogger("flask_huggy")
 
 _READ_CHUNK = 64 * 1024
+#: The longest token a handshake may carry: Huggy's are 32 hex digits.
+MAX_HANDSHAKE_TOKEN = 256
 
 
 #: The state of one endpoint in one app: an :class:`~flask_huggy.endpoint.Endpoint`.
@@ -165,12 +167,13 @@ def _handle_webhook(name: str) -> Response:
     if settings.allowed_networks:
         _check_source(request.remote_addr, settings)
     body = _read_body(request.stream, request.content_length, settings.max_content_length)
-    payload = decode_json(body, settings.json_decoder)
+    payload = decode_json(body, settings.json_decoder, max_depth=settings.max_depth)
     if not isinstance(payload, dict):
         raise InvalidBody("The body must be a JSON object.", code="not_an_object")
     if is_handshake(payload):
         return _handle_handshake(app, payload, settings, endpoint)
     _authenticate(payload.get("token"), settings, endpoint)
+    _check_event_count(payload.get("messages"), settings.max_events)
     delivery = parse_delivery(payload, settings.timezone, endpoint=name)
     if settings.max_age is not None:
         _check_freshness(delivery, settings.max_age)
@@ -262,6 +265,19 @@ def _allow_without_token(settings: Settings, state: Endpoint) -> None:
         )
 
 
+def _check_event_count(messages: Any, limit: int) -> None:
+    # Counted before a single Event is built: 350,000 empty events cost seconds
+    # (and, with Redis de-duplication, as many keys) otherwise.
+    if isinstance(messages, dict):
+        count = sum(len(events) for events in messages.values() if isinstance(events, list))
+        if count > limit:
+            raise PayloadTooLarge(
+                f"The delivery carries {count} events; this endpoint accepts at most {limit} in one.",
+                code="too_many_events",
+                limit=limit,
+            )
+
+
 def _check_source(remote_addr: str | None, settings: Settings) -> None:
     # remote_addr is the TCP peer, or what Werkzeug's ProxyFix set from the number
     # of proxies the user declared; X-Forwarded-For alone is never trusted.
@@ -300,6 +316,12 @@ def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, s
         raise InvalidEnvelope("A handshake must carry \"validToken\": true.", code="invalid_handshake")
     if not isinstance(token, str) or not token:
         raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
+    if len(token) > MAX_HANDSHAKE_TOKEN:
+        # Huggy's tokens are 32 hex digits; this answer prints the token back.
+        raise InvalidEnvelope(
+            f"The handshake's token is longer than {MAX_HANDSHAKE_TOKEN} characters.", code="token_too_long",
+            limit=MAX_HANDSHAKE_TOKEN,
+        )
     prefix = state.config_prefix
     if settings.tokens:
         _authenticate(token, settings, state)
@@ -331,6 +353,12 @@ def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: End
 
 
 def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool | None:
+    if not settings.tokens and not state.may_confirm(token):
+        # Without a configured token anyone may post handshakes: this process
+        # must not become a way to flood Huggy with requests.
+        logger.info("Answered a repeated handshake for token %s; its confirmation request was sent less than "
+                    "%g s ago and is not sent again.", mask_token(token), CONFIRM_INTERVAL)
+        return None
     if settings.confirm_url is None:
         state.confirmed = None
         logger.info(
@@ -340,7 +368,7 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
         )
         return None
     try:
-        confirm_token(token, settings)
+        confirm_token(token, settings, session=state.http)
     except HandshakeError as exc:
         state.confirmed = False
         state.last_handshake_error = exc.to_dict()
@@ -380,9 +408,10 @@ def _http_error_response(error: HTTPException) -> WerkzeugResponse:
     # MAX_CONTENT_LENGTH) answer in the same JSON shape as ours.
     code = (error.name or "error").lower().replace(" ", "_")
     message = error.description or error.name
-    refusal = DeliveryRejected(message, code=code)
-    refusal.status_code = error.code or 400
-    _refused(refusal)
+    if (error.code or 500) < 500:  # a 500 here is a receiver that raised: receiver_failed told it
+        refusal = DeliveryRejected(message, code=code)
+        refusal.status_code = error.code or 400
+        _refused(refusal)
     response = error.get_response()
     response.data = jsonify(error=code, message=message).get_data()
     response.content_type = "application/json"

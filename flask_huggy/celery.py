@@ -22,11 +22,12 @@ enqueued, so the blueprint can import :func:`enqueue_delivery` without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,24 +283,26 @@ def _dispatch_delivery(
             remaining = _unhandled(run, only)
             since = time.time() if busy_since is None else busy_since
             if time.time() - since < settings.dedup_lease + settings.celery_retry_backoff_max:
-                raise task.retry(
-                    args=[payload, config_prefix],
-                    kwargs={"only": remaining, "failures": failures, "busy_since": since,
-                            "record_id": _record_of(run, record_id)},
-                    countdown=retry_countdown(settings, task.request.retries - failures + 1),
-                    exc=exc,
-                ) from None
+                with _dead_letter_if_unpublished(app, payload, delivery, exc, remaining, run, task):
+                    raise task.retry(
+                        args=[payload, config_prefix],
+                        kwargs={"only": remaining, "failures": failures, "busy_since": since,
+                                "record_id": _record_of(run, record_id)},
+                        countdown=retry_countdown(settings, task.request.retries - failures + 1),
+                        exc=exc,
+                    ) from None
             _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
             raise
         except Exception as exc:
             remaining = _unhandled(run, only)
             if failures < settings.celery_max_retries:
-                raise task.retry(
-                    args=[payload, config_prefix],
-                    kwargs={"only": remaining, "failures": failures + 1, "record_id": _record_of(run, record_id)},
-                    countdown=retry_countdown(settings, failures + 1),
-                    exc=exc,
-                ) from None
+                with _dead_letter_if_unpublished(app, payload, delivery, exc, remaining, run, task):
+                    raise task.retry(
+                        args=[payload, config_prefix],
+                        kwargs={"only": remaining, "failures": failures + 1, "record_id": _record_of(run, record_id)},
+                        countdown=retry_countdown(settings, failures + 1),
+                        exc=exc,
+                    ) from None
             _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
             raise
     assert run is not None and run.summary is not None  # run_delivery returned
@@ -335,6 +338,33 @@ def _unhandled(run: Run | None, only: Sequence[int] | None) -> list[int] | None:
     if run is None:
         return list(only) if only is not None else None
     return run.remaining
+
+
+@contextlib.contextmanager
+def _dead_letter_if_unpublished(
+    app: Flask,
+    payload: Mapping[str, Any],
+    delivery: Delivery | None,
+    exc: BaseException,
+    remaining: Sequence[int] | None,
+    run: Run | None,
+    task: Any,
+) -> Iterator[None]:
+    """Dead-letter the delivery when its retry cannot be published (the broker is down).
+
+    Celery then turns the retry into ``Reject(requeue=False)``: the message is
+    acknowledged and gone. A delivery already acknowledged to Huggy must not go
+    with it, so it is dead-lettered first (journal, log line, signal), to be
+    replayed once the broker is back.
+    """
+    from celery.exceptions import Reject
+
+    try:
+        yield
+    except Reject:
+        logger.error("The retry of a Huggy delivery could not be published (the broker is unreachable).")
+        _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
+        raise
 
 
 def _dead_letter(

@@ -4,33 +4,38 @@ The commands hang off the blueprint's click group (``blueprint.cli``), so they
 appear under ``flask <blueprint name>`` in every app that registers the
 blueprint, and run inside that app's context: by default they post to the
 app's own webhook through its test client, so no server needs to run.
+
+Each command is defined once, here, and shared by the groups of every
+endpoint; :func:`pass_endpoint` hands it the endpoint whose group runs it.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
 import secrets
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 import requests
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from flask.config import Config
 
 from ._version import __version__
 from .auth import mask_token, restore_token
 from .catalog import CATALOG, EVENTS
-from .config import DEFAULT_CONFIRM_URL, DEFAULTS, SETTINGS, Settings, read_settings
+from .config import DEFAULT_CONFIRM_URL, DEFAULTS, SETTINGS, Settings
 from .dispatch import EventOutcome, Outcome
-from .endpoint import endpoint_by_prefix
+from .endpoint import EXTENSION_KEY, Endpoint, get_endpoint
 from .envelope import is_handshake, parse_delivery
 from .errors import ConfigError, HuggyError
 from .journal import (
@@ -63,6 +68,7 @@ USER_AGENT = f"flask-huggy-cli/{__version__}"
 PROGRESS_EVERY = 100
 
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _EVENT = click.Choice(list(TEMPLATES))
 _LOG_LINE = re.compile(r"(?:^|\s)(?P<name>[A-Za-z][A-Za-z0-9_]*) (?P<object>\{.*\})\s*$")
 
@@ -70,256 +76,303 @@ _LOG_LINE = re.compile(r"(?:^|\s)(?P<name>[A-Za-z][A-Za-z0-9_]*) (?P<object>\{.*
 def register_commands(cli: click.Group, *, blueprint: str = "huggy", config_prefix: str = "HUGGY_") -> None:
     """Attach the ``events``, ``simulate``, ``replay``, ``handshake`` and ``check`` commands to ``cli``.
 
-    ``blueprint`` names the webhook the commands post to (``<blueprint>.webhook``)
-    and ``config_prefix`` the settings they read, as given to
-    :func:`~flask_huggy.make_blueprint`.
+    ``cli`` is the command group of the endpoint named ``blueprint`` (its
+    blueprint's ``cli``, named like it): each command finds that endpoint, and
+    with it the webhook it posts to and the settings (``config_prefix``) it
+    reads, when it runs (:func:`pass_endpoint`). The commands are defined once,
+    in this module, and shared by the groups of every endpoint.
     """
     cli.help = (
         f"Work with the Huggy webhook ({blueprint}.webhook) without Huggy: list its events, "
         "simulate and replay deliveries, check the handshake and the settings."
     )
     cli.short_help = "Simulate, replay and inspect Huggy webhooks."
+    for command in COMMANDS:
+        cli.add_command(command)
 
-    def settings() -> Settings:
-        return read_settings(current_app.config, config_prefix)
 
-    def default_token(given: str | None) -> str:
-        return given or configured_token(current_app, config_prefix) or SAMPLE_TOKEN
+def pass_endpoint(command: Callable[Concatenate[Endpoint, _P], _T]) -> Callable[_P, _T]:
+    """Run ``command`` in the app's context, given the endpoint whose group it runs under.
 
-    def sender(url: str | None, timeout: float) -> _Sender:
-        return _Sender(current_app._get_current_object(), blueprint, url, timeout)  # type: ignore[attr-defined]
+    ``flask huggy simulate`` and ``flask huggy_b simulate`` run the same command
+    object: the group's name is the endpoint's name, so the endpoint (its
+    webhook, its settings) is looked up when the command runs, not captured
+    when the group is built.
+    """
 
-    @cli.command("events")
-    def events_command() -> None:
-        """List Huggy's events: signal, deprecation, and receivers connected in this app.
+    @functools.wraps(command)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return command(current_endpoint(), *args, **kwargs)
 
-        Receivers connected to any sender count too. An alias (another name Huggy
-        sends an event under) is listed with its event's signal.
-        """
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        attributes = signal_attributes()
-        rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
-        for name, spec in EVENTS.items():
-            rows.append((name, f"signals.{spec.signal_attribute}", "yes" if spec.deprecated else "",
-                         str(_receivers(spec.signal, app))))
-        rows.append(("", "", "", ""))
-        for name, signal in huggy_signals.items():
-            if name not in EVENTS:
-                rows.append((f"({name})", f"signals.{attributes[name]}", "", str(_receivers(signal, app))))
-        _echo_table(rows)
-        for spec in CATALOG:
-            for alias in spec.aliases:
-                click.echo(f"{alias}: the name live Huggy sends {spec.name} under; same schema, typed object and signal.")
+    return with_appcontext(run)
 
-    @cli.command("simulate")
-    @click.argument("event", type=_EVENT, metavar="EVENT")
-    @click.option("--chain", "chain", type=_EVENT, multiple=True, metavar="EVENT",
-                  help="Another event in the same delivery (repeatable). All events share one chat and customer.")
-    @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-                  help="Set a field of the first event (repeatable). A dotted FIELD reaches inside (chat.id=5); "
-                       "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.")
-    @click.option("--url", help="POST to this URL instead of this app's own webhook.")
-    @click.option("--token", help="The delivery's token. Default: the app's configured token.")
-    @click.option("--print", "print_only", is_flag=True, help="Print the delivery as JSON; send nothing.")
-    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
-    def simulate_command(
-        event: str,
-        chain: tuple[str, ...],
-        assignments: tuple[str, ...],
-        url: str | None,
-        token: str | None,
-        print_only: bool,
-        timeout: float,
-    ) -> None:
-        """Build a realistic delivery of EVENT from Huggy's docs and post it.
 
-        Ids are fresh, the delivery's time is now, and timestamps such as
-        send_at and closed_at say the same instant in Brazil local time
-        (HUGGY_TIMEZONE), as Huggy writes them. Without --url the delivery goes
-        to this app's webhook through its test client: no server needed.
+def current_endpoint() -> Endpoint:
+    """The endpoint of the app whose command group runs the current command."""
+    parent = click.get_current_context().parent
+    name = parent.command.name if parent is not None else None
+    endpoints: dict[str, Endpoint] = current_app.extensions.get(EXTENSION_KEY, {})
+    if name is None or name not in endpoints:
+        known = ", ".join(map(repr, endpoints)) or "none: register flask_huggy.blueprint or use Huggy(app)"
+        raise click.UsageError(f"This command runs under the group of a Huggy endpoint (flask <endpoint name> "
+                               f"<command>), and {name!r} is none (this app's endpoints: {known}).")
+    return get_endpoint(current_app, name)
 
-        \b
-        Examples:
-          flask huggy simulate closedChat
-          flask huggy simulate receivedMessage --set body=Oi --chain closedChat
-          flask huggy simulate receivedMessage --set chat.id=5 --print
-        """
-        tz = settings().timezone
-        epoch = int(datetime.now(timezone.utc).timestamp())
-        events = _fresh_events((event, *chain), epoch, tz)
-        for assignment in assignments:
-            field_path, value = _parse_assignment(assignment)
-            try:
-                set_field(events[0], field_path, value)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint="--set") from None
-        delivery = build_delivery(*events, token=default_token(token), time=epoch, timezone=tz)
-        if print_only:
-            click.echo(json.dumps(delivery, indent=2, ensure_ascii=False))
-            return
-        answer = sender(url, timeout).post(delivery)
-        names = ", ".join(e.name for e in events)
-        if answer.accepted:
-            click.echo(f"{names} -> {answer.target}: {click.style(answer.describe(), fg='green')}")
-            return
-        click.secho(f"{names} -> {answer.target}: refused, {answer.describe()}", fg="red", err=True)
-        raise SystemExit(1)
 
-    @cli.command("replay")
-    @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True), metavar="FILE...")
-    @click.option("--failed", is_flag=True,
-                  help="FILE... is HUGGY_JOURNAL (its directory or some of its files): re-run, in this process, "
-                       "exactly the events whose receivers failed or never ran.")
-    @click.option("--url", help="POST to this URL instead of this app's own webhook.")
-    @click.option("--token", help="Replace each delivery's token. Default: keep the recorded one "
-                                  "(deliveries recorded without one get the app's token).")
-    @click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing. "
-                                                  "With --failed: list the events that would run again.")
-    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
-    def replay_command(files: tuple[str, ...], failed: bool, url: str | None, token: str | None, dry_run: bool,
-                       timeout: float) -> None:
-        """Post recorded deliveries again, in order, and sum up what the receiver said.
+@click.command("events")
+@pass_endpoint
+def events_command(endpoint: Endpoint) -> None:
+    """List Huggy's events: signal, deprecation, and receivers connected in this app.
 
-        Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
-        deliveries, or JSON lines: one delivery per line, possibly wrapped as
-        {"body": ...} or {"raw": ...}, a record of HUGGY_JOURNAL (all its
-        deliveries are posted; its outcome records are skipped), a log line
-        ending with a whole delivery (the Celery worker's dead letters), or an
-        example-app log line ("... closedChat {...}", one event). Handshakes
-        are skipped: replaying one would send a real confirmation to Huggy.
+    Receivers connected to any sender count too. An alias (another name Huggy
+    sends an event under) is listed with its event's signal.
+    """
+    app = endpoint.app
+    attributes = signal_attributes()
+    rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
+    for name, spec in EVENTS.items():
+        rows.append((name, f"signals.{spec.signal_attribute}", "yes" if spec.deprecated else "",
+                     str(_receivers(spec.signal, app))))
+    rows.append(("", "", "", ""))
+    for name, signal in huggy_signals.items():
+        if name not in EVENTS:
+            rows.append((f"({name})", f"signals.{attributes[name]}", "", str(_receivers(signal, app))))
+    _echo_table(rows)
+    for spec in CATALOG:
+        for alias in spec.aliases:
+            click.echo(f"{alias}: the name live Huggy sends {spec.name} under; same schema, typed object and signal.")
 
-        With --failed, FILE... is the delivery journal (a directory or files):
-        the events that never succeeded run again in this process, exactly
-        those, and their outcome is added to the journal, so that a second run
-        re-runs only what still fails.
+@click.command("simulate")
+@click.argument("event", type=_EVENT, metavar="EVENT")
+@click.option("--chain", "chain", type=_EVENT, multiple=True, metavar="EVENT",
+              help="Another event in the same delivery (repeatable). All events share one chat and customer.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field of the first event (repeatable). A dotted FIELD reaches inside (chat.id=5); "
+                   "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.")
+@click.option("--url", help="POST to this URL instead of this app's own webhook.")
+@click.option("--token", help="The delivery's token. Default: the app's configured token.")
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the delivery as JSON (its token masked); send nothing.")
+@click.option("--show-token", is_flag=True, help="With --print: print the token whole (it is a secret).")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+@pass_endpoint
+def simulate_command(
+    endpoint: Endpoint,
+    event: str,
+    chain: tuple[str, ...],
+    assignments: tuple[str, ...],
+    url: str | None,
+    token: str | None,
+    print_only: bool,
+    show_token: bool,
+    timeout: float,
+) -> None:
+    """Build a realistic delivery of EVENT from Huggy's docs and post it.
 
-        \b
-        Examples:
-          flask huggy replay deliveries.jsonl
-          flask huggy replay --failed /var/lib/myapp/huggy-journal
-          flask huggy replay --failed --dry-run /var/lib/myapp/huggy-journal
+    Ids are fresh, the delivery's time is now, and timestamps such as
+    send_at and closed_at say the same instant in Brazil local time
+    (HUGGY_TIMEZONE), as Huggy writes them. Without --url the delivery goes
+    to this app's webhook through its test client: no server needed.
 
-        Exits with 1 if any delivery was refused (non-2xx) or unreadable, or,
-        with --failed, if any event still fails.
-        """
-        if failed:
-            if url is not None or token is not None:
-                raise click.UsageError("--failed runs the receivers in this process: it takes no --url or --token.")
-            _replay_failed(files, dry_run, config_prefix)
-        for path in files:
-            if path != "-" and os.path.isdir(path):
-                raise click.BadParameter(f"{path!r} is a directory; to replay a journal directory, add --failed.",
-                                         param_hint="FILE...")
-        records = [record for path in files for record in _read_file(path)]
-        unreadable = [r for r in records if r.problem]
-        handshakes = [r for r in records if r.handshake]
-        deliveries = [
-            (r.where, _with_token(r.payload, token, default_token(None))) for r in records if r.payload is not None
-        ]
-        for record in unreadable:
-            click.secho(f"{record.where}: unreadable, {record.problem}", fg="red", err=True)
-        skipped = f", skipped {len(handshakes)} handshake(s)" if handshakes else ""
-        unread = f", unreadable {len(unreadable)}" if unreadable else ""
-        if dry_run:
-            refused = _dry_run(deliveries, settings())
-            click.echo(f"Dry run: would send {len(deliveries)}, would be refused {refused}{skipped}{unread}.")
-            raise SystemExit(1 if refused or unreadable else 0)
-        post = sender(url, timeout)
-        accepted = refused = 0
-        for where, payload in _progress(deliveries):
-            answer = post.post(payload)
-            if answer.accepted:
-                accepted += 1
-                continue
-            refused += 1
-            hint = " (recorded with another token? try --token)" if answer.status == 403 else ""
-            click.secho(f"{where}: refused, {answer.describe()}{hint}", fg="red", err=True)
-            if answer.status is None:
-                click.secho("Stopped: the receiver cannot be reached.", fg="red", err=True)
-                break
-        click.echo(f"Sent {accepted + refused}, accepted {accepted}, refused {refused}{skipped}{unread}.")
+    \b
+    Examples:
+      flask huggy simulate closedChat
+      flask huggy simulate receivedMessage --set body=Oi --chain closedChat
+      flask huggy simulate receivedMessage --set chat.id=5 --print
+    """
+    tz = endpoint.settings.timezone
+    epoch = int(datetime.now(timezone.utc).timestamp())
+    events = _fresh_events((event, *chain), epoch, tz)
+    for assignment in assignments:
+        field_path, value = _parse_assignment(assignment)
+        try:
+            set_field(events[0], field_path, value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--set") from None
+    delivery = build_delivery(*events, token=_default_token(endpoint, token), time=epoch, timezone=tz)
+    if print_only:
+        # A terminal, a CI log or a pasted bug report is no place for the app's secret.
+        shown = delivery if show_token else {**delivery, "token": mask_token(delivery["token"])}
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    answer = _Sender(endpoint, url, timeout).post(delivery)
+    names = ", ".join(e.name for e in events)
+    if answer.accepted:
+        click.echo(f"{names} -> {answer.target}: {click.style(answer.describe(), fg='green')}")
+        return
+    click.secho(f"{names} -> {answer.target}: refused, {answer.describe()}", fg="red", err=True)
+    raise SystemExit(1)
+
+@click.command("replay")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True), metavar="FILE...")
+@click.option("--failed", is_flag=True,
+              help="FILE... is HUGGY_JOURNAL (its directory or some of its files): re-run, in this process, "
+                   "exactly the events whose receivers failed or never ran.")
+@click.option("--url", help="POST to this URL instead of this app's own webhook.")
+@click.option("--token", help="Replace each delivery's token. Default: keep the recorded one "
+                              "(deliveries recorded without one get the app's token).")
+@click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing. "
+                                              "With --failed: list the events that would run again.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+@pass_endpoint
+def replay_command(endpoint: Endpoint, files: tuple[str, ...], failed: bool, url: str | None, token: str | None,
+                   dry_run: bool, timeout: float) -> None:
+    """Post recorded deliveries again, in order, and sum up what the receiver said.
+
+    Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
+    deliveries, or JSON lines: one delivery per line, possibly wrapped as
+    {"body": ...} or {"raw": ...}, a record of HUGGY_JOURNAL (all its
+    deliveries are posted; its outcome records are skipped), a log line
+    ending with a whole delivery (the Celery worker's dead letters), or an
+    example-app log line ("... closedChat {...}", one event). Handshakes
+    are skipped: replaying one would send a real confirmation to Huggy.
+
+    With --failed, FILE... is the delivery journal (a directory or files):
+    the events that never succeeded run again in this process, exactly
+    those, and their outcome is added to the journal, so that a second run
+    re-runs only what still fails.
+
+    \b
+    Examples:
+      flask huggy replay deliveries.jsonl
+      flask huggy replay --failed /var/lib/myapp/huggy-journal
+      flask huggy replay --failed --dry-run /var/lib/myapp/huggy-journal
+
+    Exits with 1 if any delivery was refused (non-2xx) or unreadable, or,
+    with --failed, if any event still fails.
+    """
+    if failed:
+        if url is not None or token is not None:
+            raise click.UsageError("--failed runs the receivers in this process: it takes no --url or --token.")
+        _replay_failed(endpoint, files, dry_run)
+    for path in files:
+        if path != "-" and os.path.isdir(path):
+            raise click.BadParameter(f"{path!r} is a directory; to replay a journal directory, add --failed.",
+                                     param_hint="FILE...")
+    records = [record for path in files for record in _read_file(path)]
+    unreadable = [r for r in records if r.problem]
+    handshakes = [r for r in records if r.handshake]
+    fallback = _default_token(endpoint, None)
+    deliveries = [(r.where, _with_token(r.payload, token, fallback)) for r in records if r.payload is not None]
+    for record in unreadable:
+        click.secho(f"{record.where}: unreadable, {record.problem}", fg="red", err=True)
+    skipped = f", skipped {len(handshakes)} handshake(s)" if handshakes else ""
+    unread = f", unreadable {len(unreadable)}" if unreadable else ""
+    if dry_run:
+        refused = _dry_run(deliveries, endpoint.settings)
+        click.echo(f"Dry run: would send {len(deliveries)}, would be refused {refused}{skipped}{unread}.")
         raise SystemExit(1 if refused or unreadable else 0)
+    post = _Sender(endpoint, url, timeout)
+    accepted = refused = 0
+    for where, payload in _progress(deliveries):
+        answer = post.post(payload)
+        if answer.accepted:
+            accepted += 1
+            continue
+        refused += 1
+        hint = " (recorded with another token? try --token)" if answer.status == 403 else ""
+        click.secho(f"{where}: refused, {answer.describe()}{hint}", fg="red", err=True)
+        if answer.status is None:
+            click.secho("Stopped: the receiver cannot be reached.", fg="red", err=True)
+            break
+    click.echo(f"Sent {accepted + refused}, accepted {accepted}, refused {refused}{skipped}{unread}.")
+    raise SystemExit(1 if refused or unreadable else 0)
 
-    @cli.command("handshake")
-    @click.option("--url", help="Post the handshake to this URL (a running server) instead of this app. "
-                                "That server's confirmation request cannot be intercepted: it really goes out.")
-    @click.option("--token", help="The handshake's token. Default: the app's configured token.")
-    @click.option("--huggy-status", type=int, default=200, show_default=True,
-                  help="How the intercepted confirmation request is answered, e.g. 404 to see that it changes "
-                       "nothing Huggy receives.")
-    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
-    def handshake_command(url: str | None, token: str | None, huggy_status: int, timeout: float) -> None:
-        """Play Huggy's URL check against the app, end to end.
+@click.command("handshake")
+@click.option("--url", help="Post the handshake to this URL (a running server) instead of this app. "
+                            "That server's confirmation request cannot be intercepted: it really goes out.")
+@click.option("--token", help="The handshake's token. Default: the app's configured token.")
+@click.option("--huggy-status", type=int, default=200, show_default=True,
+              help="How the intercepted confirmation request is answered, e.g. 404 to see that it changes "
+                   "nothing Huggy receives.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+@pass_endpoint
+def handshake_command(
+    endpoint: Endpoint, url: str | None, token: str | None, huggy_status: int, timeout: float
+) -> None:
+    """Play Huggy's URL check against the app, end to end.
 
-        Posts {"token": ..., "validToken": true} as Huggy does when a URL is
-        saved in its panel, and checks that the answer is the token itself
-        (what Huggy's panel waits for). The confirmation request the app sends
-        afterwards is intercepted in this process and answered with
-        --huggy-status, so nothing reaches Huggy; the command reports each step.
-        """
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        current = settings()
-        token = token or configured_token(app, config_prefix) or secrets.token_hex(16)
-        if url is not None:
-            click.secho(f"Posting to {url}: that server sends its confirmation request to its own "
-                        f"{config_prefix}CONFIRM_URL, for real, after answering.", fg="yellow", err=True)
-            answer = sender(url, timeout).post(build_handshake(token))
-            raise SystemExit(0 if _report_handshake_answer(answer, token) else 1)
-        if not current.tokens:
-            click.secho(f"{config_prefix}WEBHOOK_TOKEN is not set: the app answers any handshake (first setup) "
-                        "and refuses deliveries until it is set"
-                        + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)."
-                           if current.allow_unauthenticated else "."), fg="yellow")
-        click.echo(f"1. Huggy posts the handshake to {webhook_url(app, blueprint)} with token {mask_token(token)}.")
-        with ConfirmationInterceptor(huggy_status) as huggy, SignalRecorder(sender=app) as recorded:
-            answer = sender(None, timeout).post(build_handshake(token))
-        answered = _report_handshake_answer(answer, token, step="2. ")
-        if answered:
-            _report_confirmations(huggy, token, huggy_status, current.confirm_url, config_prefix)
-        calls = recorded.calls_to(token_validated)
-        outcome = f" with confirmed={calls[-1].kwargs.get('confirmed')!r}" if calls else ""
-        click.echo(f"4. token_validated fired {len(calls)} time(s){outcome}; "
-                   f"{_receivers(token_validated, app)} receiver(s) connected in this app.")
-        raise SystemExit(0 if answered else 1)
+    Posts {"token": ..., "validToken": true} as Huggy does when a URL is
+    saved in its panel, and checks that the answer is the token itself
+    (what Huggy's panel waits for). The confirmation request the app sends
+    afterwards is intercepted in this process and answered with
+    --huggy-status, so nothing reaches Huggy; the command reports each step.
+    """
+    app, prefix = endpoint.app, endpoint.config_prefix
+    current = endpoint.settings
+    token = token or configured_token(app, prefix) or secrets.token_hex(16)
+    if url is not None:
+        click.secho(f"Posting to {url}: that server sends its confirmation request to its own "
+                    f"{prefix}CONFIRM_URL, for real, after answering.", fg="yellow", err=True)
+        answer = _Sender(endpoint, url, timeout).post(build_handshake(token))
+        raise SystemExit(0 if _report_handshake_answer(answer, token) else 1)
+    if not current.tokens:
+        click.secho(f"{prefix}WEBHOOK_TOKEN is not set: the app answers any handshake (first setup) "
+                    "and refuses deliveries until it is set"
+                    + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)."
+                       if current.allow_unauthenticated else "."), fg="yellow")
+    click.echo(f"1. Huggy posts the handshake to {webhook_url(app, endpoint.name)} with token {mask_token(token)}.")
+    with ConfirmationInterceptor(huggy_status, app=app) as huggy, SignalRecorder(sender=app) as recorded:
+        answer = _Sender(endpoint, None, timeout).post(build_handshake(token))
+    answered = _report_handshake_answer(answer, token, step="2. ")
+    if answered:
+        _report_confirmations(huggy, token, huggy_status, current.confirm_url, prefix)
+    calls = recorded.calls_to(token_validated)
+    outcome = f" with confirmed={calls[-1].kwargs.get('confirmed')!r}" if calls else ""
+    click.echo(f"4. token_validated fired {len(calls)} time(s){outcome}; "
+               f"{_receivers(token_validated, app)} receiver(s) connected in this app.")
+    raise SystemExit(0 if answered else 1)
 
-    @cli.command("check")
-    @click.option("--url", help="Also post a handshake and a simulated delivery to this URL (a running server) "
-                                "and check both answers.")
-    @click.option("--token", help="The token sent to --url. Default: the app's configured token.")
-    @click.option("--event", type=_EVENT, default="closedChat", show_default=True, metavar="EVENT",
-                  help="The event of the delivery sent to --url.")
-    @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
-    def check_command(url: str | None, token: str | None, event: str, timeout: float) -> None:
-        """Check the settings of this webhook and, with --url, a running server.
+@click.command("check")
+@click.option("--url", help="Also post a handshake and a simulated delivery to this URL (a running server) "
+                            "and check both answers.")
+@click.option("--token", help="The token sent to --url. Default: the app's configured token.")
+@click.option("--event", type=_EVENT, default="closedChat", show_default=True, metavar="EVENT",
+              help="The event of the delivery sent to --url.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
+@pass_endpoint
+def check_command(endpoint: Endpoint, url: str | None, token: str | None, event: str, timeout: float) -> None:
+    """Check the settings of this webhook and, with --url, a running server.
 
-        Prints every setting with its value (tokens and header values masked)
-        and its source: this app's config, or the default. Every unusable
-        value is reported with its fix, not only the first. (Registering the
-        webhook checks the same: an app with an unusable setting does not
-        start, and flask prints the ConfigError naming every unusable key.)
+    Prints every setting with its value (tokens and header values masked)
+    and its source: this app's config, or the default. Every unusable
+    value is reported with its fix, not only the first. (Registering the
+    webhook checks the same: an app with an unusable setting does not
+    start, and flask prints the ConfigError naming every unusable key.)
 
-        With --url, posts what Huggy posts: a handshake ({"token": ...,
-        "validToken": true}), which must be answered HTTP 200 with exactly
-        the token as the body, then a delivery of EVENT with fresh ids, which
-        must be answered 2xx. They are real requests: that server's receivers
-        run, and it sends its handshake confirmation to its CONFIRM_URL.
+    With --url, posts what Huggy posts: a handshake ({"token": ...,
+    "validToken": true}), which must be answered HTTP 200 with exactly
+    the token as the body, then a delivery of EVENT with fresh ids, which
+    must be answered 2xx. They are real requests: that server's receivers
+    run, and it sends its handshake confirmation to its CONFIRM_URL.
 
-        \b
-        Examples:
-          flask huggy check
-          flask huggy check --url https://myapp.example.com/huggy/webhook
+    \b
+    Examples:
+      flask huggy check
+      flask huggy check --url https://myapp.example.com/huggy/webhook
 
-        Exits with 1 on any problem.
-        """
-        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-        parsed = _report_settings(app.config, config_prefix, other_prefixes={endpoint.config_prefix for endpoint in app.extensions.get("huggy", {}).values()})
-        ok = parsed is not None
-        if url is not None:
-            values = parsed or {}
-            tokens = values.get("tokens") or (SAMPLE_TOKEN,)
-            tz = values.get("timezone") or ZoneInfo(DEFAULTS["TIMEZONE"])
-            ok = _check_server(sender(url, timeout), token or tokens[0], event, tz) and ok
-        raise SystemExit(0 if ok else 1)
+    Exits with 1 on any problem.
+    """
+    endpoints: dict[str, Endpoint] = endpoint.app.extensions.get(EXTENSION_KEY, {})
+    parsed = _report_settings(endpoint.app.config, endpoint.config_prefix,
+                              other_prefixes={other.config_prefix for other in endpoints.values()})
+    ok = parsed is not None
+    if url is not None:
+        values = parsed or {}
+        tokens = values.get("tokens") or (SAMPLE_TOKEN,)
+        tz = values.get("timezone") or ZoneInfo(DEFAULTS["TIMEZONE"])
+        ok = _check_server(_Sender(endpoint, url, timeout), token or tokens[0], event, tz) and ok
+    raise SystemExit(0 if ok else 1)
+
+
+#: The commands :func:`register_commands` gives every endpoint's group.
+COMMANDS: tuple[click.Command, ...] = (events_command, simulate_command, replay_command, handshake_command,
+                                       check_command)
+
+
+def _default_token(endpoint: Endpoint, given: str | None) -> str:
+    """The token a simulated or replayed delivery carries: ``given``, else the app's, else the sample's."""
+    return given or configured_token(endpoint.app, endpoint.config_prefix) or SAMPLE_TOKEN
 
 
 def _fresh_events(names: Sequence[str], epoch: int, tz: ZoneInfo) -> list[HuggyEvent]:
@@ -436,10 +489,9 @@ class _Answer:
 
 @dataclass
 class _Sender:
-    """Posts JSON to the app's webhook (through its test client) or to a URL (with requests)."""
+    """Posts JSON to the endpoint's webhook (through the app's test client) or to a URL (with requests)."""
 
-    app: Flask
-    blueprint: str
+    endpoint: Endpoint
     url: str | None
     timeout: float
 
@@ -463,9 +515,10 @@ class _Sender:
                        content_type=response.headers.get("Content-Type", ""))
 
     def _post_in_process(self, data: bytes) -> _Answer:
-        path = webhook_url(self.app, self.blueprint)
+        app = self.endpoint.app
+        path = webhook_url(app, self.endpoint.name)
         try:
-            with self.app.test_client().post(path, data=data, content_type="application/json") as response:
+            with app.test_client().post(path, data=data, content_type="application/json") as response:
                 pass  # closed, as a server closes it: the handshake's confirmation runs then
         except Exception as exc:  # noqa: BLE001  # a receiver raised and the app propagates (TESTING)
             return _Answer(path, 500, {"error": "receiver_raised", "message": f"{type(exc).__name__}: {exc}"})
@@ -627,15 +680,13 @@ def _progress(items: list[_T]) -> Iterator[_T]:
 # --- Replay of the journal's failures ---------------------------------------------------------
 
 
-def _replay_failed(paths: tuple[str, ...], dry_run: bool, config_prefix: str) -> NoReturn:
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    current = read_settings(app.config, config_prefix)
+def _replay_failed(endpoint: Endpoint, paths: tuple[str, ...], dry_run: bool) -> NoReturn:
+    current, config_prefix = endpoint.settings, endpoint.config_prefix
     for path in paths:
         if path == "-" or not os.path.exists(path):
             raise click.BadParameter(f"{path!r} is not a journal directory or file.", param_hint="FILE...")
     # Outcomes go to the app's own journal, else next to what was read; both are
     # read back, so that a second run sees what the first one did.
-    endpoint = endpoint_by_prefix(app, config_prefix)
     sink = endpoint.journal or Journal(
         paths[0] if os.path.isdir(paths[0]) else os.path.dirname(os.path.abspath(paths[0])),
         max_bytes=current.journal_max_bytes,
@@ -752,4 +803,4 @@ def _report_handshake_answer(answer: _Answer, token: str, step: str = "") -> boo
     return False
 
 
-__all__ = ["register_commands"]
+__all__ = ["COMMANDS", "current_endpoint", "pass_endpoint", "register_commands"]

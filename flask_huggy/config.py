@@ -65,6 +65,10 @@ class Settings:
     timezone: ZoneInfo
     strict: bool
     max_content_length: int
+    #: How deeply a body may nest; deeper is a 400 ``too_deep``.
+    max_depth: int
+    #: How many events one delivery may carry; more is a 413 ``too_many_events``.
+    max_events: int
     #: Where the token goes after a handshake; ``None`` when the request is switched off.
     confirm_url: str | None
     confirm_timeout: float
@@ -389,6 +393,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_CONTENT_LENGTH", 1024 * 1024, _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
             doc='bytes, 1 or more: larger bodies get a 413; never more than this is read.',
             shown_default='``1048576`` (1 MiB)'),
+    Setting("MAX_DEPTH", 64, _whole(minimum=8, unit="levels", example="64"),
+            doc=(
+                'whole number, 8 or more: how deeply a body may nest (Huggy\'s own nest about 8 levels); '
+                'deeper bodies get a 400 ``too_deep`` before anything fires or is queued.'
+            )),
+    Setting("MAX_EVENTS", 1000, _whole(minimum=1, unit="events", example="1000"),
+            doc=(
+                'whole number, 1 or more: the most events one delivery may carry; more get a 413 '
+                '``too_many_events`` before anything fires or is queued.'
+            )),
     Setting("CONFIRM_URL", DEFAULT_CONFIRM_URL, _confirm_url,
             doc=(
                 'http(s) URL where the confirmation request is sent after a handshake (unverified '

@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 #: ``(event, delivery, index) -> key``: how an event is recognised when it comes again.
 KeyFunction = Callable[["Event", "Delivery", int], str]
+
+logger = logging.getLogger("flask_huggy")
 
 CLAIMED, DONE, BUSY = "claimed", "done", "busy"
 
@@ -51,7 +54,14 @@ def event_key(event: Event, delivery: Delivery, index: int) -> str:
 
 
 class Store(Protocol):
-    """Where leases and done marks live."""
+    """Where leases and done marks live.
+
+    A store may also offer ``claim_all(keys, owner, lease) -> list[str]``: the
+    states of :meth:`claim` for every key, taking no lease at all when one of
+    them is :data:`BUSY`, in one step. :class:`MemoryStore` and
+    :class:`RedisStore` do (Redis in one round trip); for a store without it,
+    the keys are claimed one by one and released again on a busy one.
+    """
 
     def claim(self, key: str, owner: str, lease: float) -> str:
         """Take a lease on ``key`` for ``owner``: :data:`CLAIMED`, or :data:`DONE` / :data:`BUSY`."""
@@ -87,6 +97,25 @@ class MemoryStore:
                 self._entries.popitem(last=False)
             return CLAIMED
 
+    def claim_all(self, keys: Sequence[str], owner: str, lease: float) -> list[str]:
+        with self._lock:
+            now = time.monotonic()
+            states = [self._state(key, now) for key in keys]
+            if BUSY not in states:
+                for key, state in zip(keys, states):
+                    if state == CLAIMED:
+                        self._entries[key] = ("running", owner, now + lease)
+                        self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            return states
+
+    def _state(self, key: str, now: float) -> str:
+        entry = self._entries.get(key)
+        if entry is not None and entry[2] > now:
+            return DONE if entry[0] == DONE else BUSY
+        return CLAIMED
+
     def complete(self, key: str, owner: str, ttl: float) -> None:
         with self._lock:
             entry = self._entries.get(key)
@@ -104,6 +133,24 @@ class MemoryStore:
 # whose lease expired (it was too slow) must not erase another worker's lease.
 _COMPLETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('set', KEYS[1], 'done', 'PX', ARGV[2]) end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+# Every lease of a delivery in one step: all the free keys are taken, or, when one
+# is busy, none (the leases taken so far are dropped again) and nothing fires.
+_CLAIM_ALL = """
+local states, taken = {}, {}
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    states[i] = 'claimed'
+    taken[#taken + 1] = key
+  elseif redis.call('get', key) == 'done' then
+    states[i] = 'done'
+  else
+    for _, mine in ipairs(taken) do redis.call('del', mine) end
+    for j = 1, #KEYS do states[j] = (j == i) and 'busy' or (states[j] or 'claimed') end
+    return states
+  end
+end
+return states
+"""
 
 
 class RedisStore:
@@ -120,6 +167,7 @@ class RedisStore:
         self.prefix = prefix
         self._complete = self.client.register_script(_COMPLETE)
         self._release = self.client.register_script(_RELEASE)
+        self._claim_all = self.client.register_script(_CLAIM_ALL)
 
     def claim(self, key: str, owner: str, lease: float) -> str:
         name = self.prefix + key
@@ -130,6 +178,13 @@ class RedisStore:
         if value is None:  # the lease expired between the two calls: try once more
             return self.claim(key, owner, lease)
         return DONE if value == b"done" else BUSY
+
+    def claim_all(self, keys: Sequence[str], owner: str, lease: float) -> list[str]:
+        if not keys:
+            return []
+        with self._errors_as_503():
+            states = self._claim_all(keys=[self.prefix + key for key in keys], args=[owner, max(1, int(lease * 1000))])
+        return [state.decode() if isinstance(state, bytes) else str(state) for state in states]
 
     def complete(self, key: str, owner: str, ttl: float) -> None:
         with self._errors_as_503():
@@ -160,13 +215,22 @@ class Claim:
 
 
 class Deduplicator:
-    """Decides, per event, whether to run it, skip it (done) or refuse (in flight)."""
+    """Decides, per event, whether to run it, skip it (done) or refuse (in flight).
+
+    A done mark that cannot be written (the store went away just after the
+    receivers returned) is kept in this process and written as soon as the store
+    answers again, before the lease runs out, so that a finished event is never
+    run twice.
+    """
 
     def __init__(self, store: Store, *, ttl: float = 86_400, lease: float = 300, key: KeyFunction = event_key) -> None:
         self.store = store
         self.ttl = ttl
         self.lease = lease
         self.key = key
+        #: Done marks still to write: (claim, when its lease runs out, on time.monotonic()).
+        self._pending: list[tuple[Claim, float]] = []
+        self._pending_lock = threading.Lock()
 
     def claim(self, event: Event, delivery: Delivery, index: int) -> Claim | None:
         """A :class:`Claim` to run the event, or ``None`` if it was handled already.
@@ -175,26 +239,85 @@ class Deduplicator:
         handling the same event right now: the delivery gets a 503, Huggy retries,
         and by then the event is done (skipped) or free again (run).
         """
+        return self.claim_all([(index, event)], delivery)[index]
+
+    def claim_all(self, events: Sequence[tuple[int, Event]], delivery: Delivery) -> dict[int, Claim | None]:
+        """Claims for every ``(index, event)`` of a delivery at once: a :class:`Claim` to run, ``None`` if done.
+
+        Taken before any receiver runs: if one event is in flight elsewhere,
+        :class:`~flask_huggy.DuplicateInFlight` is raised holding no lease at all,
+        so that "503: nothing fired" stays true.
+        """
+        self.flush()
         owner = uuid.uuid4().hex
-        try:
-            key = self.key(event, delivery, index)
-        except (RecursionError, ValueError, TypeError):
-            # An object nested too deeply to serialise: run it, untracked, rather than lose it.
-            return Claim(None, owner)
-        state = self.store.claim(key, owner, self.lease)
-        if state == CLAIMED:
-            return Claim(key, owner)
-        if state == DONE:
-            return None
-        raise DuplicateInFlight(f"Event {event.name} (#{index}) is being handled by another worker right now.")
+        claims: dict[int, Claim | None] = {}
+        keyed: list[tuple[int, Event, str]] = []
+        for index, event in events:
+            try:
+                keyed.append((index, event, self.key(event, delivery, index)))
+            except (RecursionError, ValueError, TypeError):
+                # An object nested too deeply to serialise: run it, untracked, rather than lose it.
+                claims[index] = Claim(None, owner)
+        states = self._claim_keys([key for _, _, key in keyed], owner)
+        for (index, event, key), state in zip(keyed, states):
+            if state == BUSY:
+                raise DuplicateInFlight(f"Event {event.name} (#{index}) is being handled by another worker right now.")
+            claims[index] = Claim(key, owner) if state == CLAIMED else None
+        return claims
+
+    def _claim_keys(self, keys: list[str], owner: str) -> list[str]:
+        claim_all = getattr(self.store, "claim_all", None)
+        if claim_all is not None:
+            states: list[str] = claim_all(keys, owner, self.lease)
+            return states
+        states = []
+        for key in keys:
+            states.append(self.store.claim(key, owner, self.lease))
+            if states[-1] == BUSY:
+                for taken, state in zip(keys, states):
+                    if state == CLAIMED:
+                        self.store.release(taken, owner)
+                break
+        return states + [CLAIMED] * (len(keys) - len(states))
 
     def complete(self, claim: Claim) -> None:
-        if claim.key is not None:
+        """Mark the event done; if the store is down, keep the mark and write it when it is back."""
+        if claim.key is None:
+            return
+        try:
             self.store.complete(claim.key, claim.owner, self.ttl)
+        except DedupUnavailable:
+            with self._pending_lock:
+                self._pending.append((claim, time.monotonic() + self.lease))
+            logger.warning("Could not mark a handled event done (the de-duplication store is down); "
+                           "the mark is kept and written when the store answers again.")
 
     def release(self, claim: Claim) -> None:
         if claim.key is not None:
             self.store.release(claim.key, claim.owner)
+
+    def flush(self) -> None:
+        """Write the done marks the store could not take before; raise DedupUnavailable if it still cannot."""
+        if not self._pending:
+            return
+        with self._pending_lock:
+            now = time.monotonic()
+            # Past its lease a mark would be refused anyway: the key is free, or another's.
+            waiting = [(claim, deadline) for claim, deadline in self._pending if deadline > now]
+            while waiting:
+                claim, _ = waiting[0]
+                try:
+                    self.store.complete(claim.key or "", claim.owner, self.ttl)
+                except DedupUnavailable:
+                    self._pending = waiting
+                    raise
+                waiting.pop(0)
+            self._pending = []
+
+    @property
+    def pending(self) -> int:
+        """How many done marks wait for the store."""
+        return len(self._pending)
 
 
 def make_deduplicator(setting: Any, *, ttl: float, lease: float, key: KeyFunction | None) -> Deduplicator:

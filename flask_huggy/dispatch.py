@@ -16,6 +16,7 @@ from typing import Any
 from .dedup import Claim, Deduplicator
 from .errors import InvalidEvent
 from .events import Delivery, Event
+from .safelog import printable
 from .signals import (
     EVENT_SIGNALS,
     delivery_received,
@@ -104,8 +105,10 @@ def dispatch(
     :data:`~flask_huggy.signals.event_received`. An event is validated only if
     one of those signals has receivers for ``sender``.
 
-    With ``dedup``, an event handled before is skipped (``event.duplicate``) and
-    one is marked handled only once all its receivers returned. ``only`` limits
+    With ``dedup``, the events are claimed together before any receiver runs
+    (:class:`~flask_huggy.DuplicateInFlight` then means nothing fired), an event
+    handled before is skipped (``event.duplicate``), and one is marked handled
+    only once all its receivers returned. ``only`` limits
     the run to those event positions (a replay of the failed ones); ``outcomes``,
     if given, receives one :class:`EventOutcome` per event that was run or skipped.
 
@@ -115,6 +118,9 @@ def dispatch(
     webhook answers 5xx and Huggy retries.
     """
     invalid = duplicates = 0
+    # Who listens, per event, decided once: an event nobody hears is not even
+    # validated (Event.data still validates on demand).
+    plan: list[tuple[int, Event, Any, bool]] = []
     for index, event in enumerate(delivery.events):
         if only is not None and index not in only:
             continue
@@ -122,21 +128,23 @@ def dispatch(
         listened = signal is not None and signal.has_receivers_for(sender)
         heard = listened or event_received.has_receivers_for(sender)
         if signal is not None and not (heard or invalid_event.has_receivers_for(sender)):
-            # Nobody listens: skip validation (Event.data still validates on demand).
             _record(outcomes, index, event, Outcome.OK)
             continue
-        claim = None
-        if dedup is not None:
-            claim = dedup.claim(event, delivery, index)
-            if claim is None:
-                event.duplicate = True
-                duplicates += 1
-                _record(outcomes, index, event, Outcome.DUPLICATE)
-                continue
+        plan.append((index, event, signal, listened))
+    # Every lease first, so that a delivery refused as in flight fired nothing.
+    claims = dedup.claim_all([(index, event) for index, event, _, _ in plan], delivery) if dedup is not None else {}
+    for position, (index, event, signal, listened) in enumerate(plan):
+        claim = claims.get(index)
+        if dedup is not None and claim is None:
+            event.duplicate = True
+            duplicates += 1
+            _record(outcomes, index, event, Outcome.DUPLICATE)
+            continue
         try:
             if signal is not None and not event.validate():
                 invalid += 1
-                logger.warning("Huggy event %s failed validation and was passed on raw: %s", event.name, event.errors)
+                logger.warning("Huggy event %s failed validation and was passed on raw: %s", printable(event.name),
+                               printable(event.errors, 1000))
                 _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
             elif listened:
                 _send(signal, sender, event.name, event=event, delivery=delivery)
@@ -146,8 +154,12 @@ def dispatch(
         except Exception as exc:
             _record(outcomes, index, event, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
             _report_failure(sender, event, delivery, exc)
-            if dedup is not None and claim is not None:
-                _release(dedup, claim, event)
+            if dedup is not None:
+                # This event's lease, and those of the events it kept from running.
+                for later_index, later_event, _, _ in plan[position:]:
+                    later = claims.get(later_index)
+                    if later is not None:
+                        _release(dedup, later, later_event)
             raise
         if dedup is not None and claim is not None:
             dedup.complete(claim)
@@ -174,7 +186,7 @@ def _release(dedup: Deduplicator, claim: Claim, event: Event) -> None:
     try:
         dedup.release(claim)
     except Exception as exc:  # noqa: BLE001
-        logger.error("Could not release the claim on %s (%s); it expires with its lease.", event.name, exc)
+        logger.error("Could not release the claim on %s (%s); it expires with its lease.", printable(event.name), exc)
 
 
 def _report_failure(sender: Any, event: Event | None, delivery: Delivery, exc: Exception) -> None:
@@ -200,7 +212,7 @@ def _send(signal: Any, sender: Any, what: str, **kwargs: Any) -> None:
     except Exception as exc:
         logger.error(
             "A receiver of %s (signal %s) raised %s; the delivery fails so that it is retried.",
-            what,
+            printable(what),
             signal.name,
             type(exc).__name__,
         )

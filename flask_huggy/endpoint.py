@@ -11,10 +11,13 @@ instead of loose strings.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import requests
 from flask import Flask
 
 from .config import Settings, raw_settings, read_settings, snapshot
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
 
 #: The key of ``app.extensions`` that holds every endpoint of the app, by name.
 EXTENSION_KEY = "huggy"
+#: Seconds before an endpoint without a configured token confirms the same token again.
+CONFIRM_INTERVAL = 60.0
+#: Tokens remembered for that, at most: an attacker's stream of new tokens is bounded too.
+_MAX_REMEMBERED = 1000
 
 
 @dataclass(eq=False)
@@ -59,10 +66,35 @@ class Endpoint:
 
     #: What :func:`~flask_huggy.init_celery` registered for this endpoint.
     celery: CeleryState | None = field(default=None, repr=False)
+    #: The ``requests`` session the handshake's confirmation request goes
+    #: through; ``None``: plain ``requests``. A seam, not a setting: give it
+    #: your own adapters (a proxy, retries), and a test gives it a fake Huggy
+    #: (:class:`~flask_huggy.testing.ConfirmationInterceptor` with ``app``)
+    #: instead of patching ``requests`` for the whole process.
+    http: requests.Session | None = field(default=None, repr=False)
 
     _settings: tuple[tuple[Any, ...], Settings] | None = field(default=None, repr=False)
     _dedup: tuple[Any, Deduplicator] | None = field(default=None, repr=False)
     _journal: tuple[str, Journal] | None = field(default=None, repr=False)
+    #: Digest of a token -> when its confirmation request was last sent (time.monotonic()).
+    _confirmations: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def may_confirm(self, token: str) -> bool:
+        """Whether a confirmation request may be sent for ``token`` now: once per token per minute.
+
+        Only asked while no token is configured, when anyone can post a handshake.
+        """
+        now = time.monotonic()
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        last = self._confirmations.get(digest)
+        if last is not None and now - last < CONFIRM_INTERVAL:
+            return False
+        if len(self._confirmations) >= _MAX_REMEMBERED:
+            self._confirmations = {k: t for k, t in self._confirmations.items() if now - t < CONFIRM_INTERVAL}
+            if len(self._confirmations) >= _MAX_REMEMBERED:
+                return False  # a flood of fresh tokens: none is sent until it ebbs
+        self._confirmations[digest] = now
+        return True
 
     @property
     def settings(self) -> Settings:

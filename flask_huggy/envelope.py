@@ -7,6 +7,8 @@ task, a replay from a journal) builds exactly what the webhook built.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any, NoReturn
@@ -50,8 +52,29 @@ def _reject_constant(name: str) -> NoReturn:
 _decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
 
 
-def decode_json(body: bytes, decoder: str = "auto") -> Any:
+#: How deeply a delivery may nest (``HUGGY_MAX_DEPTH``'s default): Huggy's own nest
+#: about 8 levels; far deeper is an attack on whatever walks the delivery next (a
+#: pickler, a JSON encoder, a Celery worker).
+MAX_DEPTH = 64
+
+#: Signs, found in C by ``bytes.count`` and regular expressions, that a body needs
+#: the exact (slower) check of :func:`_check_values`: enough brackets to nest past
+#: the limit, a surrogate escape, or a number long enough to overflow a float.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: Every digit as ``0`` and ``E`` as ``e``: a float overflows only with a 3-digit
+#: exponent or 309 digits in a row, which plain substring searches then find (a
+#: regular expression starting at every digit costs a hundred times more).
+_NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
+_OVERFLOW_SIGNS = (b"0e000", b"0e+000", b"0" * 309)
+
+
+def decode_json(body: bytes, decoder: str = "auto", *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse a body as strict JSON (UTF-8, no NaN/Infinity, no repeated keys).
+
+    Also refused, so that nothing downstream meets them: nesting deeper than
+    ``max_depth`` (``too_deep``), strings with a lone surrogate, which no text
+    encoding can write (``invalid_unicode``), and numbers too large for a float
+    (``number_out_of_range``).
 
     ``decoder`` is a :data:`~flask_huggy.jsondecoders.JSON_DECODERS` name
     (``HUGGY_JSON_DECODER``): jiter, when installed and chosen, reads the body
@@ -59,6 +82,14 @@ def decode_json(body: bytes, decoder: str = "auto") -> Any:
     that every answer is the same either way. Raises
     :class:`~flask_huggy.InvalidBody` saying what is wrong.
     """
+    payload = _decode(body, decoder, max_depth)
+    if (body.count(b"[") + body.count(b"{") > max_depth or _SURROGATE_ESCAPE.search(body) is not None
+            or _may_overflow(body)):
+        _check_values(payload, max_depth)
+    return payload
+
+
+def _decode(body: bytes, decoder: str, max_depth: int) -> Any:
     fast = fast_decoder(decoder)
     if fast is not None:
         try:
@@ -79,12 +110,50 @@ def decode_json(body: bytes, decoder: str = "auto") -> Any:
             code="duplicate_key",
         ) from None
     except RecursionError:
-        raise InvalidBody("The JSON is nested too deeply.", code="too_deep") from None
+        raise InvalidBody(f"The JSON nests deeper than {max_depth} levels.", code="too_deep", limit=max_depth) from None
     except json.JSONDecodeError as exc:
         raise InvalidBody(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
                           code="invalid_json") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InvalidBody(f"The body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+def _may_overflow(body: bytes) -> bool:
+    shapes = body.translate(_NUMBER_SHAPES)
+    return any(sign in shapes for sign in _OVERFLOW_SIGNS)
+
+
+def _check_values(payload: Any, max_depth: int) -> None:
+    # Iterative, so that the check itself cannot overflow the stack.
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.items()
+        elif isinstance(node, list):
+            children = ((None, item) for item in node)
+        else:
+            continue
+        if depth > max_depth:
+            raise InvalidBody(f"The JSON nests deeper than {max_depth} levels.", code="too_deep", limit=max_depth)
+        for key, value in children:
+            for item in (key, value):
+                if isinstance(item, str):
+                    _check_text(item)
+                elif isinstance(item, float) and not math.isfinite(item):
+                    raise InvalidBody("A number is too large to be read.", code="number_out_of_range")
+            if isinstance(value, (dict, list)):
+                stack.append((value, depth + 1))
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidBody(
+            "A string holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not text.",
+            code="invalid_unicode",
+        ) from None
 
 
 def is_handshake(payload: Mapping[str, Any]) -> bool:

@@ -84,6 +84,7 @@ class Journal:
         self._pid: int | None = None
         self._path: Path | None = None
         self._size = 0
+        self._identity: tuple[int, int] = (0, 0)
         #: A write failed part-way: the file may end in half a line.
         self._broken_line = False
         _all_journals.add(self)
@@ -154,7 +155,7 @@ class Journal:
         pid = os.getpid()
         with self._lock:
             try:
-                if self._fd is None or self._pid != pid:
+                if self._fd is None or self._pid != pid or not self._file_is_there():
                     self._open(pid)
                 if self._size and self._size + len(data) > self.max_bytes:
                     self._rotate(pid)
@@ -183,7 +184,19 @@ class Journal:
         # Deliveries hold customers' messages: readable by the app's user only.
         fd = os.open(path, flags, 0o600)
         self._fd, self._pid, self._path = fd, pid, path
-        self._size = os.fstat(fd).st_size
+        stat = os.fstat(fd)
+        self._size, self._identity = stat.st_size, (stat.st_dev, stat.st_ino)
+
+    def _file_is_there(self) -> bool:
+        # As logging's WatchedFileHandler does: a file deleted or moved away (an
+        # rm -rf of the journal, a logrotate) is opened again, else every later
+        # record would go to a file nobody can read.
+        assert self._path is not None
+        try:
+            stat = os.stat(self._path)
+        except OSError:
+            return False
+        return (stat.st_dev, stat.st_ino) == self._identity
 
     def _close(self) -> None:
         fd, self._fd = self._fd, None

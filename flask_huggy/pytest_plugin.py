@@ -137,15 +137,7 @@ def huggy_delivery(request: pytest.FixtureRequest) -> DeliveryBuilder:
     The token and time zone come from the ``app`` fixture when there is one; the
     app is only looked up when a delivery is built.
     """
-
-    def find_app() -> Flask | None:
-        try:
-            app: Flask = request.getfixturevalue("huggy_app")
-        except (pytest.FixtureLookupError, pytest.fail.Exception):
-            return None
-        return app
-
-    return DeliveryBuilder(find_app)
+    return DeliveryBuilder(lambda: _app_if_any(request))
 
 
 @pytest.fixture
@@ -160,11 +152,22 @@ def huggy_signals() -> Iterator[SignalRecorder]:
 
 
 @pytest.fixture
-def huggy_confirm() -> Iterator[ConfirmationInterceptor]:
+def huggy_confirm(request: pytest.FixtureRequest) -> Iterator[ConfirmationInterceptor]:
     """Answers the handshake's confirmation request in Huggy's place (HTTP 200 unless told).
 
     ``huggy_confirm.respond(404)`` or ``huggy_confirm.fail(requests.ReadTimeout)``
     change the answer; ``huggy_confirm.requests`` / ``.tokens`` tell what the app sent.
+    The app under test (``huggy_app``) gets a fake Huggy of its own; nothing global
+    is patched. Without an app fixture, ``requests`` is patched for the test instead.
     """
-    with ConfirmationInterceptor() as interceptor:
+    with ConfirmationInterceptor(app=_app_if_any(request)) as interceptor:
         yield interceptor
+
+
+def _app_if_any(request: pytest.FixtureRequest) -> Flask | None:
+    """The app under test (``huggy_app``), or ``None`` in a suite that has none."""
+    try:
+        app: Flask = request.getfixturevalue("huggy_app")
+    except (pytest.FixtureLookupError, pytest.fail.Exception):
+        return None
+    return app

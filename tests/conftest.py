@@ -1,4 +1,4 @@
-"""Fixtures shared by the suite: an app factory, the docs' samples, a signal recorder."""
+"""Fixtures shared by the suite: an app factory, the docs' samples, a signal recorder for the app."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 import flask_huggy
-from flask_huggy import signals
+from flask_huggy.testing import SignalRecorder
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
@@ -55,37 +55,11 @@ def payload() -> Callable[..., dict[str, Any]]:
     return load_payload
 
 
-class Recorder:
-    """Records every signal flask-huggy sends to one app, in order."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, dict[str, Any]]] = []
-
-    def names(self) -> list[str]:
-        return [name for name, _, _ in self.calls]
-
-    def kwargs(self, name: str) -> list[dict[str, Any]]:
-        return [kwargs for signal, _, kwargs in self.calls if signal == name]
-
-    def events(self, name: str) -> list[Any]:
-        return [kwargs["event"] for kwargs in self.kwargs(name)]
-
-
 @pytest.fixture
-def recorder(app: Flask) -> Iterator[Recorder]:
-    """Connects a receiver to every flask-huggy signal for ``app``."""
-    rec = Recorder()
-    connected = []
-    for name, signal in signals.huggy_signals.items():
-
-        def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-            rec.calls.append((_name, sender, kwargs))
-
-        signal.connect(receiver, sender=app)
-        connected.append((signal, receiver))
-    yield rec
-    for signal, receiver in connected:
-        signal.disconnect(receiver, sender=app)
+def recorder(app: Flask) -> Iterator[SignalRecorder]:
+    """Every flask-huggy signal sent by ``app``, in order: the shipped recorder, for this one app."""
+    with SignalRecorder(sender=app) as recorded:
+        yield recorded
 
 
 def deep_copy(obj: Any) -> Any:

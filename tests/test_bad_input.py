@@ -209,3 +209,111 @@ def test_strict_mode_refuses_an_invalid_event_with_422_and_fires_nothing(make_ap
     assert result["index"] == 1
     assert "flowID" in result["fields"]
     assert fired == []
+
+
+# --- Limits checked while decoding, before anything fires or is queued (issue 13) ---------
+
+
+def nested_closed_chat(depth: int) -> bytes:
+    """The docs' closedChat with an extra field nesting ``depth`` lists, as a delivery."""
+    from .conftest import load_payload
+
+    body = load_payload("closedChat")
+    text = json.dumps(body)
+    marker = '"closedChat": [{'
+    return text.replace(marker, marker + '"extra": ' + "[" * depth + "]" * depth + ", ", 1).encode()
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+@pytest.mark.parametrize("depth", [59, 500, 970])
+def test_a_delivery_nested_past_max_depth_is_400_too_deep(make_app, decoder, depth) -> None:
+    app = make_app(HUGGY_JSON_DECODER=decoder)
+    fired: list[str] = []
+    from flask_huggy import signals
+
+    signals.event_received.connect(lambda sender, event, **kw: fired.append(event.name), sender=app, weak=False)
+
+    response = app.test_client().post("/huggy/webhook", data=nested_closed_chat(depth),
+                                      content_type="application/json")
+
+    if depth == 59:  # 4 levels of envelope and event + 59 + 1: exactly the limit
+        assert response.status_code == 200, response.get_json()
+        assert fired == ["closedChat"]
+    else:
+        body = assert_rejected(response, 400, "too_deep")
+        assert body["limit"] == 64
+        assert fired == []
+
+
+def test_max_depth_is_a_setting(make_app) -> None:
+    app = make_app(HUGGY_MAX_DEPTH=8)
+
+    response = app.test_client().post("/huggy/webhook", data=nested_closed_chat(10), content_type="application/json")
+
+    assert assert_rejected(response, 400, "too_deep")["limit"] == 8
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+@pytest.mark.parametrize("escape", [r"\ud800", r"\udfff", r"a\ud83d", r"\ude00b"])
+def test_a_lone_surrogate_is_400_invalid_unicode(make_app, decoder, escape) -> None:
+    app = make_app(HUGGY_JSON_DECODER=decoder)
+    body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "tabulation": "%s"}]}}' % (
+        TOKEN.encode(), escape.encode())
+
+    response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
+
+    assert_rejected(response, 400, "invalid_unicode")
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+def test_a_lone_surrogate_in_a_key_is_refused_and_a_real_pair_is_text(make_app, decoder) -> None:
+    app = make_app(HUGGY_JSON_DECODER=decoder)
+    template = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, %s: 1}]}}'
+
+    lone = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), rb'"\udc00"'),
+                                  content_type="application/json")
+    pair = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), rb'"smile \ud83d\ude00"'),
+                                  content_type="application/json")
+
+    assert_rejected(lone, 400, "invalid_unicode")
+    assert pair.status_code == 200
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" * 400 + b".5", b"1.5E+999"])
+def test_a_number_too_large_for_a_float_is_400(make_app, decoder, number) -> None:
+    app = make_app(HUGGY_JSON_DECODER=decoder)
+    body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "score": %s}]}}' % (
+        TOKEN.encode(), number)
+
+    response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
+
+    assert_rejected(response, 400, "number_out_of_range")
+
+
+def test_large_but_finite_numbers_and_ints_are_fine(client) -> None:
+    body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": %s, "score": 1e300}]}}' % (
+        TOKEN.encode(), b"9" * 300)
+
+    response = client.post("/huggy/webhook", data=body, content_type="application/json")
+
+    assert response.status_code == 200, response.get_json()
+
+
+def test_more_events_than_max_events_is_413_before_any_fires(make_app) -> None:
+    from flask_huggy import signals
+
+    from .conftest import load_payload
+
+    app = make_app(HUGGY_MAX_EVENTS=3)
+    fired: list[str] = []
+    signals.event_received.connect(lambda sender, event, **kw: fired.append(event.name), sender=app, weak=False)
+    event = load_payload("closedChat")["messages"]["closedChat"][0]
+    body = {"time": 1583439671, "token": TOKEN, "messages": {"closedChat": [event] * 2, "leftQueue": [{}] * 2}}
+
+    response = app.test_client().post("/huggy/webhook", json=body)
+
+    assert assert_rejected(response, 413, "too_many_events")["limit"] == 3
+    assert fired == []
+    body["messages"]["leftQueue"] = [{}]
+    assert app.test_client().post("/huggy/webhook", json=body).status_code == 200

@@ -468,6 +468,38 @@ def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_lette
     assert "Nothing to replay" in again.output
 
 
+def test_a_retry_that_cannot_be_published_is_dead_lettered_not_dropped(tmp_path: Path, caplog) -> None:
+    from celery.exceptions import Reject
+
+    journal = tmp_path / "journal"
+    app = conftest.create_app(HUGGY_DISPATCH="celery", HUGGY_JOURNAL=str(journal))
+    celery = Celery("no-broker", broker=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    celery.conf.broker_connection_timeout = 1
+    task = flask_huggy.init_celery(app, celery)
+    dead: list[dict[str, Any]] = []
+    signals.delivery_dead_lettered.connect(lambda sender, **kw: dead.append(kw), sender=app, weak=False)
+
+    def crm_down(sender: Flask, **extra: Any) -> None:
+        raise RuntimeError("the CRM is down")
+
+    signals.closed_chat.connect(crm_down, sender=app, weak=False)
+    delivery = closed_chats(fresh_id())
+
+    # As a worker runs it: not eagerly, so the retry must be published to the (dead) broker.
+    task.push_request(id=str(uuid.uuid4()), retries=0, is_eager=False, called_directly=False, delivery_info={})
+    try:
+        with pytest.raises(Reject):  # Celery acknowledges the message: without a dead letter it is gone
+            task.run({**delivery, "token": mask_token(conftest.TOKEN)}, "HUGGY_")
+    finally:
+        task.pop_request()
+
+    assert [type(d["exception"]) for d in dead] == [RuntimeError]
+    assert any(r.getMessage().startswith("Dead-lettered a Huggy delivery") for r in caplog.records)
+    signals.closed_chat.disconnect(crm_down, sender=app)
+    replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+    assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
+
+
 # --- Configuration -----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 import responses
 from click.testing import Result
@@ -22,12 +23,13 @@ from werkzeug.serving import make_server
 
 import flask_huggy
 from flask_huggy import signals
-from flask_huggy.cli import PROGRESS_EVERY
-from flask_huggy.config import DEFAULTS
+from flask_huggy.cli import PROGRESS_EVERY, pass_endpoint, simulate_command
+from flask_huggy.config import DEFAULTS, SETTINGS
+from flask_huggy.endpoint import Endpoint
 from flask_huggy.samples import TEMPLATES
-from flask_huggy.testing import build_delivery
+from flask_huggy.testing import SignalRecorder, build_delivery
 
-from .conftest import TOKEN, Recorder, create_app, load_payload
+from .conftest import TOKEN, create_app, load_payload
 
 
 def run(app: Flask, *args: str, color: bool = False, input: str | None = None) -> Result:
@@ -116,6 +118,41 @@ def test_a_second_endpoint_gets_its_own_group(app: Flask) -> None:
     assert received == ["token-of-account-b"]
 
 
+def test_every_endpoints_group_runs_the_same_commands_for_its_own_endpoint(app: Flask) -> None:
+    app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+    assert run(app, "--help").exit_code == 0  # loads the commands of each group
+    assert app.test_cli_runner().invoke(args=["huggy_b", "--help"]).exit_code == 0
+    default, second = (app.cli.commands[name] for name in ("huggy", "huggy_b"))
+    assert default is not second
+    assert default.commands["simulate"] is second.commands["simulate"] is simulate_command  # type: ignore[attr-defined]
+
+
+def test_a_command_of_ones_own_gets_the_endpoint_of_its_group(app: Flask) -> None:
+    blueprint = flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
+
+    @blueprint.cli.command("where")
+    @pass_endpoint
+    def where(endpoint: Endpoint) -> None:
+        click.echo(f"{endpoint.name} {endpoint.config_prefix} {endpoint.app.name}")
+
+    app.register_blueprint(blueprint)
+    result = app.test_cli_runner().invoke(args=["huggy_b", "where"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"huggy_b HUGGY_B_ {app.name}\n"
+
+
+def test_a_command_outside_an_endpoints_group_says_where_it_runs(app: Flask) -> None:
+    app.cli.add_command(simulate_command)
+
+    result = app.test_cli_runner().invoke(args=["simulate", "closedChat"])
+
+    assert result.exit_code == 2
+    assert "runs under the group of a Huggy endpoint (flask <endpoint name> <command>)" in result.output
+    assert "this app's endpoints: 'huggy'" in result.output
+
+
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -154,29 +191,29 @@ def test_events_counts_the_receivers_connected_in_this_app(app: Flask) -> None:
 # --- simulate -------------------------------------------------------------------------------
 
 
-def test_simulate_posts_the_event_to_the_apps_own_webhook(app: Flask, recorder: Recorder) -> None:
+def test_simulate_posts_the_event_to_the_apps_own_webhook(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "closedChat")
 
     assert result.exit_code == 0, result.output
     assert "HTTP 200" in result.output
     (event,) = recorder.events("closedChat")
     assert event.errors is None
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].token == TOKEN
+    assert recorder.deliveries()[0].token == TOKEN
 
 
-def test_simulate_stamps_now_in_brazil_local_time(app: Flask, recorder: Recorder) -> None:
+def test_simulate_stamps_now_in_brazil_local_time(app: Flask, recorder: SignalRecorder) -> None:
     before = datetime.now(timezone.utc).replace(microsecond=0)
 
     run(app, "simulate", "closedChat")
 
-    delivery = recorder.kwargs("huggy.delivery_received")[0]["delivery"]
+    delivery = recorder.deliveries()[0]
     closed_at = delivery.events[0].raw["closed_at"]
     assert before <= delivery.time <= datetime.now(timezone.utc)
     assert closed_at == delivery.time.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%Y-%m-%d %H:%M:%S")
     assert delivery.events[0].data["closed_at"] == delivery.time
 
 
-def test_simulate_chains_events_of_one_chat_in_order(app: Flask, recorder: Recorder) -> None:
+def test_simulate_chains_events_of_one_chat_in_order(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "startedChat", "--chain", "receivedMessage", "--chain", "closedChat")
 
     assert result.exit_code == 0, result.output
@@ -185,7 +222,7 @@ def test_simulate_chains_events_of_one_chat_in_order(app: Flask, recorder: Recor
     assert events[0].data["id"] == events[1].data["chat"]["id"] == events[2].data["id"]
 
 
-def test_simulate_set_changes_fields_of_the_first_event(app: Flask, recorder: Recorder) -> None:
+def test_simulate_set_changes_fields_of_the_first_event(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "receivedMessage", "--set", "chat.id=5", "--set", "body=Oi",
                  "--set", 'sender.name="42"', "--chain", "closedChat")
 
@@ -197,7 +234,7 @@ def test_simulate_set_changes_fields_of_the_first_event(app: Flask, recorder: Re
     assert recorder.events("closedChat")[0].raw["id"] != 5
 
 
-def test_simulate_refuses_a_set_without_equals(app: Flask, recorder: Recorder) -> None:
+def test_simulate_refuses_a_set_without_equals(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "closedChat", "--set", "id")
 
     assert result.exit_code == 2
@@ -205,18 +242,25 @@ def test_simulate_refuses_a_set_without_equals(app: Flask, recorder: Recorder) -
     assert recorder.calls == []
 
 
-def test_simulate_print_shows_the_delivery_and_sends_nothing(app: Flask, recorder: Recorder) -> None:
+def test_simulate_print_shows_the_delivery_and_sends_nothing(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "closedChat", "--set", "id=30608118", "--print")
 
     assert result.exit_code == 0
     delivery = json.loads(result.output)
     assert list(delivery) == ["time", "messages", "token"]
     assert delivery["messages"]["closedChat"][0]["id"] == 30608118
-    assert delivery["token"] == TOKEN
+    assert delivery["token"] == "****" + TOKEN[-4:]  # a secret: masked unless asked for
+    assert TOKEN not in result.output
     assert recorder.calls == []
 
 
-def test_simulate_with_a_wrong_token_fails_with_the_apps_reason(app: Flask, recorder: Recorder) -> None:
+def test_simulate_print_shows_the_token_only_when_asked(app: Flask) -> None:
+    result = run(app, "simulate", "closedChat", "--print", "--show-token")
+
+    assert json.loads(result.output)["token"] == TOKEN
+
+
+def test_simulate_with_a_wrong_token_fails_with_the_apps_reason(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "simulate", "closedChat", "--token", "0" * 32)
 
     assert result.exit_code == 1
@@ -285,7 +329,7 @@ def test_output_has_colour_only_when_asked_for_a_terminal(app: Flask) -> None:
 # --- replay ---------------------------------------------------------------------------------
 
 
-def test_replay_posts_a_json_file_holding_one_delivery(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_posts_a_json_file_holding_one_delivery(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = tmp_path / "delivery.json"
     path.write_text(json.dumps(load_payload("startedChat+receivedMessage")), encoding="utf-8")
 
@@ -296,7 +340,7 @@ def test_replay_posts_a_json_file_holding_one_delivery(app: Flask, recorder: Rec
     assert [e.name for e in recorder.events("huggy.event_received")] == ["startedChat", "receivedMessage"]
 
 
-def test_replay_posts_a_json_list_in_order(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_posts_a_json_list_in_order(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = tmp_path / "deliveries.json"
     path.write_text(json.dumps([load_payload("closedChat"), load_payload("agentEntered")]), encoding="utf-8")
 
@@ -306,7 +350,7 @@ def test_replay_posts_a_json_list_in_order(app: Flask, recorder: Recorder, tmp_p
     assert [e.name for e in recorder.events("huggy.event_received")] == ["closedChat", "agentEntered"]
 
 
-def test_replay_reads_json_lines_as_a_journal_writes_them(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_reads_json_lines_as_a_journal_writes_them(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [
         load_payload("closedChat"),
         {"received_at": "2024-05-01T12:00:00Z", "body": load_payload("agentEntered")},
@@ -320,7 +364,7 @@ def test_replay_reads_json_lines_as_a_journal_writes_them(app: Flask, recorder: 
     assert [e.name for e in recorder.events("huggy.event_received")] == ["closedChat", "agentEntered", "leftQueue"]
 
 
-def test_replay_reads_the_example_apps_log_lines(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_reads_the_example_apps_log_lines(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_text(
         "2024-05-01 12:00:00,000 example_app INFO Paste this app's public URL\n"
@@ -336,7 +380,7 @@ def test_replay_reads_the_example_apps_log_lines(app: Flask, recorder: Recorder,
     assert result.exit_code == 1  # the first line is no delivery
 
 
-def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     delivery = {key: value for key, value in load_payload("startedAutomationFlow+finishedAutomationFlow").items()
                 if key != "token"}
     path = tmp_path / "worker.log"
@@ -354,14 +398,14 @@ def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(app: Flask, rec
     assert recorder.events("finishedAutomationFlow")[0].raw == delivery["messages"]["finishedAutomationFlow"][0]
 
 
-def test_replay_reads_stdin(app: Flask, recorder: Recorder) -> None:
+def test_replay_reads_stdin(app: Flask, recorder: SignalRecorder) -> None:
     result = run(app, "replay", "-", input=json.dumps(load_payload("closedChat")) + "\n")
 
     assert result.exit_code == 0, result.output
     assert len(recorder.events("closedChat")) == 1
 
 
-def test_replay_counts_refusals_and_fails(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_counts_refusals_and_fails(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [
         load_payload("closedChat"),
         load_payload("closedChat", token="recorded-with-another-token"),
@@ -377,16 +421,16 @@ def test_replay_counts_refusals_and_fails(app: Flask, recorder: Recorder, tmp_pa
     assert f"{path}:3: refused, HTTP 400 invalid_envelope" in result.output
 
 
-def test_replay_token_replaces_the_recorded_one(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_token_replaces_the_recorded_one(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [load_payload("closedChat", token="****d354")])
 
     result = run(app, "replay", str(path), "--token", TOKEN)
 
     assert result.exit_code == 0, result.output
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].token == TOKEN
+    assert recorder.deliveries()[0].token == TOKEN
 
 
-def test_replay_never_replays_a_handshake(app: Flask, recorder: Recorder, tmp_path: Path,
+def test_replay_never_replays_a_handshake(app: Flask, recorder: SignalRecorder, tmp_path: Path,
                                           no_request_leaves: responses.RequestsMock) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [load_payload("handshake", token=TOKEN), load_payload("closedChat")])
 
@@ -398,7 +442,7 @@ def test_replay_never_replays_a_handshake(app: Flask, recorder: Recorder, tmp_pa
     assert len(no_request_leaves.calls) == 0
 
 
-def test_replay_dry_run_checks_everything_and_sends_nothing(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_replay_dry_run_checks_everything_and_sends_nothing(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [
         load_payload("startedChat+receivedMessage"),
         {"time": "yesterday", "messages": {"closedChat": [{}]}},
@@ -423,7 +467,7 @@ def test_replay_dry_run_knows_strict_apps_refuse_invalid_events(make_app, tmp_pa
     assert result.exit_code == 1
 
 
-def test_a_long_replay_reports_its_progress(app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+def test_a_long_replay_reports_its_progress(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
     total = 2 * PROGRESS_EVERY + 1
     path = write_lines(tmp_path / "journal.jsonl", [build_delivery("closedChat", token=TOKEN)] * total)
 
@@ -576,7 +620,7 @@ def test_check_lists_every_setting_with_its_value_and_source(make_app) -> None:
     assert rows["HUGGY_CONFIRM_TIMEOUT"] == ["HUGGY_CONFIRM_TIMEOUT", "'2.5'", "(2.5)", "config"]
     assert rows["HUGGY_TIMEZONE"] == ["HUGGY_TIMEZONE", "'America/Sao_Paulo'", "default"]
     assert rows["HUGGY_JSON_DECODER"] == ["HUGGY_JSON_DECODER", "'auto'", "('jiter')", "default"]  # jiter: test extra
-    assert "All 24 settings are usable." in result.output
+    assert f"All {len(SETTINGS)} settings are usable." in result.output
 
 
 def test_check_masks_tokens_and_header_values(make_app) -> None:

@@ -18,7 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import flask_huggy
-from tests.conftest import SAMPLE_NAMES, Recorder, load_payload
+from flask_huggy.testing import SignalRecorder
+from tests.conftest import SAMPLE_NAMES, load_payload
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 UTC = timezone.utc
@@ -59,7 +60,7 @@ def sample_with(name: str, path: Path, value: Any) -> dict[str, Any]:
     return delivery
 
 
-def received(client: FlaskClient, recorder: Recorder, delivery: dict[str, Any]) -> flask_huggy.Event:
+def received(client: FlaskClient, recorder: SignalRecorder, delivery: dict[str, Any]) -> flask_huggy.Event:
     """Post ``delivery``, check it was accepted, and return the first event its receivers got."""
     response = client.post(WEBHOOK, json=delivery)
     assert response.status_code == 200, response.get_json()
@@ -114,7 +115,7 @@ ID_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in ID_FIELDS
     ids=repr,
 )
 def test_ids_sent_as_numbers_or_numeric_strings_arrive_as_int(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, sent: Any, expected: int | None
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: int | None
 ) -> None:
     event = received(client, recorder, sample_with(name, path, sent))
     got = get_at(event.data, path)
@@ -125,13 +126,13 @@ def test_ids_sent_as_numbers_or_numeric_strings_arrive_as_int(
 @pytest.mark.parametrize(("name", "path"), ID_FIELDS, ids=ID_FIELD_IDS)
 @pytest.mark.parametrize("sent", ["abc", "40419x", "4O419", "1 2", "0x1F", True, False, {"x": 1}, [1]], ids=repr)
 def test_an_id_that_is_not_numeric_or_is_a_bool_fails_validation(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, sent: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any
 ) -> None:
     delivery = sample_with(name, path, sent)
     response = client.post(WEBHOOK, json=delivery)
     assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 1, "duplicates": 0}
     assert recorder.events(event_name(delivery)) == []
-    (errors,) = [kwargs["errors"] for kwargs in recorder.kwargs("huggy.invalid_event")]
+    (errors,) = [call.kwargs["errors"] for call in recorder.calls_to("huggy.invalid_event")]
     assert get_at(errors, path)
 
 
@@ -143,7 +144,7 @@ def test_ids_are_coerced_the_same_way_without_a_request(sent: Any, expected: int
 
 
 def test_an_id_too_long_to_convert_is_an_invalid_event_not_a_server_error(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     # Python refuses int() on strings of more than 4300 digits (CVE-2020-10735);
     # such an id must be a validation error like any other impossible id.
@@ -189,14 +190,14 @@ OBJECT_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in OBJEC
 @pytest.mark.parametrize(("name", "path"), OBJECT_FIELDS, ids=OBJECT_FIELD_IDS)
 @pytest.mark.parametrize("absent", [False, None, "", []], ids=repr)
 def test_false_null_empty_string_or_empty_list_in_place_of_an_object_arrive_as_none(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, absent: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, absent: Any
 ) -> None:
     event = received(client, recorder, sample_with(name, path, absent))
     assert get_at(event.data, path) is None
 
 
 def test_the_receiver_of_a_message_waiting_in_the_queue_is_none_as_in_the_docs(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     event = received(client, recorder, load_payload("receivedMessage"))
     assert event.raw["receiver"] is False
@@ -251,7 +252,7 @@ DOTTED_MAPPING: dict[str, Any] = {
 @pytest.mark.parametrize(("name", "path"), MAPPING_FIELDS, ids=MAPPING_FIELD_IDS)
 @pytest.mark.parametrize("empty", [{}, []], ids=repr)
 def test_an_empty_mapping_sent_as_object_or_php_array_arrives_as_an_empty_dict(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, empty: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, empty: Any
 ) -> None:
     event = received(client, recorder, sample_with(name, path, empty))
     got = get_at(event.data, path)
@@ -261,7 +262,7 @@ def test_an_empty_mapping_sent_as_object_or_php_array_arrives_as_an_empty_dict(
 
 @pytest.mark.parametrize(("name", "path"), MAPPING_FIELDS, ids=MAPPING_FIELD_IDS)
 def test_dotted_keys_and_their_values_are_kept_verbatim(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path
 ) -> None:
     event = received(client, recorder, sample_with(name, path, copy.deepcopy(DOTTED_MAPPING)))
     got = get_at(event.data, path)
@@ -304,7 +305,7 @@ FLAG_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in FLAG_FI
     ids=repr,
 )
 def test_flags_sent_as_booleans_numbers_or_digit_strings_arrive_as_bool(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, sent: Any, expected: bool
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: bool
 ) -> None:
     event = received(client, recorder, sample_with(name, path, sent))
     assert get_at(event.data, path) is expected
@@ -343,7 +344,7 @@ TIMESTAMPS = [
 @pytest.mark.parametrize(("name", "path"), TIMESTAMP_FIELDS, ids=TIMESTAMP_FIELD_IDS)
 @pytest.mark.parametrize(("sent", "expected"), TIMESTAMPS, ids=repr)
 def test_timestamps_arrive_as_aware_utc_datetimes(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, sent: Any, expected: datetime
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: datetime
 ) -> None:
     event = received(client, recorder, sample_with(name, path, sent))
     got = get_at(event.data, path)
@@ -354,18 +355,18 @@ def test_timestamps_arrive_as_aware_utc_datetimes(
 @pytest.mark.parametrize(("name", "path"), TIMESTAMP_FIELDS, ids=TIMESTAMP_FIELD_IDS)
 @pytest.mark.parametrize("not_yet", [None, False, ""], ids=repr)
 def test_a_timestamp_that_has_not_happened_yet_arrives_as_none(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, not_yet: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, not_yet: Any
 ) -> None:
     event = received(client, recorder, sample_with(name, path, not_yet))
     assert get_at(event.data, path) is None
 
 
 def test_send_at_of_the_received_message_sample_is_the_deliverys_epoch_time(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     # The docs' sample: time 1524155854 (16:37:34 UTC), send_at "2018-04-19 13:37:34".
     event = received(client, recorder, load_payload("receivedMessage"))
-    (delivery,) = [kwargs["delivery"] for kwargs in recorder.kwargs("huggy.delivery_received")]
+    (delivery,) = recorder.deliveries()
     assert event.data["send_at"] == utc(2018, 4, 19, 16, 37, 34)
     assert delivery.time == utc(2018, 4, 19, 16, 37, 34)
 
@@ -400,7 +401,7 @@ def test_every_docs_sample_is_stamped_within_seconds_of_its_delivery_time(name: 
     ],
 )
 def test_huggy_timezone_says_how_offset_less_timestamps_are_read(
-    app: Flask, client: FlaskClient, recorder: Recorder, zone: str, expected: datetime
+    app: Flask, client: FlaskClient, recorder: SignalRecorder, zone: str, expected: datetime
 ) -> None:
     app.config["HUGGY_TIMEZONE"] = zone
     event = received(client, recorder, load_payload("receivedMessage"))
@@ -412,7 +413,7 @@ def test_huggy_timezone_says_how_offset_less_timestamps_are_read(
 )
 @pytest.mark.parametrize("zone", ["America/Sao_Paulo", "UTC", "Asia/Tokyo"])
 def test_huggy_timezone_does_not_change_timestamps_with_an_offset_or_epochs(
-    app: Flask, client: FlaskClient, recorder: Recorder, zone: str, sent: Any
+    app: Flask, client: FlaskClient, recorder: SignalRecorder, zone: str, sent: Any
 ) -> None:
     app.config["HUGGY_TIMEZONE"] = zone
     event = received(client, recorder, sample_with("receivedMessage", ("send_at",), sent))
@@ -431,7 +432,7 @@ def test_parse_delivery_reads_offset_less_timestamps_in_the_zone_it_is_given(zon
 
 
 def test_a_timestamp_too_large_for_a_float_is_an_invalid_event_not_a_server_error(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     # Valid JSON (an integer of 401 digits), but no moment: it must fail validation.
     delivery = sample_with("receivedMessage", ("send_at",), 10**400)
@@ -442,7 +443,7 @@ def test_a_timestamp_too_large_for_a_float_is_an_invalid_event_not_a_server_erro
 
 
 def test_a_delivery_time_too_large_for_a_float_is_refused_as_an_invalid_envelope(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     delivery = load_payload("receivedMessage")
     delivery["time"] = 10**400
@@ -460,7 +461,7 @@ UNKNOWN_VALUE = {"plan": "pro", "limits": [1, "2", None, {"a.b": False}], "since
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
 def test_an_unknown_top_level_field_is_kept_unchanged_in_data(
-    client: FlaskClient, recorder: Recorder, name: str
+    client: FlaskClient, recorder: SignalRecorder, name: str
 ) -> None:
     event = received(client, recorder, sample_with(name, ("brandNewField",), copy.deepcopy(UNKNOWN_VALUE)))
     assert event.is_valid
@@ -483,7 +484,7 @@ NESTED_OBJECTS = [
 )
 @pytest.mark.parametrize("value", ["2008", 2008, True, None, [], {}, copy.deepcopy(UNKNOWN_VALUE)], ids=repr)
 def test_an_unknown_nested_field_is_kept_unchanged_in_data(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, value: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
     event = received(client, recorder, sample_with(name, (*path, "brandNewField"), copy.deepcopy(value)))
     got = get_at(event.data, (*path, "brandNewField"))
@@ -492,7 +493,7 @@ def test_an_unknown_nested_field_is_kept_unchanged_in_data(
 
 
 def test_an_unknown_event_reaches_only_event_received_with_its_raw_object(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     future = {"id": "not an id", "chat": False, "send_at": "someday", "extra": {"a.b": [1]}}
     delivery = load_payload("receivedMessage")
@@ -506,7 +507,7 @@ def test_an_unknown_event_reaches_only_event_received_with_its_raw_object(
     assert event.data == future
 
 
-def test_an_unknown_event_does_not_stop_the_known_ones_around_it(client: FlaskClient, recorder: Recorder) -> None:
+def test_an_unknown_event_does_not_stop_the_known_ones_around_it(client: FlaskClient, recorder: SignalRecorder) -> None:
     delivery = load_payload("startedChat+receivedMessage")
     started, message = delivery["messages"]["startedChat"], delivery["messages"]["receivedMessage"]
     delivery["messages"] = {"startedChat": started, "someFutureEvent": [{"x": 1}], "receivedMessage": message}
@@ -559,7 +560,7 @@ def broken_then_valid(name: str, path: Path, value: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("name", "path", "value"), IMPOSSIBLE, ids=IMPOSSIBLE_IDS)
 def test_an_impossible_value_fires_invalid_event_instead_of_the_events_own_signal(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, value: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
     delivery = broken_then_valid(name, path, value)
     response = client.post(WEBHOOK, json=delivery)
@@ -573,11 +574,12 @@ def test_an_impossible_value_fires_invalid_event_instead_of_the_events_own_signa
 
 @pytest.mark.parametrize(("name", "path", "value"), IMPOSSIBLE, ids=IMPOSSIBLE_IDS)
 def test_invalid_event_receivers_get_the_event_the_delivery_and_the_errors(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, value: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
     client.post(WEBHOOK, json=broken_then_valid(name, path, value))
-    (kwargs,) = recorder.kwargs("huggy.invalid_event")
-    (delivery,) = [kw["delivery"] for kw in recorder.kwargs("huggy.delivery_received")]
+    (invalid,) = recorder.calls_to("huggy.invalid_event")
+    kwargs = invalid.kwargs
+    (delivery,) = recorder.deliveries()
     assert set(kwargs) == {"event", "delivery", "errors"}
     assert kwargs["event"].name == name
     assert kwargs["delivery"] is delivery
@@ -588,7 +590,7 @@ def test_invalid_event_receivers_get_the_event_the_delivery_and_the_errors(
 
 @pytest.mark.parametrize(("name", "path", "value"), IMPOSSIBLE, ids=IMPOSSIBLE_IDS)
 def test_the_rest_of_a_delivery_is_processed_after_an_invalid_event(
-    client: FlaskClient, recorder: Recorder, name: str, path: Path, value: Any
+    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
     client.post(WEBHOOK, json=broken_then_valid(name, path, value))
     closed = recorder.events("closedChat")
@@ -599,7 +601,7 @@ def test_the_rest_of_a_delivery_is_processed_after_an_invalid_event(
 
 @pytest.mark.parametrize(("name", "path", "value"), IMPOSSIBLE, ids=IMPOSSIBLE_IDS)
 def test_with_huggy_strict_an_impossible_value_is_refused_with_422_and_nothing_fires(
-    app: Flask, client: FlaskClient, recorder: Recorder, name: str, path: Path, value: Any
+    app: Flask, client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
     app.config["HUGGY_STRICT"] = True
     delivery = load_payload("closedChat")

@@ -228,3 +228,138 @@ def test_an_unusable_dedup_setting_set_after_startup_is_a_misconfiguration() -> 
 
     assert response.status_code == 500
     assert response.get_json()["error"] == "misconfigured"
+
+
+# --- One delivery's leases, taken together (issue 13, item 5) --------------------------
+
+
+def hold_elsewhere(app: Flask, body: dict[str, Any], index: int) -> tuple[Any, str]:
+    """Take the lease of event ``index`` of ``body`` as another worker would; return (store, key)."""
+    from flask_huggy.dedup import event_key
+    from flask_huggy.envelope import parse_delivery
+
+    endpoint = app.extensions["huggy"]["huggy"]
+    delivery = parse_delivery(body, endpoint.settings.timezone)
+    key = event_key(delivery.events[index], delivery, index)
+    store = endpoint.dedup.store
+    assert store.claim(key, "another-worker", 60) == "claimed"
+    return store, key
+
+
+def test_an_event_in_flight_elsewhere_refuses_the_delivery_before_anything_fires(dedup_setting) -> None:
+    app = create_app(HUGGY_DEDUP=dedup_setting)
+    handled = Handled(app)
+    store, key = hold_elsewhere(app, chain(), index=2)
+
+    refused = app.test_client().post("/huggy/webhook", json=chain())
+
+    assert refused.status_code == 503
+    assert refused.get_json()["error"] == "duplicate_in_flight"
+    assert handled.ids == []  # "nothing fired" is true: events #0 and #1 did not run either
+    store.complete(key, "another-worker", 60)  # the other worker finishes event #2
+    retried = app.test_client().post("/huggy/webhook", json=chain())
+    assert retried.get_json()["duplicates"] == 1
+    assert handled.ids == [("closedChat", 1), ("closedChat", 2)]  # no lease of the refusal was left behind
+
+
+class ClaimOnlyStore:
+    """A user's store with just the three methods of the protocol (no claim_all)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.released: list[str] = []
+
+    def claim(self, key: str, owner: str, lease: float) -> str:
+        return self.inner.claim(key, owner, lease)
+
+    def complete(self, key: str, owner: str, ttl: float) -> None:
+        self.inner.complete(key, owner, ttl)
+
+    def release(self, key: str, owner: str) -> None:
+        self.released.append(key)
+        self.inner.release(key, owner)
+
+
+def test_a_store_without_claim_all_gets_the_same_all_or_nothing() -> None:
+    store = ClaimOnlyStore()
+    app = create_app(HUGGY_DEDUP=store)
+    handled = Handled(app)
+    _, busy_key = hold_elsewhere(app, chain(), index=1)
+
+    assert app.test_client().post("/huggy/webhook", json=chain()).status_code == 503
+
+    assert handled.ids == []
+    assert len(store.released) == 1 and store.released[0] != busy_key  # event #0's lease, given back
+
+
+def test_a_failing_receiver_gives_back_the_leases_of_the_events_it_kept_from_running(dedup_setting) -> None:
+    app = create_app(HUGGY_DEDUP=dedup_setting, TESTING=False)
+    handled = Handled(app)
+    handled.fail_on.add(("closedChat", 1))
+
+    assert app.test_client().post("/huggy/webhook", json=chain()).status_code == 500
+    retried = app.test_client().post("/huggy/webhook", json=chain())
+
+    assert retried.status_code == 200  # events #1 and #2 are free again, not "in flight"
+    assert handled.ids == [("closedChat", 1), ("closedChat", 2), ("closedChat", 3)]
+
+
+# --- A done mark the store could not take (issue 13, item 4) ---------------------------
+
+
+def test_a_redis_blip_after_the_receivers_ran_never_runs_them_twice() -> None:
+    import time
+
+    from flask_huggy.dedup import RedisStore
+
+    with running_redis() as url:
+        store = RedisStore(url, timeout=0.2)  # a short timeout, so the blip below is noticed fast
+        app = create_app(HUGGY_DEDUP=store)
+        runs: list[int] = []
+        admin = redis.Redis.from_url(url)
+
+        @signals.closed_chat.connect_via(app)
+        def blip_after_running(sender: Flask, event: Any, **extra: Any) -> None:
+            runs.append(event.raw["id"])
+            if len(runs) == 1:
+                admin.execute_command("CLIENT", "PAUSE", 700, "ALL")  # Redis stops answering for 0.7 s
+
+        first = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+        assert first.status_code == 200  # the receivers ran: answering 503 would only invite a rerun
+        assert app.extensions["huggy"]["huggy"].dedup.pending == 1
+        time.sleep(0.8)  # Redis is back, long before the lease (300 s) would let anyone run it again
+
+        retried = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+        assert retried.status_code == 200
+        assert retried.get_json()["duplicates"] == 1
+        assert runs == [30608118]
+        assert app.extensions["huggy"]["huggy"].dedup.pending == 0
+        assert [admin.get(key) for key in admin.keys("huggy:dedup:*")] == [b"done"]
+
+
+def test_a_kept_done_mark_waits_while_the_store_is_still_down() -> None:
+    from flask_huggy.dedup import Claim, Deduplicator
+    from flask_huggy.errors import DedupUnavailable
+
+    class Flaky(MemoryStore):
+        down = True
+
+        def complete(self, key: str, owner: str, ttl: float) -> None:
+            if self.down:
+                raise DedupUnavailable("down")
+            super().complete(key, owner, ttl)
+
+    store = Flaky()
+    dedup = Deduplicator(store, lease=60)
+    assert store.claim("k", "me", 60) == "claimed"
+
+    dedup.complete(Claim("k", "me"))
+    with pytest.raises(DedupUnavailable):
+        dedup.flush()
+    assert dedup.pending == 1
+    store.down = False
+    dedup.flush()
+
+    assert dedup.pending == 0
+    assert store.claim("k", "other", 60) == "done"

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 
 from example_app import create_app
-from example_app.demo import conversation
+from example_app.demo import conversation, delivery
 from example_app.models import Chat, db
 from example_app.state import DemoRun, Refusal, inbox_state
-from flask_huggy import endpoint_state, signals
+from example_app.webhook import huggy
+from flask_huggy import signals
 from flask_huggy.testing import build_delivery, build_event
 
 from .conftest import TOKEN, load_payload
@@ -38,7 +40,7 @@ def huggy_app(inbox: Flask) -> Flask:
 def maria_chat(inbox, post_huggy) -> str:
     """The demo conversation, posted through the webhook; the id of Maria's chat."""
     for step in conversation():
-        assert post_huggy(*step.events).status_code == 200
+        assert post_huggy(delivery(step, TOKEN, zone=ZoneInfo("America/Sao_Paulo"))).status_code == 200
     with inbox.app_context():
         return db.session.scalars(db.select(Chat.id).filter_by(contact_name="Maria Souza")).one()
 
@@ -257,7 +259,7 @@ def test_a_chat_page_shows_its_phases(inbox, post_huggy) -> None:
 def test_the_status_page_says_how_the_confirmation_request_went(inbox) -> None:
     failed = "failed : huggy_unreachable: Huggy could not be reached. The handshake was answered with the token all the same."
     for confirmed, expected in [(False, failed), (None, "switched off ( HUGGY_CONFIRM_URL is empty)")]:
-        endpoint_state(inbox).last_handshake_error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
+        huggy.endpoint(inbox).last_handshake_error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
         with inbox.app_context():
             signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)
 
@@ -265,9 +267,36 @@ def test_the_status_page_says_how_the_confirmation_request_went(inbox) -> None:
         assert f"Confirmation request {expected}" in text, text
 
 
+def test_a_refusal_is_listed_with_the_error_the_webhook_answered(inbox) -> None:
+    answer = inbox.test_client().post("/huggy/webhook", data=b"{", content_type="application/json").get_json()
+
+    errors = visible_text(page(inbox, "/status"))
+
+    assert "Webhook refused a request (HTTP 400)" in errors
+    assert f"{answer['error']}: {answer['message']}" in errors
+
+
+def test_a_receiver_that_raises_is_listed_as_a_failed_request(inbox) -> None:
+    inbox.testing = False  # Flask answers 500 itself, as in production
+
+    def broken(sender: Flask, **extra: object) -> None:
+        raise RuntimeError("the database is gone")
+
+    signals.closed_chat.connect(broken, sender=inbox, weak=False)
+    try:
+        assert inbox.test_client().post("/huggy/webhook", json=load_payload("closedChat")).status_code == 500
+    finally:
+        signals.closed_chat.disconnect(broken, sender=inbox)
+
+    errors = visible_text(page(inbox, "/status"))
+    assert "Webhook could not take a request (HTTP 500)" in errors
+    assert "receiver_failed: A receiver of closedChat raised RuntimeError; Huggy retries the delivery." in errors
+    assert "the database is gone" not in errors
+
+
 def test_one_failure_is_one_line_under_last_errors(inbox) -> None:
     error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
-    endpoint_state(inbox).last_handshake_error = error
+    huggy.endpoint(inbox).last_handshake_error = error
     now = datetime.now(timezone.utc)
     state = inbox_state(inbox)
     # How flask-huggy before the handshake answered with the token reported a failed confirmation: a 502 too.

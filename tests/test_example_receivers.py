@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from example_app import create_app
 from example_app.models import Chat, DeliveryRecord, EventRecord, Handshake, db
-from flask_huggy import endpoint_state, signals
+from example_app.webhook import huggy
+from flask_huggy import signals
 from flask_huggy.testing import (
     ConfirmationInterceptor,
     build_delivery,
@@ -140,7 +141,7 @@ def test_a_confirmed_handshake_is_remembered(inbox) -> None:
 @pytest.mark.parametrize(("confirmed", "shown"), [(True, "accepted"), (False, "failed"), (None, "switched off")])
 def test_each_handshake_keeps_how_the_confirmation_request_went(inbox, confirmed, shown) -> None:
     error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
-    endpoint_state(inbox).last_handshake_error = error if confirmed is False else None
+    huggy.endpoint(inbox).last_handshake_error = error if confirmed is False else None
 
     with inbox.app_context():  # flask-huggy sends it inside one, after answering the handshake
         signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)

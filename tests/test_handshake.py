@@ -18,6 +18,7 @@ import responses
 
 from flask_huggy import endpoint_state, signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
+from flask_huggy.endpoint import get_endpoint
 
 from .conftest import TOKEN, load_payload
 
@@ -177,6 +178,20 @@ def test_first_setup_without_a_token_prints_it_and_says_what_to_configure(make_a
     assert all(HUGGY_TOKEN not in r.getMessage() for r in caplog.records)
 
 
+def test_the_confirmation_goes_through_the_endpoints_own_session_when_it_has_one(app, huggy) -> None:
+    session = requests.Session()
+    session.headers["X-Through"] = "the endpoint's session"
+    get_endpoint(app).http = session
+    huggy.post(DEFAULT_CONFIRM_URL)
+
+    post_handshake(app.test_client())
+
+    (call,) = huggy.calls
+    assert call.request.headers["X-Through"] == "the endpoint's session"
+    assert json.loads(call.request.body) == {"token": HUGGY_TOKEN}
+    assert endpoint_state(app).confirmed is True
+
+
 def test_connection_errors_are_retried_a_bounded_number_of_times(make_app, huggy) -> None:
     app = make_app(HUGGY_WEBHOOK_TOKEN=HUGGY_TOKEN, HUGGY_CONFIRM_RETRIES=2)
     huggy.post(DEFAULT_CONFIRM_URL, body=requests.ConnectionError("refused"))
@@ -295,3 +310,37 @@ def test_tokens_never_reach_the_logs_whole_during_a_failed_confirmation(client, 
     assert any("failed" in r.getMessage() for r in caplog.records), "the failure is logged"
     assert HUGGY_TOKEN not in caplog.text
     assert HUGGY_TOKEN[-4:] in caplog.text  # masked, but recognisable
+
+
+def test_a_handshake_token_longer_than_256_characters_is_refused_unprinted(make_app, huggy) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=None)
+    token = "x" * 257
+
+    response = post_handshake(app.test_client(), {"token": token, "validToken": True})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "token_too_long"
+    assert token not in response.get_data(as_text=True)
+    assert len(huggy.calls) == 0
+    assert post_handshake(app.test_client(), {"token": "x" * 256, "validToken": True}).status_code == 200
+
+
+def test_without_a_configured_token_a_token_is_confirmed_at_most_once_a_minute(make_app, huggy) -> None:
+    app = make_app(HUGGY_WEBHOOK_TOKEN=None)
+    huggy.post(DEFAULT_CONFIRM_URL)
+    client = app.test_client()
+
+    for _ in range(5):
+        assert_prints_the_token(post_handshake(client))  # the answer never changes
+    post_handshake(client, {"token": "another-token-0123456789abcdef01", "validToken": True})
+
+    assert [json.loads(c.request.body)["token"] for c in huggy.calls] == [HUGGY_TOKEN, "another-token-0123456789abcdef01"]
+
+
+def test_a_configured_endpoint_confirms_every_handshake_of_its_own_token(client, huggy) -> None:
+    huggy.post(DEFAULT_CONFIRM_URL)
+
+    for _ in range(3):
+        post_handshake(client)
+
+    assert len(huggy.calls) == 3  # only the right token gets this far: nothing to limit

@@ -451,6 +451,22 @@ def test_each_process_writes_its_own_file_and_replay_merges_them(
     assert sorted(handled.names) == ["agentEntered", "agentEntered", "closedChat", "receivedMessage"]
 
 
+def test_a_journal_deleted_while_the_app_runs_is_written_again_not_lost(tmp_path: Path) -> None:
+    import shutil
+
+    app = journal_app(tmp_path)
+    client = app.test_client()
+    assert client.post("/huggy/webhook", json=three_events()).status_code == 200
+
+    shutil.rmtree(tmp_path / "journal")  # an operator's rm -rf while workers run
+    second = three_events()
+    assert client.post("/huggy/webhook", json=second).status_code == 200
+
+    written = records(tmp_path / "journal")
+    assert [r["kind"] for r in written] == ["received", "outcome"]
+    assert written[0]["delivery"]["time"] == second["time"]
+
+
 def test_a_forked_worker_writes_to_a_file_of_its_own(tmp_path: Path) -> None:
     journal = Journal(tmp_path)
     journal.write({"id": "master", "kind": "outcome", "events": [], "error": None})

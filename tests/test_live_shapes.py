@@ -40,7 +40,7 @@ from flask_huggy.samples import TEMPLATES
 from flask_huggy.schemas import EVENT_SCHEMAS
 from flask_huggy.testing import SignalRecorder, build_delivery, build_event, post_delivery
 
-from .conftest import TOKEN, Recorder, create_app, load_payload
+from .conftest import TOKEN, create_app, load_payload
 
 WEBHOOK = "/huggy/webhook"
 RawDelivery = dict[str, Any]
@@ -147,7 +147,7 @@ def post(client: FlaskClient, delivery: RawDelivery) -> Any:
     return response.get_json()
 
 
-def typed(recorder: Recorder, signal: str, index: int = 0) -> Any:
+def typed(recorder: SignalRecorder, signal: str, index: int = 0) -> Any:
     return recorder.events(signal)[index].obj
 
 
@@ -157,7 +157,7 @@ def typed(recorder: Recorder, signal: str, index: int = 0) -> Any:
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 @pytest.mark.parametrize("shape", list(LIVE_SHAPES))
 def test_each_live_shape_is_accepted_and_valid(
-    app: Flask, client: FlaskClient, recorder: Recorder, shape: str, strict: bool
+    app: Flask, client: FlaskClient, recorder: SignalRecorder, shape: str, strict: bool
 ) -> None:
     app.config["HUGGY_STRICT"] = strict
     delivery = LIVE_SHAPES[shape]()
@@ -166,7 +166,7 @@ def test_each_live_shape_is_accepted_and_valid(
     answer = post(client, delivery)
 
     assert answer == {"status": "accepted", "events": len(sent), "invalid": 0, "duplicates": 0}
-    assert recorder.kwargs("huggy.invalid_event") == []
+    assert recorder.calls_to("huggy.invalid_event") == []
     received = recorder.events("huggy.event_received")
     assert [event.name for event in received] == sent
     for event in received:
@@ -178,7 +178,7 @@ def test_each_live_shape_is_accepted_and_valid(
 
 
 def test_sent_all_message_fires_sended_all_message_with_the_same_typed_object(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     post(client, sent_as_alias())
     post(client, load_payload("sendedAllMessage"))
@@ -255,7 +255,7 @@ def test_flask_huggy_events_lists_the_alias_with_its_events_signal(app: Flask) -
     assert "sentAllMessage: the name live Huggy sends sendedAllMessage under" in result.output
 
 
-def test_flask_huggy_simulate_sends_the_alias(app: Flask, recorder: Recorder) -> None:
+def test_flask_huggy_simulate_sends_the_alias(app: Flask, recorder: SignalRecorder) -> None:
     result = app.test_cli_runner().invoke(args=["huggy", "simulate", "sentAllMessage"])
 
     assert result.exit_code == 0, result.output
@@ -268,7 +268,7 @@ def test_flask_huggy_simulate_sends_the_alias(app: Flask, recorder: Recorder) ->
 
 
 def test_a_whatsapp_customers_message_has_its_types_and_the_business_number(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     post(client, whatsapp_customer_message())
 
@@ -279,7 +279,7 @@ def test_a_whatsapp_customers_message_has_its_types_and_the_business_number(
     assert message.chat.extra == {}
 
 
-def test_chat_entrypoint_is_a_string_or_none(client: FlaskClient, recorder: Recorder) -> None:
+def test_chat_entrypoint_is_a_string_or_none(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, LIVE_SHAPES["chat.entrypoint as a number"]())
     post(client, LIVE_SHAPES["chat.entrypoint null"]())
 
@@ -289,7 +289,7 @@ def test_chat_entrypoint_is_a_string_or_none(client: FlaskClient, recorder: Reco
     assert null.chat is not None and null.chat.entrypoint is None
 
 
-def test_a_tabulation_object_and_closed_as_0_or_1(client: FlaskClient, recorder: Recorder) -> None:
+def test_a_tabulation_object_and_closed_as_0_or_1(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, LIVE_SHAPES["closedChat tabulation {id, name}, closed 1"]())
     post(client, LIVE_SHAPES["closedChat closed 0"]())
 
@@ -301,7 +301,7 @@ def test_a_tabulation_object_and_closed_as_0_or_1(client: FlaskClient, recorder:
 
 
 def test_a_free_text_flow_token_and_a_date_string_in_the_context_are_kept_as_sent(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     post(client, flow_with_free_text_token())
 
@@ -311,7 +311,7 @@ def test_a_free_text_flow_token_and_a_date_string_in_the_context_are_kept_as_sen
     assert flow.context is not None and flow.context["SYSTEM.CHAT_CREATED_DATE"] == "2024-02-29 22:21:47"
 
 
-def test_workflow_ids_at_the_top_of_created_chat_and_agent_entered(client: FlaskClient, recorder: Recorder) -> None:
+def test_workflow_ids_at_the_top_of_created_chat_and_agent_entered(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, LIVE_SHAPES["createdChat with workflowID"]())
     post(client, LIVE_SHAPES["agentEntered with workflowID"]())
 
@@ -323,7 +323,7 @@ def test_workflow_ids_at_the_top_of_created_chat_and_agent_entered(client: Flask
 
 
 def test_legacy_events_without_a_schema_are_delivered_raw_and_never_dropped(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     delivery = legacy_unknown_events()
 
@@ -336,7 +336,7 @@ def test_legacy_events_without_a_schema_are_delivered_raw_and_never_dropped(
         assert event.data == event.raw == delivery["messages"][event.name][0]
 
 
-def test_answered_chat_form_answers_are_typed(client: FlaskClient, recorder: Recorder) -> None:
+def test_answered_chat_form_answers_are_typed(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, answered_chat_form())
 
     form = typed(recorder, "answeredChatForm")
@@ -348,7 +348,7 @@ def test_answered_chat_form_answers_are_typed(client: FlaskClient, recorder: Rec
 
 
 def test_a_created_customer_with_its_channel_custom_fields_and_address(
-    client: FlaskClient, recorder: Recorder
+    client: FlaskClient, recorder: SignalRecorder
 ) -> None:
     post(client, customer_with_channel())
 
@@ -360,7 +360,7 @@ def test_a_created_customer_with_its_channel_custom_fields_and_address(
     assert customer.extra == {}
 
 
-def test_a_widget_attendance_with_its_channel(client: FlaskClient, recorder: Recorder) -> None:
+def test_a_widget_attendance_with_its_channel(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, LIVE_SHAPES["startedWidgetAttendance channel"]())
 
     attendance = typed(recorder, "startedWidgetAttendance")
@@ -368,7 +368,7 @@ def test_a_widget_attendance_with_its_channel(client: FlaskClient, recorder: Rec
     assert attendance.channel == Channel(name="Huggy Chat", source="widget")
 
 
-def test_ids_beyond_32_bits_and_ids_as_strings_become_ints(client: FlaskClient, recorder: Recorder) -> None:
+def test_ids_beyond_32_bits_and_ids_as_strings_become_ints(client: FlaskClient, recorder: SignalRecorder) -> None:
     post(client, LIVE_SHAPES["ids beyond 32 bits"]())
     post(client, LIVE_SHAPES["ids as strings"]())
 

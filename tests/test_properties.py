@@ -27,11 +27,11 @@ from marshmallow import Schema, fields
 from werkzeug.test import TestResponse
 
 import flask_huggy
-from flask_huggy import signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.schemas import EVENT_SCHEMAS
 from flask_huggy.schemas.fields import Either, Flag, HuggyDateTime, Id, LooseMapping, LooseNested, Text
-from tests.conftest import SAMPLE_NAMES, TOKEN, Recorder, create_app, load_payload
+from flask_huggy.testing import SignalRecorder
+from tests.conftest import SAMPLE_NAMES, TOKEN, create_app, load_payload
 
 WEBHOOK = "/huggy/webhook"
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -58,10 +58,10 @@ class Webhook:
     """One app with the blueprint, a client and a recorder that forgets between examples."""
 
     client: FlaskClient
-    recorder: Recorder
+    recorder: SignalRecorder
 
     def post(self, **kwargs: Any) -> TestResponse:
-        self.recorder.calls.clear()
+        self.recorder.clear()
         return self.client.post(WEBHOOK, **kwargs)
 
 
@@ -69,21 +69,14 @@ class Webhook:
 def webhooks() -> Iterator[dict[str, Webhook]]:
     """A lenient and a strict endpoint; Huggy's confirmation URL answers 200 (no network)."""
     apps = {"lenient": create_app(), "strict": create_app(HUGGY_STRICT=True)}
-    recorders = {mode: Recorder() for mode in apps}
-    connected = []
-    for mode, app in apps.items():
-        for name, signal in signals.huggy_signals.items():
-
-            def receiver(sender: Any, _name: str = name, _rec: Recorder = recorders[mode], **kwargs: Any) -> None:
-                _rec.calls.append((_name, sender, kwargs))
-
-            signal.connect(receiver, sender=app)
-            connected.append((signal, receiver))
+    recorders = {mode: SignalRecorder(sender=app) for mode, app in apps.items()}
+    for recorder in recorders.values():
+        recorder.connect()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as huggy_api:
         huggy_api.post(DEFAULT_CONFIRM_URL, json={"status": "ok"})
         yield {mode: Webhook(app.test_client(), recorders[mode]) for mode, app in apps.items()}
-    for signal, receiver in connected:
-        signal.disconnect(receiver)
+    for recorder in recorders.values():
+        recorder.disconnect()
 
 
 # -- strategies: values Huggy may send -------------------------------------------
@@ -282,9 +275,9 @@ def test_receivers_get_raw_untouched_and_data_coerced_as_documented(
         else:
             assert event.data is event.raw
         assert event.raw == raw
-    (kwargs,) = webhook.recorder.kwargs("huggy.delivery_received")
-    assert kwargs["delivery"].raw == sent
-    assert kwargs["delivery"].events == tuple(received)
+    (delivery,) = webhook.recorder.deliveries()
+    assert delivery.raw == sent
+    assert delivery.events == tuple(received)
 
 
 @PROPERTY

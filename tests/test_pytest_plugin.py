@@ -153,6 +153,51 @@ def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytest
     result.assert_outcomes(passed=3)
 
 
+def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite: pytest.Pytester) -> None:
+    user_suite.makepyfile(test_injected='''
+        from requests.adapters import HTTPAdapter
+
+        from conftest import TOKEN
+        from flask_huggy.endpoint import get_endpoint
+
+
+        def test_the_apps_endpoint_gets_the_fake_and_requests_is_untouched(app, post_huggy, huggy_confirm):
+            assert HTTPAdapter.send.__qualname__ == "HTTPAdapter.send"
+            assert get_endpoint(app).http is not None
+
+            post_huggy.handshake()
+
+            assert huggy_confirm.tokens == [TOKEN]
+    ''')
+
+    result = user_suite.runpytest_subprocess()
+
+    result.assert_outcomes(passed=1)
+
+
+def test_huggy_confirm_without_an_app_fixture_still_answers_for_any_app(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_no_app_fixture='''
+        from flask import Flask
+
+        import flask_huggy
+        from flask_huggy.testing import post_handshake
+
+
+        def test_an_app_built_in_the_test_is_answered(huggy_confirm):
+            app = Flask("built_here")
+            app.config.update(TESTING=True, HUGGY_WEBHOOK_TOKEN="t0ken")
+            app.register_blueprint(flask_huggy.blueprint)
+
+            post_handshake(app.test_client())
+
+            assert huggy_confirm.tokens == ["t0ken"]
+    ''')
+
+    result = pytester.runpytest_subprocess()
+
+    result.assert_outcomes(passed=1)
+
+
 def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_no_app='''
         from flask_huggy.testing import SAMPLE_TOKEN

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import pytest
 import requests
+import responses
 from flask import Flask
 from requests.adapters import HTTPAdapter
 
+import flask_huggy
 from flask_huggy import endpoint_state, signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
+from flask_huggy.endpoint import get_endpoint
 from flask_huggy.samples import TEMPLATES
 from flask_huggy.schemas import DEPRECATED_EVENTS
 from flask_huggy.signals import EVENT_SIGNALS
@@ -27,7 +31,7 @@ from flask_huggy.testing import (
     set_field,
 )
 
-from .conftest import TOKEN, Recorder, create_app, load_payload
+from .conftest import TOKEN, create_app, load_payload
 
 # 2020-03-05 20:21:11 UTC, the time of the docs' closedChat sample (17:21:11 in São Paulo).
 DOCS_CLOSED_CHAT_TIME = datetime(2020, 3, 5, 20, 21, 11, tzinfo=timezone.utc)
@@ -58,7 +62,7 @@ def test_each_sample_is_the_event_object_of_its_docs_sample(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list(TEMPLATES))
-def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: Recorder, name: str) -> None:
+def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: SignalRecorder, name: str) -> None:
     response = post_delivery(client, build_event(name))
 
     assert response.status_code == 200, response.get_json()
@@ -237,25 +241,25 @@ def test_a_plain_dict_without_a_name_is_refused() -> None:
         build_delivery({"id": 1})  # type: ignore[arg-type]
 
 
-def test_the_library_reads_the_built_timestamps_back_as_the_delivery_time(client, recorder: Recorder) -> None:
+def test_the_library_reads_the_built_timestamps_back_as_the_delivery_time(client, recorder: SignalRecorder) -> None:
     post_delivery(client, build_event("closedChat"), time=DOCS_CLOSED_CHAT_TIME)
 
     (event,) = recorder.events("closedChat")
     assert event.data["closed_at"] == DOCS_CLOSED_CHAT_TIME
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].time == DOCS_CLOSED_CHAT_TIME
+    assert recorder.deliveries()[0].time == DOCS_CLOSED_CHAT_TIME
 
 
 # --- post_delivery / post_handshake -------------------------------------------------------------
 
 
-def test_post_delivery_signs_with_the_apps_token(client, recorder: Recorder) -> None:
+def test_post_delivery_signs_with_the_apps_token(client, recorder: SignalRecorder) -> None:
     response = post_delivery(client, "closedChat")
 
     assert response.status_code == 200
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].token == TOKEN
+    assert recorder.deliveries()[0].token == TOKEN
 
 
-def test_a_delivery_without_token_is_refused_by_the_app(client, recorder: Recorder) -> None:
+def test_a_delivery_without_token_is_refused_by_the_app(client, recorder: SignalRecorder) -> None:
     response = post_delivery(client, build_delivery("closedChat", token=None))
 
     assert response.status_code == 403
@@ -269,18 +273,16 @@ def test_the_sample_token_is_refused_by_an_app_with_its_own_token(client) -> Non
     assert response.status_code == 403
 
 
-def test_a_ready_delivery_is_posted_unchanged(client, recorder: Recorder) -> None:
+def test_a_ready_delivery_is_posted_unchanged(client, recorder: SignalRecorder) -> None:
     body = load_payload("startedChat+receivedMessage")
 
     post_delivery(client, body)
 
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].raw == body
+    assert recorder.deliveries()[0].raw == body
     assert [e.name for e in recorder.events("huggy.event_received")] == ["startedChat", "receivedMessage"]
 
 
 def test_post_delivery_finds_the_webhook_wherever_the_blueprint_is_mounted() -> None:
-    import flask_huggy
-
     app = Flask(__name__)
     app.config.update(TESTING=True, HUGGY_WEBHOOK_TOKEN=TOKEN)
     app.register_blueprint(flask_huggy.blueprint, url_prefix="/hooks/huggy")
@@ -291,7 +293,7 @@ def test_post_delivery_finds_the_webhook_wherever_the_blueprint_is_mounted() -> 
     assert response.request.path == "/hooks/huggy/webhook"
 
 
-def test_posting_keeps_huggys_key_order_which_is_the_firing_order(recorder: Recorder, client) -> None:
+def test_posting_keeps_huggys_key_order_which_is_the_firing_order(recorder: SignalRecorder, client) -> None:
     client.application.json.sort_keys = True  # type: ignore[attr-defined]
 
     post_delivery(client, "startedChat", "closedChat", "agentEntered")
@@ -302,10 +304,18 @@ def test_posting_keeps_huggys_key_order_which_is_the_firing_order(recorder: Reco
 # --- ConfirmationInterceptor ----------------------------------------------------------------------
 
 
-def test_the_interceptor_answers_the_confirmation_in_huggys_place(make_app) -> None:
+@pytest.fixture(params=["with the app", "patching requests"])
+def fake_huggy(request: pytest.FixtureRequest) -> Callable[[Flask], ConfirmationInterceptor]:
+    """An interceptor for an app: given the app (its endpoints' session), or without it (patching requests)."""
+    if request.param == "with the app":
+        return lambda app: ConfirmationInterceptor(app=app)
+    return lambda app: ConfirmationInterceptor()
+
+
+def test_the_interceptor_answers_the_confirmation_in_huggys_place(make_app, fake_huggy) -> None:
     app = make_app(HUGGY_WEBHOOK_TOKEN="380c4e7399999999999999999999d354")
 
-    with ConfirmationInterceptor() as huggy:
+    with fake_huggy(app) as huggy:
         response = post_handshake(app.test_client())
 
     assert response.status_code == 200
@@ -317,8 +327,8 @@ def test_the_interceptor_answers_the_confirmation_in_huggys_place(make_app) -> N
     assert sent.timeout == 5.0
 
 
-def test_the_interceptors_status_is_huggys_answer(app, client) -> None:
-    with ConfirmationInterceptor() as huggy:
+def test_the_interceptors_status_is_huggys_answer(app, client, fake_huggy) -> None:
+    with fake_huggy(app) as huggy:
         huggy.respond(404)
         response = post_handshake(client)
 
@@ -327,8 +337,8 @@ def test_the_interceptors_status_is_huggys_answer(app, client) -> None:
     assert endpoint_state(app).last_handshake_error["huggy_status"] == 404
 
 
-def test_the_interceptor_can_make_huggy_time_out(app, client) -> None:
-    with ConfirmationInterceptor() as huggy:
+def test_the_interceptor_can_make_huggy_time_out(app, client, fake_huggy) -> None:
+    with fake_huggy(app) as huggy:
         huggy.fail(requests.ReadTimeout)
         response = post_handshake(client)
 
@@ -337,21 +347,101 @@ def test_the_interceptor_can_make_huggy_time_out(app, client) -> None:
     assert endpoint_state(app).last_handshake_error["error"] == "huggy_timeout"
 
 
-def test_post_handshake_closes_the_answer_so_the_confirmation_runs(client) -> None:
-    with ConfirmationInterceptor() as huggy:
+def test_post_handshake_closes_the_answer_so_the_confirmation_runs(app, client, fake_huggy) -> None:
+    with fake_huggy(app) as huggy:
         post_handshake(client)
 
     assert huggy.tokens == [TOKEN]
 
 
-def test_the_interceptor_catches_the_configured_confirm_url(make_app) -> None:
+def test_the_interceptor_catches_the_configured_confirm_url(make_app, fake_huggy) -> None:
     app = make_app(HUGGY_CONFIRM_URL="https://huggy.example/confirm")
 
-    with ConfirmationInterceptor() as huggy:
+    with fake_huggy(app) as huggy:
         response = post_handshake(app.test_client())
 
     assert response.status_code == 200
     assert [r.url for r in huggy.requests] == ["https://huggy.example/confirm"]
+
+
+def test_the_interceptor_sees_every_retry_of_an_unreachable_huggy(make_app, fake_huggy) -> None:
+    app = make_app(HUGGY_CONFIRM_RETRIES=1)
+
+    with fake_huggy(app) as huggy:
+        huggy.fail(requests.ConnectionError)
+        post_handshake(app.test_client())
+
+    assert huggy.tokens == [TOKEN, TOKEN]
+    assert endpoint_state(app).last_handshake_error["error"] == "huggy_unreachable"
+
+
+def test_a_redirect_from_huggy_is_not_followed(app, client, fake_huggy) -> None:
+    with fake_huggy(app) as huggy:
+        huggy.respond(302, headers={"Location": "https://elsewhere.example/confirm"})
+        post_handshake(client)
+
+    assert [r.url for r in huggy.requests] == [DEFAULT_CONFIRM_URL]  # sent with allow_redirects=False
+    assert endpoint_state(app).last_handshake_error["huggy_status"] == 302
+
+
+def test_with_the_app_nothing_global_is_patched(app, client) -> None:
+    original = HTTPAdapter.send
+
+    with ConfirmationInterceptor(app=app) as huggy:
+        assert HTTPAdapter.send is original
+        assert requests.adapters.HTTPAdapter.send is original
+        post_handshake(client)
+
+    assert huggy.tokens == [TOKEN]
+    assert HTTPAdapter.send is original
+
+
+def test_with_the_app_the_endpoints_get_a_session_back_as_they_had_it(app, client) -> None:
+    own = requests.Session()
+    get_endpoint(app).http = own
+
+    with ConfirmationInterceptor(app=app):
+        during = get_endpoint(app).http
+
+    assert isinstance(during, requests.Session) and during is not own
+    assert get_endpoint(app).http is own
+
+
+def test_with_the_app_every_endpoint_of_the_app_is_answered(app, client) -> None:
+    app.config.update(HUGGY_B_WEBHOOK_TOKEN="token-of-account-b", HUGGY_B_CONFIRM_URL="https://huggy.example/b")
+    app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
+
+    with ConfirmationInterceptor(app=app) as huggy:
+        post_handshake(client)
+        post_handshake(client, blueprint="huggy_b", config_prefix="HUGGY_B_")
+
+    assert [(r.url, r.token) for r in huggy.requests] == [
+        (DEFAULT_CONFIRM_URL, TOKEN), ("https://huggy.example/b", "token-of-account-b")
+    ]
+
+
+def test_with_the_app_other_apps_are_left_alone() -> None:
+    mine, other = create_app(), create_app()
+
+    with ConfirmationInterceptor(app=mine) as huggy:
+        assert get_endpoint(other).http is None
+        post_handshake(mine.test_client())
+
+    assert huggy.tokens == [TOKEN]
+
+
+def test_with_the_app_it_answers_even_while_responses_mocks_requests(app, client) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock, ConfirmationInterceptor(app=app) as huggy:
+        post_handshake(client)
+
+    assert huggy.tokens == [TOKEN]
+    assert len(mock.calls) == 0  # the confirmation never reached requests' own transport
+    assert endpoint_state(app).confirmed is True
+
+
+def test_an_app_without_a_huggy_endpoint_has_nothing_to_intercept() -> None:
+    with pytest.raises(LookupError, match="no Huggy endpoint"):
+        ConfirmationInterceptor(app=Flask("plain")).start()
 
 
 def test_requests_to_other_urls_go_out_as_usual() -> None:

@@ -131,7 +131,7 @@ def test_a_refused_token_is_logged_masked_and_never_echoed(client, payload, capl
 def test_the_delivery_repr_hides_the_token(client, recorder, payload) -> None:
     client.post("/huggy/webhook", json=payload("closedChat"))
 
-    delivery = recorder.kwargs("huggy.delivery_received")[0]["delivery"]
+    delivery = recorder.deliveries()[0]
     assert TOKEN not in repr(delivery)
     assert delivery.token == TOKEN
 
@@ -145,3 +145,36 @@ def test_a_misconfigured_token_is_a_500_json_so_huggy_retries_later(make_app, pa
     assert response.status_code == 500
     assert response.get_json()["error"] == "misconfigured"
     assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_control_characters_of_a_refused_token_never_reach_the_logs_raw(client, payload, caplog) -> None:
+    forged = "f0f0f0f0f0f0f0f0f0f0f0f0f0\n\x1b[2J"
+
+    client.post("/huggy/webhook", json=payload("closedChat", token=forged))
+
+    assert "\n\x1b" not in caplog.text and "\x1b" not in caplog.text
+    assert "****\\x1b[2J" in caplog.text  # the last four characters, escaped
+
+
+def test_an_event_name_with_a_newline_is_logged_escaped(make_app, payload, caplog) -> None:
+    app = make_app(TESTING=False)
+
+    def crm_down(sender, event, **kw):
+        raise RuntimeError("CRM down")
+
+    signals.event_received.connect(crm_down, sender=app, weak=False)
+    body = payload("closedChat")
+    body["messages"] = {"closedChat\nFAKE LOG LINE": body["messages"]["closedChat"]}
+
+    assert app.test_client().post("/huggy/webhook", json=body).status_code == 500
+
+    assert "closedChat\\nFAKE LOG LINE" in caplog.text  # the receiver's failure is logged, its name escaped
+    assert "\nFAKE LOG LINE" not in caplog.text
+
+
+def test_printable_escapes_only_what_is_not_text() -> None:
+    from flask_huggy.safelog import printable
+
+    assert printable("closedChat\nFAKE") == "closedChat\\nFAKE"
+    assert printable("Jo\u00e3o, caf\u00e9") == "Jo\u00e3o, caf\u00e9"
+    assert printable("x" * 300, 10) == "x" * 10 + "..."

@@ -71,7 +71,7 @@ def test_events_fire_in_payload_order_and_delivery_received_fires_last(client, r
         "huggy.event_received",
         "huggy.delivery_received",
     ]
-    delivery = recorder.kwargs("huggy.delivery_received")[0]["delivery"]
+    delivery = recorder.deliveries()[0]
     assert [e.name for e in delivery.events] == [
         "receivedMessage", "receivedMessage", "startedChat", "closedChat", "somethingHuggyAddsLater",
     ]
@@ -94,7 +94,8 @@ def test_receivers_get_the_app_as_sender_and_event_and_delivery(client, app, rec
 
     client.post("/huggy/webhook", json=body)
 
-    (name, sender, kwargs), *_ = recorder.calls
+    first, *_ = recorder.calls
+    name, sender, kwargs = first.name, first.sender, first.kwargs
     assert name == "receivedAllMessage"
     assert sender is app
     event, delivery = kwargs["event"], kwargs["delivery"]
@@ -221,7 +222,7 @@ def test_delivery_without_time_is_accepted_with_time_none(client, recorder) -> N
     response = client.post("/huggy/webhook", json={"token": TOKEN, "messages": {"closedChat": [{"id": 1}]}})
 
     assert response.status_code == 200
-    assert recorder.kwargs("huggy.delivery_received")[0]["delivery"].time is None
+    assert recorder.deliveries()[0].time is None
 
 
 def test_content_type_is_ignored(client, recorder, payload) -> None:

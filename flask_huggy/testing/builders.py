@@ -1,8 +1,4 @@
-"""Build and post Huggy deliveries, and fake Huggy's side of the handshake, without Huggy.
-
-Everything here is plain Python (no pytest needed): the ``flask huggy`` CLI uses
-it, and so does the pytest plugin (:mod:`flask_huggy.pytest_plugin`), whose
-fixtures are thin wrappers around these helpers.
+"""Deliveries shaped like Huggy's, built from its docs' samples, and posted to an app.
 
 Builders return what Huggy sends, as plain JSON-ready dicts, based on the samples
 of Huggy's docs (:mod:`flask_huggy.samples`), with fresh ids and timestamps
@@ -16,37 +12,26 @@ consistent with the delivery's ``time``::
 from __future__ import annotations
 
 import copy
-import io
 import json
 import random
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import cache
-from http import HTTPStatus
 from time import time as _now
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import requests
-from blinker import ANY, NamedSignal
-from flask import Flask, current_app, has_app_context, url_for
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
+from flask import Flask, url_for
 from werkzeug.routing import BuildError
 
-from . import signals as _signals
-from .config import DEFAULT_CONFIRM_URL, DEFAULTS, read_settings
-from .samples import FieldPath, template
+from ..config import DEFAULTS, read_settings
+from ..samples import FieldPath, template
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
-
-    from .events import Delivery, Event
 
 #: The token :func:`build_delivery` puts in a delivery when given none: a
 #: placeholder shaped like Huggy's (32 hex digits). The posting helpers use the
@@ -282,255 +267,7 @@ def _post_json(client: FlaskClient, url: str, body: Mapping[str, Any]) -> TestRe
     return response
 
 
-# --- Huggy's side of the handshake ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ConfirmationRequest:
-    """One confirmation request the app sent to Huggy (and that never left the process)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    #: The JSON body, ``{"token": ...}`` when the library sent it.
-    json: Any
-    #: The timeout the app gave ``requests``.
-    timeout: Any
-
-    @property
-    def token(self) -> Any:
-        return self.json.get("token") if isinstance(self.json, dict) else None
-
-
-class ConfirmationInterceptor:
-    """Answers, in place of Huggy, the confirmation request the handshake sends.
-
-    While active (``with ConfirmationInterceptor() as huggy: ...``, or the
-    ``huggy_confirm`` fixture), requests sent through ``requests`` to a
-    confirmation URL never leave the process: they are recorded in
-    :attr:`requests` and answered with the status chosen by :meth:`respond`
-    (200 by default), or fail with the error given to :meth:`fail`. Requests
-    to any other URL go out as usual.
-
-    Confirmation URLs are :data:`~flask_huggy.config.DEFAULT_CONFIRM_URL`, every
-    ``*CONFIRM_URL`` setting of the app handling the request, and ``urls``.
-
-    Interception happens at ``requests``' transport (``HTTPAdapter.send``, as
-    the ``responses`` library does), so the library's own confirmation code runs
-    unchanged: its timeout, headers, retries and refusal of redirects included.
-    """
-
-    def __init__(self, status: int = 200, json: Any = None, *, urls: tuple[str, ...] = ()) -> None:
-        #: Every confirmation request intercepted, in order (retries included).
-        self.requests: list[ConfirmationRequest] = []
-        self.urls = set(urls)
-        self._status = status
-        self._json = json
-        self._error: BaseException | None = None
-        self._original: Any = None
-
-    def respond(self, status: int = 200, json: Any = None) -> None:
-        """Answer the next confirmations with HTTP ``status`` (and a JSON body)."""
-        self._status, self._json, self._error = status, json, None
-
-    def fail(self, error: BaseException | type[BaseException]) -> None:
-        """Make the next confirmations fail, e.g. with ``requests.ReadTimeout`` or ``requests.ConnectionError``."""
-        self._error = error() if isinstance(error, type) else error
-
-    @property
-    def tokens(self) -> list[Any]:
-        """The tokens the app sent to Huggy, in order."""
-        return [r.token for r in self.requests]
-
-    def start(self) -> None:
-        if self._original is not None:
-            raise RuntimeError("This interceptor is already active.")
-        original = self._original = HTTPAdapter.send
-        interceptor = self
-
-        def send(adapter: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-            if request.url in interceptor._targets():
-                return interceptor._answer(adapter, request, kwargs.get("timeout"))
-            return original(adapter, request, *args, **kwargs)
-
-        HTTPAdapter.send = send  # type: ignore[method-assign, assignment]
-
-    def stop(self) -> None:
-        if self._original is not None:
-            HTTPAdapter.send = self._original  # type: ignore[method-assign]
-            self._original = None
-
-    def __enter__(self) -> ConfirmationInterceptor:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _targets(self) -> set[str | None]:
-        urls = {DEFAULT_CONFIRM_URL, *self.urls}
-        if has_app_context():
-            urls.update(v for k, v in current_app.config.items() if k.endswith("CONFIRM_URL") and isinstance(v, str))
-        return {_normalize_url(url) for url in urls}
-
-    def _answer(self, adapter: HTTPAdapter, request: requests.PreparedRequest, timeout: Any) -> requests.Response:
-        body = request.body.decode("utf-8") if isinstance(request.body, bytes) else request.body
-        sent: Any = body
-        if isinstance(body, str):
-            try:
-                sent = json.loads(body) if body else None
-            except ValueError:
-                pass
-        headers = {key: value if isinstance(value, str) else value.decode("latin-1")
-                   for key, value in request.headers.items()}
-        self.requests.append(ConfirmationRequest(str(request.method), str(request.url), headers, sent, timeout))
-        if self._error is not None:
-            raise self._error
-        content = b"" if self._json is None else json.dumps(self._json).encode("utf-8")
-        response = requests.Response()
-        response.status_code = self._status
-        response.reason = _reason(self._status)
-        response.headers = CaseInsensitiveDict({"Content-Type": "application/json"} if content else {})
-        response._content = content
-        response.raw = io.BytesIO(content)
-        response.encoding = "utf-8"
-        response.url = str(request.url)
-        response.request = request
-        response.connection = adapter
-        return response
-
-
-def _normalize_url(url: str) -> str | None:
-    prepared = requests.PreparedRequest()
-    try:
-        prepared.prepare_url(url, None)
-    except requests.RequestException:
-        return None
-    return prepared.url
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-# --- Recording signals ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignalCall:
-    """One signal sent: its name, its sender (the app) and its keyword arguments."""
-
-    name: str
-    sender: Any
-    kwargs: dict[str, Any]
-
-
-class SignalRecorder:
-    """Records every flask-huggy signal sent, in order, while connected.
-
-    Connect it with ``with SignalRecorder() as signals: ...`` (or use the
-    ``huggy_signals`` fixture). Signals are named by their signal name
-    (``"closedChat"``, ``"huggy.event_received"``) or by their attribute in
-    :mod:`flask_huggy.signals` (``"closed_chat"``, ``"event_received"``).
-
-    Recording is listening: while connected, every event is validated, as it
-    would be with a receiver on :data:`~flask_huggy.signals.event_received`.
-    """
-
-    def __init__(self, sender: Any = ANY) -> None:
-        #: Only signals from this sender (an app) are recorded; default: all.
-        self.sender = sender
-        #: Every signal sent, in order.
-        self.calls: list[SignalCall] = []
-        self._receivers: list[tuple[NamedSignal, Any]] = []
-
-    def connect(self) -> None:
-        for name, signal in _signals.huggy_signals.items():
-
-            def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-                self.calls.append(SignalCall(_name, sender, kwargs))
-
-            signal.connect(receiver, sender=self.sender, weak=False)
-            self._receivers.append((signal, receiver))
-
-    def disconnect(self) -> None:
-        for signal, receiver in self._receivers:
-            signal.disconnect(receiver, sender=self.sender)
-        self._receivers.clear()
-
-    def __enter__(self) -> SignalRecorder:
-        self.connect()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.disconnect()
-
-    def names(self) -> list[str]:
-        """The names of the signals sent, in order (``["closedChat", "huggy.event_received", ...]``)."""
-        return [call.name for call in self.calls]
-
-    def calls_to(self, signal: str | NamedSignal) -> list[SignalCall]:
-        """The calls of one signal, by name, attribute name or signal object."""
-        name = signal_name(signal)
-        return [call for call in self.calls if call.name == name]
-
-    def events(self, signal: str | NamedSignal = "event_received") -> list[Event]:
-        """The :class:`~flask_huggy.Event` objects one signal got (default: every event)."""
-        return [call.kwargs["event"] for call in self.calls_to(signal)]
-
-    def deliveries(self) -> list[Delivery]:
-        """The deliveries received, one per ``delivery_received``."""
-        return [call.kwargs["delivery"] for call in self.calls_to(_signals.delivery_received)]
-
-    def clear(self) -> None:
-        """Forget what was recorded so far (e.g. after setting up the test)."""
-        self.calls.clear()
-
-
-def signal_name(signal: str | NamedSignal) -> str:
-    """The name of a flask-huggy signal given as its name, its attribute name or itself.
-
-    ``"closed_chat"`` and ``"closedChat"`` both give ``"closedChat"``;
-    ``"event_received"`` gives ``"huggy.event_received"``; an alias
-    (``"sentAllMessage"``, ``"sent_all_message"``) gives its event's signal
-    (``"sendedAllMessage"``). A name that is no flask-huggy signal raises
-    :class:`ValueError`, so a typo cannot make a test pass by recording nothing.
-    """
-    if isinstance(signal, NamedSignal):
-        return signal.name
-    if signal in _signals.EVENT_SIGNALS:
-        return _signals.EVENT_SIGNALS[signal].name
-    if signal in _signals.huggy_signals:
-        return signal
-    attribute = getattr(_signals, signal, None)
-    if isinstance(attribute, NamedSignal) and attribute.name in _signals.huggy_signals:
-        return attribute.name
-    raise ValueError(f"{signal!r} is not a flask-huggy signal; see flask_huggy.signals.")
-
-
-def signal_attributes() -> dict[str, str]:
-    """Signal name -> its attribute in :mod:`flask_huggy.signals` (``"closedChat"`` -> ``"closed_chat"``).
-
-    A signal reachable under two attributes (``sended_all_message`` and its alias
-    ``sent_all_message``) gives the first, the one named like Huggy's docs.
-    """
-    attributes: dict[str, str] = {}
-    for attribute, value in vars(_signals).items():
-        if isinstance(value, NamedSignal) and value.name in _signals.huggy_signals:
-            attributes.setdefault(value.name, attribute)
-    return attributes
-
-
 # --- Paths, ids and times -----------------------------------------------------------------
-
-
 
 
 def _fill(data: dict[str, Any], paths: tuple[FieldPath, ...], value: int) -> None:
@@ -641,12 +378,8 @@ def _dotted(path: FieldPath) -> str:
 __all__ = [
     "LOCAL_TIME_FORMAT",
     "SAMPLE_TOKEN",
-    "ConfirmationInterceptor",
-    "ConfirmationRequest",
     "EventLike",
     "HuggyEvent",
-    "SignalCall",
-    "SignalRecorder",
     "build_delivery",
     "build_event",
     "build_handshake",
@@ -656,7 +389,5 @@ __all__ = [
     "post_delivery",
     "post_handshake",
     "set_field",
-    "signal_attributes",
-    "signal_name",
     "webhook_url",
 ]
