@@ -1,8 +1,9 @@
 """The ``flask huggy`` command group, built for sphinx-click (docs/cli.rst).
 
-In an app the group is ``blueprint.cli`` and its commands are added when the CLI
-first runs; here they are added to a plain group of the same name, the way the
-blueprint adds them.
+The commands are module-level click commands of :mod:`flask_huggy.cli`, shared by
+every endpoint's group (``blueprint.cli``, filled when the CLI first runs); here they
+are added to a plain group of the default endpoint's name, the way the blueprint
+adds them.
 """
 
 from __future__ import annotations

@@ -62,8 +62,12 @@ nitpick_ignore_regex = [
     # documented on api.rst) that docstrings mention: shown as code, not linked.
     ("py:mod", r"flask_huggy\.(catalog|schemas|samples|config|endpoint|aliases)"),
     ("py:(class|data)", r"flask_huggy\.(endpoint|config|aliases|extension)\..*"),
+    ("py:mod", r"flask_huggy\.testing\.(builders|handshake|signals)"),
+    ("py:attr", r"flask_huggy\.endpoint\..*"),
     ("py:data", r"CLAIMED|DONE|BUSY"),
-    ("py:class", r"FieldPath"),
+    ("py:class", r"FieldPath|EventLike|MemoryStore|RedisStore"),
+    # Type variables of signatures (pass_endpoint's ParamSpec and return type).
+    ("py:class", r"~?(flask_huggy\.\w+\.)?_[A-Z]"),
 ]
 
 doctest_global_setup = """

@@ -30,7 +30,7 @@ EXAMPLES = DOCS / "examples"
 def examples_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.syspath_prepend(str(EXAMPLES))
     yield
-    for name in ("quickstart", "myapp", "myapp.worker"):
+    for name in ("quickstart", "myapp", "myapp.worker", "token_age"):
         sys.modules.pop(name, None)
 
 
@@ -49,6 +49,17 @@ def test_the_quickstart_tests_pass_as_a_users_suite(pytester: pytest.Pytester) -
         pytester.makepyfile(**{name.removesuffix(".py"): (EXAMPLES / name).read_text(encoding="utf-8")})
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
+
+
+def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None:
+    from flask import Flask
+    from token_age import huggy
+
+    app = Flask("shop")
+    huggy.init_app(app)
+    result = app.test_cli_runner().invoke(args=["huggy", "token-age"])
+
+    assert (result.exit_code, result.output) == (0, "huggy: never\n")
 
 
 def code_blocks(text: str) -> Iterator[tuple[str, str]]:
