@@ -1,0 +1,31 @@
+"""The quick start's app: an app factory, the extension and two receivers.
+
+docs/quickstart.rst shows this file; tests/test_docs_examples.py builds the app,
+posts deliveries to it and runs docs/examples/test_quickstart.py against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from flask_huggy import Delivery, Event, Huggy
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config["HUGGY_WEBHOOK_TOKEN"] = "..."  # the token shown in Huggy's panel
+    app.config.update(config or {})
+    app.extensions["closed_chats"] = []
+    huggy = Huggy(app)  # POST /huggy/webhook
+
+    @huggy.on("closedChat")
+    def on_closed(app: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
+        app.extensions["closed_chats"].append(event.data["id"])
+
+    @huggy.on(None)  # every event, known or not
+    def log_everything(app: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
+        app.logger.info("Huggy sent %s", event.name)
+
+    return app

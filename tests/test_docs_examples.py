@@ -1,0 +1,178 @@
+"""The documentation's code examples run: docs/examples/ is imported and its tests are run here.
+
+Every example in the docs is a doctest (run by ``sphinx-build -b doctest``) or a
+``literalinclude`` of a file under docs/examples/, exercised below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from flask_huggy.testing import post_delivery
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = DOCS / "examples"
+
+
+@pytest.fixture
+def examples_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    yield
+    for name in ("quickstart", "myapp", "myapp.worker", "token_age"):
+        sys.modules.pop(name, None)
+
+
+def test_the_quickstart_app_runs_its_receivers_on_a_delivery(examples_on_path: None) -> None:
+    from quickstart import create_app
+
+    app = create_app({"HUGGY_WEBHOOK_TOKEN": "secret"})
+    response = post_delivery(app.test_client(), ("closedChat", {"id": 7}), "receivedMessage")
+
+    assert response.get_json() == {"status": "accepted", "events": 2, "invalid": 0, "duplicates": 0}
+    assert app.extensions["closed_chats"] == [7]
+
+
+def test_the_quickstart_tests_pass_as_a_users_suite(pytester: pytest.Pytester) -> None:
+    for name in ("quickstart.py", "conftest.py", "test_quickstart.py"):
+        pytester.makepyfile(**{name.removesuffix(".py"): (EXAMPLES / name).read_text(encoding="utf-8")})
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+
+
+def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None:
+    from flask import Flask
+    from token_age import huggy
+
+    app = Flask("shop")
+    huggy.init_app(app)
+    result = app.test_cli_runner().invoke(args=["huggy", "token-age"])
+
+    assert (result.exit_code, result.output) == (0, "huggy: never\n")
+
+
+def code_blocks(text: str) -> Iterator[tuple[str, str]]:
+    """Each ``code-block``/``code``/``sourcecode`` directive of an RST text: its language and its code."""
+    for match in re.finditer(r"^( *)\.\. (?:code-block|code|sourcecode)::(.*)\n((?:\1 +.*\n|\s*\n)*)", text, re.M):
+        body = textwrap.dedent("\n".join(line for line in match.group(3).splitlines() if not line.strip().startswith(":")))
+        yield match.group(2).strip(), body.strip("\n")
+
+
+def test_the_docs_pages_show_python_only_as_doctests_or_included_examples() -> None:
+    text_only = [
+        f"{page.name}: {language} {code[:60]!r}"
+        for page in sorted(DOCS.glob("*.rst"))
+        for language, code in code_blocks(page.read_text(encoding="utf-8"))
+    ]
+    assert text_only == []
+
+
+def test_readmes_python_is_cut_from_the_examples_the_tests_run() -> None:
+    # PyPI renders README without Sphinx, so its code is a copy: of run code, word for word.
+    examples = "\n".join(path.read_text(encoding="utf-8") for path in EXAMPLES.rglob("*.py"))
+    blocks = list(code_blocks((ROOT / "README.rst").read_text(encoding="utf-8")))
+    assert blocks, "README shows no code"
+    assert [code for _, code in blocks if code not in examples] == []
+
+
+def test_the_celery_example_queues_and_its_worker_runs_the_receivers(examples_on_path: None) -> None:
+    pytest.importorskip("celery")
+    from myapp import create_app
+
+    app = create_app({"HUGGY_WEBHOOK_TOKEN": "secret", "HUGGY_DEDUP": "memory"})
+    celery = app.extensions["celery"]
+    celery.conf.task_always_eager = True  # the worker's run, in this process (no broker)
+    response = post_delivery(app.test_client(), ("closedChat", {"id": 9}))
+
+    assert response.get_json() == {"status": "queued", "events": 1}
+    assert app.extensions["closed_chats"] == [9]
+    assert app.config["HUGGY_DISPATCH"] == "celery"
+
+
+def test_every_literalinclude_names_an_example_that_exists() -> None:
+    included = [
+        (page.name, target)
+        for page in DOCS.glob("*.rst")
+        for target in re.findall(r"\.\. literalinclude:: (\S+)", page.read_text(encoding="utf-8"))
+    ]
+    assert included, "the docs include no example"
+    assert [(page, target) for page, target in included if not (DOCS / target).resolve().is_file()] == []
+
+
+def cli_reference() -> click.Group:
+    spec = importlib.util.spec_from_file_location("cli_reference", DOCS / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    group: click.Group = module.huggy
+    return group
+
+
+def documented_command_lines() -> list[tuple[str, str]]:
+    """Every ``flask huggy ...`` command line shown in the docs and READMEs, as (where, line)."""
+    pages = [*sorted(DOCS.glob("*.rst")), ROOT / "README.rst", ROOT / "example_app" / "README.rst"]
+    found = []
+    for page in pages:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            match = re.search(r"flask (?:--app \S+ )?huggy (.*)$", line)
+            if match and line.startswith("    ") and "[" not in match.group(1):
+                command = re.split(r"\s[|>]\s", match.group(1))[0]
+                found.append((page.name, command.strip().rstrip("`")))
+    return found
+
+
+def test_every_command_line_in_the_docs_parses_with_the_commands_as_they_are() -> None:
+    # A renamed option or event would leave a command in the docs that fails when pasted.
+    group = cli_reference()
+    lines = documented_command_lines()
+    assert len(lines) >= 10, lines
+    wrong = []
+    for where, line in lines:
+        name, *args = shlex.split(line)
+        try:
+            if name.startswith("-"):
+                group.make_context("huggy", [name, *args])  # --help exits through click.exceptions.Exit
+            else:
+                command = group.get_command(click.Context(group), name)
+                assert command is not None, f"no command {name!r}"
+                command.make_context(name, args)
+        except click.exceptions.Exit as done:
+            if done.exit_code:
+                wrong.append(f"{where}: flask huggy {line}: exit {done.exit_code}")
+        except (AssertionError, click.ClickException) as error:
+            wrong.append(f"{where}: flask huggy {line}: {error}")
+    assert wrong == []
+
+
+def test_the_example_apps_readme_shows_its_code_word_for_word() -> None:
+    # GitHub shows this README without Sphinx, so its code is a copy: of the app's own code.
+    source = "\n".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "example_app").rglob("*.py")))
+    blocks = list(code_blocks((ROOT / "example_app" / "README.rst").read_text(encoding="utf-8")))
+    assert blocks
+    assert [code for _, code in blocks if not is_excerpt(code, source)] == []
+
+
+def is_excerpt(code: str, source: str) -> bool:
+    """Whether ``code`` is consecutive lines of ``source``, at any one indentation."""
+    first = code.splitlines()[0]
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == first.strip():
+            indent = line[: len(line) - len(line.lstrip())]
+            window = lines[i: i + len(code.splitlines())]
+            if textwrap.dedent("\n".join(window)) == code and all(
+                not w.strip() or w.startswith(indent) for w in window
+            ):
+                return True
+    return False
