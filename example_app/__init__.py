@@ -9,7 +9,8 @@ It uses flask-huggy as any app would, through its public API only: the
 (:mod:`example_app.receivers`) that store every delivery in a database through
 Flask-SQLAlchemy, and reads its settings from ``app.config``,
 filled from environment variables named like the config keys
-(``HUGGY_WEBHOOK_TOKEN``, ``INBOX_PUBLIC_URL``, ...) plus ``DATABASE_URL``.
+(``HUGGY_WEBHOOK_TOKEN``, ``INBOX_PUBLIC_URL``, ...) plus ``DATABASE_URL`` and
+Flask's ``TRUSTED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from flask.helpers import get_debug_flag
 from sqlalchemy.engine import make_url
 from werkzeug.serving import is_running_from_reloader
 
+from .access import configured_password, is_loopback
 from .demo import register_demo_command
-from .models import add_missing_columns, db
+from .models import add_missing_columns, db, share_sqlite_safely
 from .receivers import connect_receivers
 from .state import EXTENSION, InboxState
 from .views import bp as inbox_blueprint
@@ -51,26 +53,34 @@ DEFAULTS: dict[str, Any] = {
     "INBOX_POLL_SECONDS": 1.5,
     #: How long a banner about something that ended (the demo) stays up, unless dismissed.
     "INBOX_BANNER_SECONDS": 60,
+    #: The password every page asks for (HTTP Basic auth, any user name); unset, the pages are open.
+    #: The webhook never asks for it. See :mod:`example_app.access`.
+    "INBOX_PASSWORD": None,
 }
+
+#: Settings read from the environment as the text they are, never as JSON: a token or a password
+#: of digits, or ``true``, stays a string (a token's JSON list still gives several tokens).
+TEXT_SETTINGS = ("HUGGY_WEBHOOK_TOKEN", "INBOX_PASSWORD")
 
 #: The database when ``DATABASE_URL`` is not set: a file in the instance folder.
 DEFAULT_DATABASE_FILE = "huggy-inbox.sqlite3"
 
 
 def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``HUGGY_*`` and ``INBOX_*`` variables as config values, and ``DATABASE_URL``.
+    """``HUGGY_*`` and ``INBOX_*`` variables as config values, ``DATABASE_URL`` and ``TRUSTED_HOSTS``.
 
     Values are parsed as JSON when they parse (``true``, ``["a","b"]``, ``5``),
-    else kept as text. A token stays a string even if it is all digits; a JSON
-    list gives several tokens. ``DATABASE_URL`` becomes
+    else kept as text. A token or a password stays a string even if it is all
+    digits; a JSON list gives several tokens. ``DATABASE_URL`` becomes
     ``SQLALCHEMY_DATABASE_URI`` (``postgres://``, as some hosts write it, is
-    read as ``postgresql://``).
+    read as ``postgresql://``). ``TRUSTED_HOSTS``, Flask's own setting, is a
+    JSON list or names separated by commas.
     """
     config: dict[str, Any] = {}
     for key, value in environ.items():
         if not key.startswith(("HUGGY_", "INBOX_")):
             continue
-        if key.endswith("WEBHOOK_TOKEN") and not value.lstrip().startswith("["):
+        if key.endswith(TEXT_SETTINGS) and not (key.endswith("WEBHOOK_TOKEN") and value.lstrip().startswith("[")):
             config[key] = value
         else:
             try:
@@ -82,6 +92,12 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         if database_url.startswith("postgres://"):
             database_url = "postgresql://" + database_url.removeprefix("postgres://")
         config["SQLALCHEMY_DATABASE_URI"] = database_url
+    hosts = environ.get("TRUSTED_HOSTS", "").strip()
+    if hosts:
+        # Flask wants a list: a bare string would be read one character per host.
+        config["TRUSTED_HOSTS"] = json.loads(hosts) if hosts.startswith("[") else [
+            name.strip() for name in hosts.split(",") if name.strip()
+        ]
     return config
 
 
@@ -95,6 +111,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # flask-huggy refuses every delivery while no token is set. An inbox started
         # to try things out takes them from anyone, and says so on every page.
         app.config["HUGGY_ALLOW_UNAUTHENTICATED"] = True
+    if app.config.get("TRUSTED_HOSTS") and "TRUSTED_HOSTS" not in Flask.default_config:
+        # Flask before 3.1 ignores the setting: refuse to start rather than leave the door open.
+        raise RuntimeError("TRUSTED_HOSTS needs Flask 3.1 or later: pip install 'flask>=3.1'")
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / DEFAULT_DATABASE_FILE}"
@@ -108,6 +127,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_demo_command(app)
     with app.app_context():
+        share_sqlite_safely(db.engine)
         db.create_all()  # an example keeps no migrations: tables are created when missing
         for column in add_missing_columns():  # and columns added since an older inbox made its file
             logger.info("Added column %s to the inbox's database.", column)
@@ -127,7 +147,8 @@ def _announce(app: Flask) -> None:
     """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
     ctx = click.get_current_context(silent=True)
     if ctx is None:  # a WSGI server (gunicorn) imported it: one line in its log
-        logger.info("Huggy inbox ready; Huggy posts to %s", public_webhook_url(app) or "<public URL>" + webhook_path(app))
+        logger.info("Huggy inbox ready; Huggy posts to %s; pages %s", public_webhook_url(app) or "<public URL>" + webhook_path(app),
+                    "ask for INBOX_PASSWORD" if configured_password(app) else "open to whoever reaches them (INBOX_PASSWORD unset)")
         return
     if ctx.command.name != "run":  # another command (`huggy-demo`, `--help`, ...) says what it does itself
         return
@@ -156,6 +177,10 @@ def _announce(app: Flask) -> None:
         "set HUGGY_WEBHOOK_TOKEN to the token in Huggy's panel (Configurações > Webhook)"
     )
     lines.append(f" * Database: {_shown_database(database)}")
+    if configured_password(app):
+        lines.append(" * Pages: ask for INBOX_PASSWORD (any user name); the webhook does not")
+    elif not is_loopback(host):
+        lines.append(f" * Pages: PUBLIC, anyone who reaches {host} reads every chat: set INBOX_PASSWORD")
     if app.config["INBOX_DEMO"]:
         # The command posts through the app itself, into the same database: no URL to give.
         lines.append(' * No Huggy yet? Press "Try it without Huggy" on the page, or run: flask --app example_app huggy-demo')

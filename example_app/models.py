@@ -14,11 +14,13 @@ from typing import Any
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     DateTime,
+    Engine,
     ForeignKey,
     Index,
     String,
     Text,
     TypeDecorator,
+    event,
     inspect,
     text,
 )
@@ -190,6 +192,36 @@ class Handshake(db.Model):  # type: ignore[name-defined, misc]
         return "accepted" if self.confirmed else "failed"
 
 
+#: How long a connection waits for SQLite's write lock before giving up (``database is locked``).
+#: Longer than the slowest write: a delivery of ``HUGGY_MAX_EVENTS`` (1,000) events is stored in
+#: about 5 s on a slow machine, exactly the driver's own default wait; and shorter than gunicorn's
+#: 30 s worker timeout.
+SQLITE_BUSY_TIMEOUT_MS = 20_000
+
+
+def share_sqlite_safely(engine: Engine) -> None:
+    """Make every SQLite connection of ``engine`` share the file: WAL and a busy timeout.
+
+    In SQLite's default journal mode a writer that commits (or spills a big
+    delivery to disk) locks readers out, and every other request waits for it;
+    past the driver's 5 s they fail with ``database is locked``. In WAL mode
+    readers (the pages, the check for a stored delivery) never wait for a
+    writer, and writers wait their turn for :data:`SQLITE_BUSY_TIMEOUT_MS`.
+    Other databases are left alone.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")  # kept in the file; an in-memory database says "memory"
+        finally:
+            cursor.close()
+
+
 def add_missing_columns() -> list[str]:
     """Add the columns this version's models have and an older inbox database lacks.
 
@@ -213,4 +245,7 @@ def add_missing_columns() -> list[str]:
     return added
 
 
-__all__ = ["Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "add_missing_columns", "db"]
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS", "Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "add_missing_columns",
+    "db", "share_sqlite_safely",
+]

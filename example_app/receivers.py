@@ -20,23 +20,28 @@ there, in one transaction, makes storage atomic:
   written either; Huggy gets a 500 and retries;
 - a failure while writing rolls the whole delivery back.
 
-A delivery Huggy retries (same ``time`` and ``messages``) is stored once.
+A delivery Huggy retries (same ``time`` and ``messages``) is stored once, also
+when two copies arrive at the same moment and race to store it.
+
+The log says which event came, for which chat and message, and nothing the
+customer wrote or is: names, phones and e-mails stay in the database.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, g, has_app_context
+from sqlalchemy.exc import IntegrityError
 
 from flask_huggy import Delivery, Event, HuggyError, signals
 
 from .models import db
 from .state import Refusal, inbox_state
 from .store import add_delivery, add_handshake, already_stored
+from .summary import summarize
 from .webhook import huggy
 
 logger = logging.getLogger("example_app")
@@ -44,7 +49,9 @@ logger = logging.getLogger("example_app")
 
 @huggy.on(None)  # every event, known to flask-huggy or not
 def log_event(sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
-    logger.info("%s %s", event.name, json.dumps(event.raw, ensure_ascii=False, default=str))
+    summary = summarize(event)
+    logger.info("%s chat=%s message=%s", _loggable(event.name), _loggable(summary.chat_id),
+                _loggable(summary.message_id))
 
 
 def connect_receivers(app: Flask) -> None:
@@ -62,6 +69,13 @@ def connect_receivers(app: Flask) -> None:
         try:
             add_delivery(delivery)
             db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            if not already_stored(delivery):
+                raise  # another conflict (a chat created meanwhile): 500, and Huggy's retry stores it
+            # The same delivery, posted twice at once, was stored by the other request
+            # between our check and our write: it is stored once, as it should be.
+            logger.info("A delivery stored meanwhile by another request came again: kept once.")
         except Exception:
             db.session.rollback()
             raise  # flask-huggy answers 500, so Huggy retries the delivery
@@ -103,6 +117,13 @@ def connect_receivers(app: Flask) -> None:
             at=datetime.now(timezone.utc), status=500, error="receiver_failed",
             message=f"{what} raised {type(exception).__name__}; Huggy retries the delivery.",
         )
+
+
+def _loggable(text: str | None) -> str:
+    """Text from a delivery as one log line holds it: non-printable characters escaped, at most 100."""
+    if text is None:
+        return "-"
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text[:100])
 
 
 def _describe(error: dict[str, Any] | None) -> str | None:

@@ -38,6 +38,7 @@ from markupsafe import Markup
 from sqlalchemy import func
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from .access import ask_for_password, pages_are_public
 from .demo import start_demo
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
 from .state import DemoRun, Refusal, inbox_state
@@ -53,11 +54,16 @@ from .summary import AGENT
 from .webhook import huggy, mask_token, webhook_path
 
 bp = Blueprint("inbox", __name__)
+# Every route of this blueprint (pages, /updates, the demo button) asks for INBOX_PASSWORD when
+# it is set; the webhook is flask-huggy's blueprint, so it never does.
+bp.before_request(ask_for_password)
 
 #: The cookie in which ``live.js`` tells the server the viewer's time zone.
 ZONE_COOKIE = "inbox_tz"
 #: Rows per page of the events log.
 PAGE_SIZE = 50
+#: The range of a database id (a signed 64-bit integer): ids asked for are clamped into it.
+ID_RANGE = (-(2**63), 2**63 - 1)
 #: Human names of Huggy's channels (``senderType`` and ``chat.channel`` values).
 CHANNELS = {
     "whatsapp": "WhatsApp",
@@ -116,7 +122,7 @@ def chat(chat_id: str) -> str:
 def events() -> str:
     name = request.args.get("name") or None
     chat_id = request.args.get("chat") or None
-    before = request.args.get("before", type=int)
+    before = id_arg("before")
     query = db.select(EventRecord).order_by(EventRecord.id.desc()).limit(PAGE_SIZE + 1)
     if name:
         query = query.where(EventRecord.name == name)
@@ -173,7 +179,7 @@ def status() -> str:
 @bp.get("/updates")
 def updates() -> Response:
     """What the pages poll: the newest event id, and how many events are newer than ``after``."""
-    after = request.args.get("after", default=0, type=int)
+    after = id_arg("after") or 0
     last = db.session.scalar(db.select(func.max(EventRecord.id))) or 0
     newer = db.session.scalar(db.select(func.count()).where(EventRecord.id > after)) if last > after else 0
     demo = inbox_state(current_app).last_demo
@@ -376,6 +382,7 @@ def register_template_helpers(app: Flask) -> None:
             ),
             "banner_ms": int(banner_seconds * 1000),
             "open_to_anyone": accepts_unauthenticated(current_app),
+            "pages_public": pages_are_public(app, request),
             "poll_ms": int(float(current_app.config["INBOX_POLL_SECONDS"]) * 1000),
             "last_event_id": db.session.scalar(db.select(func.max(EventRecord.id))) or 0,
             "webhook_path": url_for(f"{huggy.name}.webhook"),
@@ -392,6 +399,16 @@ def accepts_unauthenticated(app: Flask) -> bool:
 
 
 # --- small helpers ------------------------------------------------------------------------
+
+
+def id_arg(name: str) -> int | None:
+    """An id from the query string, clamped into :data:`ID_RANGE`; ``None`` when absent or not a number.
+
+    Any id past the range means the same as its end (``before=10**20``: before
+    every event), and a database driver never sees a number it cannot bind.
+    """
+    value = request.args.get(name, type=int)
+    return None if value is None else min(max(value, ID_RANGE[0]), ID_RANGE[1])
 
 
 def _same_origin() -> bool:

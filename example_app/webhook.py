@@ -16,9 +16,16 @@ from flask_huggy import Huggy
 huggy = Huggy()
 
 
+def own_host(app: Flask) -> str:
+    """A ``Host`` that ``app`` answers to, for requests it makes to itself: ``localhost``, or the
+    first of ``TRUSTED_HOSTS`` (without the leading dot that lets in its subdomains)."""
+    trusted = app.config.get("TRUSTED_HOSTS")
+    return str(trusted[0]).lstrip(".") if trusted else "localhost"
+
+
 def webhook_path(app: Flask) -> str:
     """Where ``app`` serves the webhook (``/huggy/webhook``), wherever the endpoint was mounted."""
-    with app.test_request_context():
+    with app.test_request_context(environ_overrides={"HTTP_HOST": own_host(app)}):
         return url_for(f"{huggy.name}.webhook")
 
 
@@ -27,4 +34,4 @@ def mask_token(token: str) -> str:
     return "****" + token[-4:] if len(token) > 8 else "****"
 
 
-__all__ = ["huggy", "mask_token", "webhook_path"]
+__all__ = ["huggy", "mask_token", "own_host", "webhook_path"]

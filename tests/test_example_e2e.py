@@ -447,3 +447,25 @@ def test_a_finished_demos_banner_goes_away_by_itself(browser, demo_inbox, demo_s
         assert browser.find_elements("id", "demo-status") == []
     finally:
         state.last_demo = finished
+
+
+def test_behind_a_password_the_pages_still_update_live_and_huggy_needs_none(browser, tmp_path) -> None:
+    locked = create_app({
+        "HUGGY_WEBHOOK_TOKEN": TOKEN,
+        "INBOX_PASSWORD": "correct horse",
+        "INBOX_POLL_SECONDS": 0.5,
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'locked.sqlite3'}",
+    })
+    with serve(locked) as base_url:
+        assert requests.get(base_url + "/", timeout=10).status_code == 401
+        browser.get(base_url.replace("http://", "http://anyone:correct%20horse@") + "/")
+        assert "No chat yet" in page_text(browser)
+        mark_page(browser)
+
+        response = post_to_webhook(base_url, load_payload("startedChat+receivedMessage"))  # no password
+
+        assert response.status_code == 200, response.text
+        # The polling (/updates) and the refetch carry the password the browser was given.
+        row = wait_for(browser, first_text("tr.chat-row"), "The chat row appearing behind the password")
+        assert "John Doe" in row
+        assert page_was_not_reloaded(browser)

@@ -190,6 +190,22 @@ def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> N
     assert 'data-cursor="2"' in page(inbox, "/")
 
 
+@pytest.mark.parametrize(("url", "shown"), [
+    ("/events?before=99999999999999999999", 19),  # past any id: before every event
+    ("/events?before=-99999999999999999999", 0),
+    ("/updates?after=-99999999999999999999", 19),
+    ("/updates?after=99999999999999999999", 0),
+])
+def test_ids_past_what_a_database_holds_are_read_as_the_end_of_the_range(inbox, maria_chat, url, shown) -> None:
+    response = inbox.test_client().get(url)
+
+    assert response.status_code == 200
+    if url.startswith("/updates"):
+        assert response.get_json()["new_events"] == shown
+    else:
+        assert response.get_data(as_text=True).count('id="event-') == shown
+
+
 @pytest.mark.parametrize("url", ["/", "/events", "/status", "/static/inbox.css", "/static/live.js"])
 def test_pages_load_nothing_from_other_hosts(inbox, maria_chat, url) -> None:
     html = page(inbox, url)

@@ -230,7 +230,7 @@ def test_each_event_is_still_logged(inbox, post_huggy, caplog) -> None:
 
     post_huggy("closedChat")
 
-    assert any(r.getMessage().startswith("closedChat {") for r in caplog.records if r.name == "example_app")
+    assert any(r.getMessage().startswith("closedChat chat=") for r in caplog.records if r.name == "example_app")
 
 
 def test_with_huggy_dedup_on_a_delivery_retried_after_a_failure_is_stored_whole_once(tmp_path) -> None:

@@ -159,7 +159,9 @@
       return;
     }
     busy = true;
-    fetch(updatesUrl + "?after=" + cursor, { cache: "no-store", headers: { Accept: "application/json" } })
+    // From the origin: a page opened as http://user:password@host/ (INBOX_PASSWORD) resolves
+    // relative URLs with the credentials in them, and fetch() refuses those.
+    fetch(window.location.origin + updatesUrl + "?after=" + cursor, { cache: "no-store", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error("HTTP " + response.status);
@@ -174,7 +176,7 @@
           return null;
         }
         var previous = cursor;
-        return fetch(window.location.href, { cache: "no-store" })
+        return fetch(window.location.origin + window.location.pathname + window.location.search, { cache: "no-store" })
           .then(function (response) {
             return response.text();
           })
