@@ -174,8 +174,15 @@ def free_port() -> int:
 def process(command: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``command`` in its own process group; stop the whole group on exit (TERM, then KILL)."""
     with log.open("ab") as output:
-        proc = subprocess.Popen(command, cwd=BENCH_DIR, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=BENCH_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     STARTED_GROUPS.add(proc.pid)
     try:
         yield proc
@@ -403,17 +410,23 @@ def settle(redis_url: str, celery_mode: bool) -> int | None:
 
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
     print()
-    print(f"receiver: sleeps {args.receiver_ms} ms; gunicorn gthread {args.web_workers} workers x "
-          f"{args.web_threads} threads; {args.duration:g} s per phase")
-    header = (f"{'mode':<12}{'load':>18}{'acked/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-              f"{'handled/s':>11}{'non-200':>9}{'errors':>8}{'backlog':>9}{'other%':>8}")
+    print(
+        f"receiver: sleeps {args.receiver_ms} ms; gunicorn gthread {args.web_workers} workers x "
+        f"{args.web_threads} threads; {args.duration:g} s per phase"
+    )
+    header = (
+        f"{'mode':<12}{'load':>18}{'acked/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'handled/s':>11}{'non-200':>9}{'errors':>8}{'backlog':>9}{'other%':>8}"
+    )
     print(header)
     print("-" * len(header))
     for p in phases:
         backlog = "-" if p.backlog is None else str(p.backlog)
-        print(f"{p.mode:<12}{p.load:>18}{p.acked_per_second:>10.1f}{p.quantile(0.5):>9.1f}{p.quantile(0.99):>9.1f}"
-              f"{p.quantile(1.0):>9.1f}{p.handled_per_second:>11.1f}{p.non_200:>9}{p.errors:>8}{backlog:>9}"
-              f"{p.other_pct:>8.0f}")
+        print(
+            f"{p.mode:<12}{p.load:>18}{p.acked_per_second:>10.1f}{p.quantile(0.5):>9.1f}{p.quantile(0.99):>9.1f}"
+            f"{p.quantile(1.0):>9.1f}{p.handled_per_second:>11.1f}{p.non_200:>9}{p.errors:>8}{backlog:>9}"
+            f"{p.other_pct:>8.0f}"
+        )
     if any(p.other_pct >= 10 for p in phases):
         print("other% of 10 or more: other processes used the CPUs meanwhile; rerun on an idle machine.")
     for p in phases:
@@ -429,22 +442,34 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
         for p in phases:
             if sync is None or p.mode == "sync" or p.load != load or not p.latencies or not sync.latencies:
                 continue
-            print(f"{load}, {p.mode} vs sync: p50 latency / {sync.quantile(0.5) / p.quantile(0.5):.0f}, "
-                  f"p99 latency / {sync.quantile(0.99) / p.quantile(0.99):.0f}, "
-                  f"acked/s x {p.acked_per_second / sync.acked_per_second:.1f}, "
-                  f"handled/s x {p.handled_per_second / max(sync.handled_per_second, 1e-9):.2f}")
+            print(
+                f"{load}, {p.mode} vs sync: p50 latency / {sync.quantile(0.5) / p.quantile(0.5):.0f}, "
+                f"p99 latency / {sync.quantile(0.99) / p.quantile(0.99):.0f}, "
+                f"acked/s x {p.acked_per_second / sync.acked_per_second:.1f}, "
+                f"handled/s x {p.handled_per_second / max(sync.handled_per_second, 1e-9):.2f}"
+            )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per phase (default 8)")
-    parser.add_argument("--rate", type=float, default=15.0,
-                        help="deliveries/s of the paced phase, below every mode's capacity (default 15; 0: none)")
-    parser.add_argument("--clients", type=int, default=8,
-                        help="clients posting back to back in the saturating phase (default 8; 0: none)")
-    parser.add_argument("--concurrency", type=_ints, default=[4, 16],
-                        help="comma-separated Celery worker concurrencies (default 4,16)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=15.0,
+        help="deliveries/s of the paced phase, below every mode's capacity (default 15; 0: none)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=8,
+        help="clients posting back to back in the saturating phase (default 8; 0: none)",
+    )
+    parser.add_argument(
+        "--concurrency", type=_ints, default=[4, 16], help="comma-separated Celery worker concurrencies (default 4,16)"
+    )
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--web-threads", type=int, default=2, help="threads per gunicorn worker (default 2)")
     parser.add_argument("--receiver-ms", type=int, default=200, help="how long the receiver takes (default 200)")

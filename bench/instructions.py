@@ -93,8 +93,12 @@ def per_request(app_name: str, payload: Path, requests: int, decoder: str) -> in
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Instructions per request, bare vs huggy, under valgrind.")
     parser.add_argument("--requests", type=int, default=1000, help="counted requests per run (default: %(default)s)")
-    parser.add_argument("--json-decoder", choices=("auto", "stdlib", "jiter"), default="auto",
-                        help="HUGGY_JSON_DECODER of the huggy app (default: %(default)s)")
+    parser.add_argument(
+        "--json-decoder",
+        choices=("auto", "stdlib", "jiter"),
+        default="auto",
+        help="HUGGY_JSON_DECODER of the huggy app (default: %(default)s)",
+    )
     parser.add_argument("--payload", action="append", help="a path, or a file name in tests/payloads/; repeatable")
     return parser.parse_args(argv)
 
@@ -108,8 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
     payloads = [Path(p) if Path(p).exists() else PAYLOAD_DIR / p for p in (args.payload or DEFAULT_PAYLOADS)]
-    print(f"instructions per request through app.wsgi_app, {args.requests} requests after {WARMUP} warm-up; "
-          f"huggy's HUGGY_JSON_DECODER={args.json_decoder!r}")
+    print(
+        f"instructions per request through app.wsgi_app, {args.requests} requests after {WARMUP} warm-up; "
+        f"huggy's HUGGY_JSON_DECODER={args.json_decoder!r}"
+    )
     print(f"  {'payload':<52}  {'bare':>10}  {'huggy':>10}  {'huggy/bare':>10}")
     for payload in payloads:
         bare = per_request("bare", payload, args.requests, args.json_decoder)

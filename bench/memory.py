@@ -103,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     final = rss_kib()
     seen = app.extensions["bench_memory_seen"]["events"]
-    print(f"after gc.collect(): RSS {final:,} KiB, growth {final - baseline:+,} KiB "
-          f"over {args.deliveries:,} deliveries ({seen:,} events received, "
-          f"{time.perf_counter() - started:.0f} s)")
+    print(
+        f"after gc.collect(): RSS {final:,} KiB, growth {final - baseline:+,} KiB "
+        f"over {args.deliveries:,} deliveries ({seen:,} events received, "
+        f"{time.perf_counter() - started:.0f} s)"
+    )
     return 0
 
 

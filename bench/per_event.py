@@ -126,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="timeit runs; the median is shown (default 7)")
     args = parser.parse_args(argv)
 
-    print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}; "
-          f"{args.repeat} timeit runs of {args.number} calls, microseconds per event")
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}; "
+        f"{args.repeat} timeit runs of {args.number} calls, microseconds per event"
+    )
     for stem in args.payload or DEFAULT_PAYLOADS:
         rows = bench_payload(stem, args.number, args.repeat)
         base = rows[0][1][0]

@@ -865,10 +865,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"flask-huggy webhook throughput: Python {platform.python_version()}, gunicorn {_version('gunicorn')}, "
         f"{cpus} CPU(s), {platform.system()} {platform.machine()}"
     )
-    threads = f" --threads {GUNICORN_THREADS} --keep-alive {GUNICORN_KEEPALIVE}" if args.worker_class == "gthread" else ""
+    threads = (
+        f" --threads {GUNICORN_THREADS} --keep-alive {GUNICORN_KEEPALIVE}" if args.worker_class == "gthread" else ""
+    )
     connections = "1 keep-alive connection each" if args.worker_class == "gthread" else "a new connection per request"
     print(f"server: gunicorn -k {args.worker_class}{threads} -w {args.workers} on {HOST} (one per app)")
-    print(f"huggy: HUGGY_JSON_DECODER={args.json_decoder!r} (jiter {_version('jiter')}); bare: Flask's request.get_json()")
+    print(
+        f"huggy: HUGGY_JSON_DECODER={args.json_decoder!r} (jiter {_version('jiter')}); bare: Flask's request.get_json()"
+    )
     print(
         f"load: {args.clients} client process(es), {connections}; "
         f"{args.rounds} round(s) x {args.duration:g}s per app and payload, after {args.warmup:g}s warm-up"

@@ -51,11 +51,17 @@ autodoc_preserve_defaults = True
 
 # No intersphinx: CI builds offline. Types of other libraries stay plain text.
 nitpick_ignore_regex = [
-    ("py:class", r"(flask|werkzeug|blinker|click|marshmallow|requests|pytest|_pytest|datetime|zoneinfo|"
-                 r"collections\.abc|typing|types|ipaddress|celery)\..*"),
-    ("py:class", r"(Flask|FlaskClient|TestResponse|NamedSignal|ZoneInfo|tzinfo|datetime|timedelta|Any|"
-                 r"Mapping|Sequence|Callable|Iterator|Iterable|TracebackType|IPNetwork|Blueprint|"
-                 r"NoneType|Response|Config|Exception|BaseException)"),
+    (
+        "py:class",
+        r"(flask|werkzeug|blinker|click|marshmallow|requests|pytest|_pytest|datetime|zoneinfo|"
+        r"collections\.abc|typing|types|ipaddress|celery)\..*",
+    ),
+    (
+        "py:class",
+        r"(Flask|FlaskClient|TestResponse|NamedSignal|ZoneInfo|tzinfo|datetime|timedelta|Any|"
+        r"Mapping|Sequence|Callable|Iterator|Iterable|TracebackType|IPNetwork|Blueprint|"
+        r"NoneType|Response|Config|Exception|BaseException)",
+    ),
     ("py:data", r"(typing\.)?Any"),
     ("py:obj", r"typing\..*"),
     # Names of modules outside the public API (flask_huggy.__all__ and the modules

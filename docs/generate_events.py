@@ -94,8 +94,8 @@ MEANINGS: dict[type[HuggyObject], dict[str, str]] = {
     Channel: {
         "id": "Channel id.",
         "uuid": "Channel UUID.",
-        "name": "Channel name, as set in the panel (``\"Huggy Chat\"``).",
-        "type": "Kind of channel (``\"Email\"``).",
+        "name": 'Channel name, as set in the panel (``"Huggy Chat"``).',
+        "type": 'Kind of channel (``"Email"``).',
         "source": "Its source, as sent; Huggy does not document it." + _LIVE,
     },
     File: {
@@ -122,20 +122,20 @@ MEANINGS: dict[type[HuggyObject], dict[str, str]] = {
         "isAvailable": _AGENTS + "whether the agent is available to take chats.",
         "statusID": _AGENTS + "id of the status the agent chose, if any.",
         "statusType": _AGENTS + "kind of status, a code Huggy does not document.",
-        "origin": _AGENTS + "what changed the status (``\"manually\"``).",
+        "origin": _AGENTS + 'what changed the status (``"manually"``).',
         "city": "City." + _LIVE,
         "state": "State (a Brazilian *estado*)." + _LIVE,
         "birthDate": "Date of birth, as sent: its format is not documented." + _LIVE,
     },
     Chat: {
         "id": "Chat id.",
-        "channel": "Channel the chat runs on, by name (``\"widget\"`` is Huggy Chat).",
+        "channel": 'Channel the chat runs on, by name (``"widget"`` is Huggy Chat).',
         "situation": _STATE,
         "department": "Department of the chat: its id, or an object with id and name.",
         "customer": "The customer.",
         "workflowID": "Workflow the chat is in, if any.",
         "workflowStepID": "Current step of the chat in that workflow.",
-        "entrypoint": "The business number the customer wrote to (``\"5521992138359\"``), or ``None``; "
+        "entrypoint": 'The business number the customer wrote to (``"5521992138359"``), or ``None``; '
         "a number sent as such becomes its digits." + _LIVE,
     },
     WorkflowStep: {
@@ -314,10 +314,7 @@ def samples() -> list[tuple[str, dict[str, Any]]]:
 def event_samples(name: str) -> list[tuple[str, dict[str, Any]]]:
     """The objects Huggy's samples show for one event, its own sample file first."""
     found = [
-        (file, obj)
-        for file, payload in samples()
-        for obj in payload["messages"].get(name, [])
-        if isinstance(obj, dict)
+        (file, obj) for file, payload in samples() for obj in payload["messages"].get(name, []) if isinstance(obj, dict)
     ]
     return sorted(found, key=lambda item: item[0] != f"{name}.json")
 
@@ -417,7 +414,7 @@ def alias_section(alias: str) -> list[str]:
     lines += paragraph(
         f"Another name for {name}_: receivers written against the live service read ``{alias}`` where "
         f"Huggy's docs say ``{name}``. It is the same event, with the same fields, signal and typed "
-        f"object; ``event.name`` is ``\"{alias}\"`` when it came under this name."
+        f'object; ``event.name`` is ``"{alias}"`` when it came under this name.'
     )
     signal = EVENT_SIGNALS[alias]
     attributes = [f"``flask_huggy.signals.{attr}``" for attr, value in vars(signals).items() if value is signal]

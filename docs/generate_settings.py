@@ -46,7 +46,7 @@ def render() -> str:
         "-------------",
         "",
         "The default endpoint reads ``HUGGY_*`` keys; a second one reads its own prefix",
-        "(``HUGGY_B_*`` for ``config_prefix=\"HUGGY_B_\"``).",
+        '(``HUGGY_B_*`` for ``config_prefix="HUGGY_B_"``).',
         "",
         rule,
         f"{'Key':<{_KEY}} {'Default':<{_DEFAULT}} Type and meaning",
@@ -57,8 +57,11 @@ def render() -> str:
         default = textwrap.wrap(default_of(setting), _DEFAULT, break_on_hyphens=False)
         key = [f"``HUGGY_{setting.key}``"]
         for row in range(max(len(meaning), len(default), len(key))):
-            cells = (key[row] if row < len(key) else "", default[row] if row < len(default) else "",
-                     meaning[row] if row < len(meaning) else "")
+            cells = (
+                key[row] if row < len(key) else "",
+                default[row] if row < len(default) else "",
+                meaning[row] if row < len(meaning) else "",
+            )
             lines.append(f"{cells[0]:<{_KEY}} {cells[1]:<{_DEFAULT}} {cells[2]}".rstrip())
     lines += [rule, ""]
     confirm = next(s for s in SETTINGS if s.key == "CONFIRM_URL")

@@ -95,9 +95,9 @@ def config_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     hosts = environ.get("TRUSTED_HOSTS", "").strip()
     if hosts:
         # Flask wants a list: a bare string would be read one character per host.
-        config["TRUSTED_HOSTS"] = json.loads(hosts) if hosts.startswith("[") else [
-            name.strip() for name in hosts.split(",") if name.strip()
-        ]
+        config["TRUSTED_HOSTS"] = (
+            json.loads(hosts) if hosts.startswith("[") else [name.strip() for name in hosts.split(",") if name.strip()]
+        )
     return config
 
 
@@ -147,8 +147,13 @@ def _announce(app: Flask) -> None:
     """Say where the inbox is and what to paste into Huggy, when ``flask run`` starts it."""
     ctx = click.get_current_context(silent=True)
     if ctx is None:  # a WSGI server (gunicorn) imported it: one line in its log
-        logger.info("Huggy inbox ready; Huggy posts to %s; pages %s", public_webhook_url(app) or "<public URL>" + webhook_path(app),
-                    "ask for INBOX_PASSWORD" if configured_password(app) else "open to whoever reaches them (INBOX_PASSWORD unset)")
+        logger.info(
+            "Huggy inbox ready; Huggy posts to %s; pages %s",
+            public_webhook_url(app) or "<public URL>" + webhook_path(app),
+            "ask for INBOX_PASSWORD"
+            if configured_password(app)
+            else "open to whoever reaches them (INBOX_PASSWORD unset)",
+        )
         return
     if ctx.command.name != "run":  # another command (`huggy-demo`, `--help`, ...) says what it does itself
         return
@@ -170,9 +175,12 @@ def _announce(app: Flask) -> None:
         + (public_webhook_url(app) or f"https://<your public host>{hook}"),
     ]
     if not app.config.get("INBOX_PUBLIC_URL"):
-        lines.append("   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL (README).")
+        lines.append(
+            "   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL (README)."
+        )
     lines.append(
-        f" * Token: {', '.join(mask_token(t) for t in tokens)} (HUGGY_WEBHOOK_TOKEN)" if tokens
+        f" * Token: {', '.join(mask_token(t) for t in tokens)} (HUGGY_WEBHOOK_TOKEN)"
+        if tokens
         else " * Token: not set, so anyone can post deliveries (HUGGY_ALLOW_UNAUTHENTICATED): "
         "set HUGGY_WEBHOOK_TOKEN to the token in Huggy's panel (Configurações > Webhook)"
     )
@@ -183,7 +191,9 @@ def _announce(app: Flask) -> None:
         lines.append(f" * Pages: PUBLIC, anyone who reaches {host} reads every chat: set INBOX_PASSWORD")
     if app.config["INBOX_DEMO"]:
         # The command posts through the app itself, into the same database: no URL to give.
-        lines.append(' * No Huggy yet? Press "Try it without Huggy" on the page, or run: flask --app example_app huggy-demo')
+        lines.append(
+            ' * No Huggy yet? Press "Try it without Huggy" on the page, or run: flask --app example_app huggy-demo'
+        )
     click.echo("\n".join(lines))
     sys.stdout.flush()
 

@@ -90,6 +90,11 @@ def pages_are_public(app: Flask, req: Request) -> bool:
 
 
 __all__ = [
-    "REALM", "ask_for_password", "configured_password", "is_loopback", "pages_are_public", "password_matches",
+    "REALM",
+    "ask_for_password",
+    "configured_password",
+    "is_loopback",
+    "pages_are_public",
+    "password_matches",
     "reached_from_elsewhere",
 ]

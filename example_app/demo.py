@@ -1,4 +1,4 @@
-""""Try it without Huggy": a realistic conversation posted to the inbox's own webhook.
+""" "Try it without Huggy": a realistic conversation posted to the inbox's own webhook.
 
 The conversation is the inbox's own data (``conversation.json``, next to this
 file): two chats of a small shop, made once from the samples of Huggy's docs,
@@ -145,8 +145,9 @@ def through_app(app: Flask) -> Send:
     host = {"HTTP_HOST": own_host(app)}  # a name TRUSTED_HOSTS lets in; never taken from a request
 
     def send(body: Mapping[str, Any]) -> tuple[int, Mapping[str, Any] | None]:
-        response = client.post(path, data=json.dumps(body, ensure_ascii=False), content_type="application/json",
-                               environ_overrides=host)
+        response = client.post(
+            path, data=json.dumps(body, ensure_ascii=False), content_type="application/json", environ_overrides=host
+        )
         answer = response.get_json(silent=True)
         response.close()  # as a server does once the answer is sent (runs what the app deferred to then)
         return response.status_code, answer if isinstance(answer, dict) else None
@@ -233,8 +234,9 @@ def start_demo(app: Flask) -> DemoRun:
         if state.last_demo is not None and state.last_demo.running:
             return state.last_demo
         steps = conversation()
-        run = state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target=webhook_path(app),
-                                        total=len(steps))
+        run = state.last_demo = DemoRun(
+            started_at=datetime.now(timezone.utc), target=webhook_path(app), total=len(steps)
+        )
     token, pause = demo_token(app), float(app.config["INBOX_DEMO_PAUSE"])
     zone = huggy.endpoint(app).settings.timezone
     send = through_app(app)
@@ -269,11 +271,13 @@ def register_demo_command(app: Flask) -> None:
     """Add ``flask huggy-demo`` to ``app``'s command line."""
 
     @app.cli.command("huggy-demo")
-    @click.option("--url", default=None,
-                  help="Base URL of a running inbox to post to over HTTP, e.g. http://127.0.0.1:5000. "
-                  "Without it, the conversation goes through the app itself, into its database.")
-    @click.option("--pause", type=float, default=None,
-                  help="Seconds between deliveries [default: INBOX_DEMO_PAUSE].")
+    @click.option(
+        "--url",
+        default=None,
+        help="Base URL of a running inbox to post to over HTTP, e.g. http://127.0.0.1:5000. "
+        "Without it, the conversation goes through the app itself, into its database.",
+    )
+    @click.option("--pause", type=float, default=None, help="Seconds between deliveries [default: INBOX_DEMO_PAUSE].")
     @click.option("--token", default=None, help="Token to sign with [default: HUGGY_WEBHOOK_TOKEN].")
     def huggy_demo(url: str | None, pause: float | None, token: str | None) -> None:
         """Post a realistic conversation to the inbox's webhook, as Huggy would.
@@ -298,8 +302,12 @@ def register_demo_command(app: Flask) -> None:
 
         try:
             results = post_conversation(
-                send, token or demo_token(app), zone=huggy.endpoint(app).settings.timezone, steps=steps,
-                pause=float(app.config["INBOX_DEMO_PAUSE"]) if pause is None else pause, on_posted=report,
+                send,
+                token or demo_token(app),
+                zone=huggy.endpoint(app).settings.timezone,
+                steps=steps,
+                pause=float(app.config["INBOX_DEMO_PAUSE"]) if pause is None else pause,
+                on_posted=report,
             )
         except requests.RequestException as exc:
             raise click.ClickException(

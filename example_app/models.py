@@ -246,6 +246,13 @@ def add_missing_columns() -> list[str]:
 
 
 __all__ = [
-    "SQLITE_BUSY_TIMEOUT_MS", "Chat", "DeliveryRecord", "EventRecord", "Handshake", "UTCDateTime", "add_missing_columns",
-    "db", "share_sqlite_safely",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "Chat",
+    "DeliveryRecord",
+    "EventRecord",
+    "Handshake",
+    "UTCDateTime",
+    "add_missing_columns",
+    "db",
+    "share_sqlite_safely",
 ]

@@ -50,8 +50,9 @@ logger = logging.getLogger("example_app")
 @huggy.on(None)  # every event, known to flask-huggy or not
 def log_event(sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
     summary = summarize(event)
-    logger.info("%s chat=%s message=%s", _loggable(event.name), _loggable(summary.chat_id),
-                _loggable(summary.message_id))
+    logger.info(
+        "%s chat=%s message=%s", _loggable(event.name), _loggable(summary.chat_id), _loggable(summary.message_id)
+    )
 
 
 def connect_receivers(app: Flask) -> None:
@@ -86,8 +87,10 @@ def connect_receivers(app: Flask) -> None:
         # confirmation request to Huggy has been tried: ``confirmed`` says how
         # that went (True, False, or None when HUGGY_CONFIRM_URL switches it off).
         error = huggy.endpoint(sender).last_handshake_error if confirmed is False else None
-        logger.info("Huggy's handshake was answered; confirmation request: %s.",
-                    {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed))
+        logger.info(
+            "Huggy's handshake was answered; confirmation request: %s.",
+            {True: "accepted", False: "failed", None: "switched off"}.get(confirmed, confirmed),
+        )
         try:
             add_handshake(token, confirmed=confirmed, error=_describe(error))
             db.session.commit()
@@ -114,7 +117,9 @@ def connect_receivers(app: Flask) -> None:
         if has_app_context():
             g.inbox_receiver_failed = True
         inbox_state(sender).last_refusal = Refusal(
-            at=datetime.now(timezone.utc), status=500, error="receiver_failed",
+            at=datetime.now(timezone.utc),
+            status=500,
+            error="receiver_failed",
             message=f"{what} raised {type(exception).__name__}; Huggy retries the delivery.",
         )
 

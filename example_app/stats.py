@@ -111,7 +111,9 @@ def hour_buckets(now: datetime, tz: tzinfo, hours: int = 24) -> list[Bucket]:
     end = now.astimezone(tz).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     starts = [end - timedelta(hours=hours - index) for index in range(hours)]
     return [
-        Bucket(start, start + timedelta(hours=1), start.strftime("%H:00"), start.strftime("%Hh") if index % 3 == 0 else "")
+        Bucket(
+            start, start + timedelta(hours=1), start.strftime("%H:00"), start.strftime("%Hh") if index % 3 == 0 else ""
+        )
         for index, start in enumerate(starts)
     ]
 
@@ -120,11 +122,17 @@ def day_buckets(now: datetime, tz: tzinfo, days: int = 7) -> list[Bucket]:
     """The last ``days`` days of local time ``tz``, from midnight to midnight, today last."""
     today = now.astimezone(tz).date()
     dates = [today - timedelta(days=days - 1 - index) for index in range(days)]
-    return [Bucket(_midnight(day, tz), _midnight(day + timedelta(days=1), tz), day.strftime("%a %d %b"),
-                   day.strftime("%a %d")) for day in dates]
+    return [
+        Bucket(
+            _midnight(day, tz), _midnight(day + timedelta(days=1), tz), day.strftime("%a %d %b"), day.strftime("%a %d")
+        )
+        for day in dates
+    ]
 
 
-def stacked_chart(events: Iterable[tuple[str, datetime]], buckets: Sequence[Bucket], *, width: int = 1080) -> StackedChart:
+def stacked_chart(
+    events: Iterable[tuple[str, datetime]], buckets: Sequence[Bucket], *, width: int = 1080
+) -> StackedChart:
     """Stack, in each bucket, the events of each type; ``events`` are ``(name, aware datetime)`` pairs.
 
     Events outside every bucket are ignored.
@@ -154,13 +162,20 @@ def stacked_chart(events: Iterable[tuple[str, datetime]], buckets: Sequence[Buck
                 continue
             height = plot_height * count / top
             y -= height
-            segments.append(Segment(
-                x=round(_LEFT + index * slot + (slot - bar) / 2, 2), y=round(y, 2), width=round(bar, 2),
-                height=round(height, 2), color=color_of(name), title=f"{bucket.title}: {count} {name}",
-            ))
+            segments.append(
+                Segment(
+                    x=round(_LEFT + index * slot + (slot - bar) / 2, 2),
+                    y=round(y, 2),
+                    width=round(bar, 2),
+                    height=round(height, 2),
+                    color=color_of(name),
+                    title=f"{bucket.title}: {count} {name}",
+                )
+            )
     x_labels = tuple(
         Tick(x=round(_LEFT + index * slot + slot / 2, 2), y=_HEIGHT - 6, label=bucket.label)
-        for index, bucket in enumerate(buckets) if bucket.label
+        for index, bucket in enumerate(buckets)
+        if bucket.label
     )
     y_ticks = tuple(
         Tick(x=_LEFT - 6, y=round(baseline - plot_height * value / top, 2), label=str(value))
@@ -263,6 +278,16 @@ def _nice_ceiling(value: int) -> int:
 
 
 __all__ = [
-    "EVENT_COLORS", "Bucket", "ChatPhases", "Segment", "StackedChart", "Tick", "chat_phases", "color_of",
-    "day_buckets", "duration", "hour_buckets", "stacked_chart",
+    "EVENT_COLORS",
+    "Bucket",
+    "ChatPhases",
+    "Segment",
+    "StackedChart",
+    "Tick",
+    "chat_phases",
+    "color_of",
+    "day_buckets",
+    "duration",
+    "hour_buckets",
+    "stacked_chart",
 ]

@@ -117,7 +117,9 @@ def _update_chat(summary: EventSummary, stored: EventRecord) -> None:
     chat.channel = _prefer(_cut(summary.channel, 64), chat.channel, newest)
     chat.situation = _prefer(_cut(summary.situation, 32), chat.situation, newest)
     chat.agent_name = _prefer(_cut(summary.agent_name), chat.agent_name, newest)
-    if summary.kind == "message" and _not_before(at, chat.last_message_at and chat.last_message_at.replace(microsecond=0)):
+    if summary.kind == "message" and _not_before(
+        at, chat.last_message_at and chat.last_message_at.replace(microsecond=0)
+    ):
         chat.last_message = summary.body
         chat.last_sender_type = _cut(summary.sender_type, 64)
         chat.last_message_at = stored.happened_at

@@ -76,16 +76,28 @@ def summarize(event: Event) -> EventSummary:
         case AgentEntered(id=chat_id, agent=agent, customer=customer, channel=channel, situation=situation):
             name = _name(agent) or "An agent"
             return EventSummary(
-                "system", f"{name} entered the chat", chat_id=_id(chat_id), contact_id=_id(customer and customer.id),
-                contact_name=_name(customer), channel=_channel(channel), situation=situation,
-                agent_name=_name(agent), closes_chat=False,
+                "system",
+                f"{name} entered the chat",
+                chat_id=_id(chat_id),
+                contact_id=_id(customer and customer.id),
+                contact_name=_name(customer),
+                channel=_channel(channel),
+                situation=situation,
+                agent_name=_name(agent),
+                closes_chat=False,
             )
         case ClosedChat(id=chat_id, closed_at=closed_at, tabulation=tabulation, channel=channel, situation=situation):
             label = _label(tabulation)
             text = f"Chat closed, tabulation: {label}" if label else "Chat closed without tabulation"
             return EventSummary(
-                "system", text, chat_id=_id(chat_id), channel=_channel(channel), situation=situation,
-                happened_at=closed_at, closes_chat=True, tabulation=label,
+                "system",
+                text,
+                chat_id=_id(chat_id),
+                channel=_channel(channel),
+                situation=situation,
+                happened_at=closed_at,
+                closes_chat=True,
+                tabulation=label,
             )
         case StartedAutomationFlow(chat_id=chat_id, flow_id=flow_id):
             return EventSummary("system", _flow(flow_id, "started"), chat_id=_id(chat_id))
@@ -95,25 +107,39 @@ def summarize(event: Event) -> EventSummary:
             workflow = _label(step.workflow) if step and step.workflow else None
             moved = f"Moved from step {_label(previous) or '?'} to {_label(step) or '?'}"
             return EventSummary(
-                "system", f"{moved} ({workflow})" if workflow else moved, chat_id=_id(chat and chat.id),
+                "system",
+                f"{moved} ({workflow})" if workflow else moved,
+                chat_id=_id(chat and chat.id),
                 contact_id=_id(chat and chat.customer and chat.customer.id),
-                contact_name=_name(chat.customer if chat else None), channel=chat.channel if chat else None,
-                situation=chat.situation if chat else None, agent_name=_name(agent),
+                contact_name=_name(chat.customer if chat else None),
+                channel=chat.channel if chat else None,
+                situation=chat.situation if chat else None,
+                agent_name=_name(agent),
             )
         case AnsweredChatForm(chat=chat, customer=customer):
-            return EventSummary("system", "The contact answered the chat form", chat_id=_id(chat and chat.id),
-                                contact_id=_id(customer and customer.id), contact_name=_name(customer))
+            return EventSummary(
+                "system",
+                "The contact answered the chat form",
+                chat_id=_id(chat and chat.id),
+                contact_id=_id(customer and customer.id),
+                contact_name=_name(customer),
+            )
         case AgentChangedStatus() as agent:
             state = "online" if agent.is_online else "offline"
             available = ", available" if agent.is_available else ", unavailable" if agent.is_available is False else ""
             return EventSummary("other", f"Agent {agent.name or agent.id} is now {state}{available}")
         case StartedWidgetAttendance() as visitor:
-            return EventSummary("other", f"{visitor.name or 'A visitor'} filled the Huggy Chat form",
-                                contact_name=visitor.name)
+            return EventSummary(
+                "other", f"{visitor.name or 'A visitor'} filled the Huggy Chat form", contact_name=visitor.name
+            )
         case CustomerChanged() as customer:
             verb = "created" if event.name == "createdCustomer" else "updated"
-            return EventSummary("other", f"Contact {customer.name or customer.id} {verb}",
-                                contact_id=_id(customer.id), contact_name=customer.name)
+            return EventSummary(
+                "other",
+                f"Contact {customer.name or customer.id} {verb}",
+                contact_id=_id(customer.id),
+                contact_name=customer.name,
+            )
         case AsyncExportData():
             return EventSummary("other", "A data export is ready for download")
         case None if not event.known:
@@ -156,9 +182,15 @@ def _chat_opened(name: str, opened: ChatOpened) -> EventSummary:
         contact = _name(opened.contact) or "a contact"
         text = f"Chat started by {contact}" + (f" on {_channel_name(opened.channel)}" if opened.channel else "")
     return EventSummary(
-        "system", text, chat_id=_id(opened.id), contact_id=_id(opened.contact and opened.contact.id),
-        contact_name=_name(opened.contact), channel=channel, situation=opened.situation,
-        agent_name=_name(opened.agent), closes_chat=False,
+        "system",
+        text,
+        chat_id=_id(opened.id),
+        contact_id=_id(opened.contact and opened.contact.id),
+        contact_name=_name(opened.contact),
+        channel=channel,
+        situation=opened.situation,
+        agent_name=_name(opened.agent),
+        closes_chat=False,
     )
 
 

@@ -94,9 +94,9 @@ SITUATIONS = {
 def chats() -> str:
     status = request.args.get("status", "all")
     # Newest activity first, by Huggy's clock (the time shown), arrival breaking ties.
-    query = db.select(Chat).order_by(
-        Chat.latest_at.desc().nulls_last(), Chat.last_received_at.desc(), Chat.id
-    ).limit(200)
+    query = (
+        db.select(Chat).order_by(Chat.latest_at.desc().nulls_last(), Chat.last_received_at.desc(), Chat.id).limit(200)
+    )
     if status in ("open", "closed"):
         query = query.where(Chat.closed.is_(status == "closed"))
     counts = dict(db.session.execute(db.select(Chat.closed, func.count()).group_by(Chat.closed)).all())
@@ -273,17 +273,29 @@ def last_errors(app: Flask) -> list[Problem]:
     refusal = state.last_refusal
     if refusal and not _explained(refusal, handshake_error, demo):
         what = "refused a request" if refusal.status < 500 else "could not take a request"
-        problems.append(Problem(refusal.at, f"Webhook {what} (HTTP {refusal.status})",
-                                f"{refusal.error}: {refusal.message}"))
+        problems.append(
+            Problem(refusal.at, f"Webhook {what} (HTTP {refusal.status})", f"{refusal.error}: {refusal.message}")
+        )
     if handshake_error:
-        problems.append(Problem(endpoint.handshake_at, "Confirmation request to Huggy failed",
-                                f"{handshake_error.get('error')}: {handshake_error.get('message')}"))
+        problems.append(
+            Problem(
+                endpoint.handshake_at,
+                "Confirmation request to Huggy failed",
+                f"{handshake_error.get('error')}: {handshake_error.get('message')}",
+            )
+        )
     invalid = db.session.scalar(
         db.select(EventRecord).where(EventRecord.valid.is_(False)).order_by(EventRecord.id.desc()).limit(1)
     )
     if invalid is not None:
-        problems.append(Problem(invalid.received_at, f"Invalid {invalid.name} event (kept raw)",
-                                invalid.errors or "", url_for("inbox.events", name=invalid.name) + f"#event-{invalid.id}"))
+        problems.append(
+            Problem(
+                invalid.received_at,
+                f"Invalid {invalid.name} event (kept raw)",
+                invalid.errors or "",
+                url_for("inbox.events", name=invalid.name) + f"#event-{invalid.id}",
+            )
+        )
     if demo is not None and demo.error:
         problems.append(Problem(demo.started_at, "Demo stopped", demo.error))
     return sorted(problems, key=lambda p: p.at or datetime.max.replace(tzinfo=timezone.utc), reverse=True)
@@ -291,9 +303,14 @@ def last_errors(app: Flask) -> list[Problem]:
 
 def _explained(refusal: Refusal, handshake_error: dict[str, Any] | None, demo: DemoRun | None) -> bool:
     """Whether ``refusal`` is how the webhook answered a failure that has its own line."""
-    if handshake_error and (refusal.error, refusal.message) == (handshake_error.get("error"), handshake_error.get("message")):
+    if handshake_error and (refusal.error, refusal.message) == (
+        handshake_error.get("error"),
+        handshake_error.get("message"),
+    ):
         return True
-    return bool(demo and demo.error and demo.refused == (refusal.status, refusal.error) and refusal.at >= demo.started_at)
+    return bool(
+        demo and demo.error and demo.refused == (refusal.status, refusal.error) and refusal.at >= demo.started_at
+    )
 
 
 def public_webhook_url(app: Flask) -> str | None:
@@ -377,9 +394,8 @@ def register_template_helpers(app: Flask) -> None:
             "demo_enabled": bool(current_app.config["INBOX_DEMO"]),
             "demo_run": demo,
             # A finished demo's banner goes away after a while: the status page keeps the record.
-            "demo_banner": demo is not None and (
-                ended is None or datetime.now(timezone.utc) - ended < timedelta(seconds=banner_seconds)
-            ),
+            "demo_banner": demo is not None
+            and (ended is None or datetime.now(timezone.utc) - ended < timedelta(seconds=banner_seconds)),
             "banner_ms": int(banner_seconds * 1000),
             "open_to_anyone": accepts_unauthenticated(current_app),
             "pages_public": pages_are_public(app, request),
@@ -438,6 +454,15 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 __all__ = [
-    "CHANNELS", "SITUATIONS", "Entry", "accepts_unauthenticated", "bp", "clock", "last_errors", "public_webhook_url",
-    "register_template_helpers", "timeline", "viewer_zone",
+    "CHANNELS",
+    "SITUATIONS",
+    "Entry",
+    "accepts_unauthenticated",
+    "bp",
+    "clock",
+    "last_errors",
+    "public_webhook_url",
+    "register_template_helpers",
+    "timeline",
+    "viewer_zone",
 ]

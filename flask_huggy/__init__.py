@@ -73,11 +73,25 @@ _MOVED = {
     "JournaledDelivery": "journal",
     "failed_deliveries": "journal",
     "testing": "",
-    **{name: "errors" for name in (
-        "ConfirmationRefused", "DedupUnavailable", "DuplicateInFlight", "HuggyTimeout", "HuggyUnreachable",
-        "InvalidBody", "InvalidEnvelope", "InvalidEvent", "JournalUnavailable", "PayloadTooLarge",
-        "QueueUnavailable", "SourceRejected", "StaleDelivery", "TokenRejected",
-    )},
+    **{
+        name: "errors"
+        for name in (
+            "ConfirmationRefused",
+            "DedupUnavailable",
+            "DuplicateInFlight",
+            "HuggyTimeout",
+            "HuggyUnreachable",
+            "InvalidBody",
+            "InvalidEnvelope",
+            "InvalidEvent",
+            "JournalUnavailable",
+            "PayloadTooLarge",
+            "QueueUnavailable",
+            "SourceRejected",
+            "StaleDelivery",
+            "TokenRejected",
+        )
+    },
 }
 
 

@@ -22,9 +22,7 @@ from .catalog import CATALOG
 _V = TypeVar("_V")
 
 #: Another name Huggy sends an event under -> the event's name in Huggy's docs.
-EVENT_ALIASES: Mapping[str, str] = MappingProxyType(
-    {alias: spec.name for spec in CATALOG for alias in spec.aliases}
-)
+EVENT_ALIASES: Mapping[str, str] = MappingProxyType({alias: spec.name for spec in CATALOG for alias in spec.aliases})
 
 
 def with_aliases(table: Mapping[str, _V]) -> dict[str, _V]:

@@ -11,8 +11,8 @@ from typing import IO, Any
 
 import click
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from flask.cli import AppGroup
 from flask.blueprints import BlueprintSetupState
+from flask.cli import AppGroup
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -298,9 +298,7 @@ def _check_freshness(delivery: Delivery, max_age: float) -> None:
     age = time.time() - delivery.time.timestamp()
     # A delivery from the future is as suspect as an old one (beyond clock skew).
     if abs(age) > max_age:
-        raise StaleDelivery(
-            f"The delivery was sent {age:.0f} s ago, outside the {max_age:g} s window.", age=round(age)
-        )
+        raise StaleDelivery(f"The delivery was sent {age:.0f} s ago, outside the {max_age:g} s window.", age=round(age))
 
 
 def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: Endpoint) -> Response:
@@ -313,13 +311,14 @@ def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, s
     """
     token = payload.get("token")
     if payload.get("validToken") is not True:
-        raise InvalidEnvelope("A handshake must carry \"validToken\": true.", code="invalid_handshake")
+        raise InvalidEnvelope('A handshake must carry "validToken": true.', code="invalid_handshake")
     if not isinstance(token, str) or not token:
         raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
     if len(token) > MAX_HANDSHAKE_TOKEN:
         # Huggy's tokens are 32 hex digits; this answer prints the token back.
         raise InvalidEnvelope(
-            f"The handshake's token is longer than {MAX_HANDSHAKE_TOKEN} characters.", code="token_too_long",
+            f"The handshake's token is longer than {MAX_HANDSHAKE_TOKEN} characters.",
+            code="token_too_long",
             limit=MAX_HANDSHAKE_TOKEN,
         )
     prefix = state.config_prefix
@@ -356,8 +355,12 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
     if not settings.tokens and not state.may_confirm(token):
         # Without a configured token anyone may post handshakes: this process
         # must not become a way to flood Huggy with requests.
-        logger.info("Answered a repeated handshake for token %s; its confirmation request was sent less than "
-                    "%g s ago and is not sent again.", mask_token(token), CONFIRM_INTERVAL)
+        logger.info(
+            "Answered a repeated handshake for token %s; its confirmation request was sent less than "
+            "%g s ago and is not sent again.",
+            mask_token(token),
+            CONFIRM_INTERVAL,
+        )
         return None
     if settings.confirm_url is None:
         state.confirmed = None
@@ -382,7 +385,9 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
     state.confirmed = True
     state.confirmed_at = datetime.now(timezone.utc)
     state.last_handshake_error = None
-    logger.info("Answered Huggy's handshake for token %s and confirmed it to %s.", mask_token(token), settings.confirm_url)
+    logger.info(
+        "Answered Huggy's handshake for token %s and confirmed it to %s.", mask_token(token), settings.confirm_url
+    )
     return True
 
 
@@ -419,8 +424,12 @@ def _http_error_response(error: HTTPException) -> WerkzeugResponse:
 
 
 def _refused(error: HuggyError) -> None:
-    send_alert(delivery_refused, current_app._get_current_object(),  # type: ignore[attr-defined]
-               error=error, status=error.status_code)
+    send_alert(
+        delivery_refused,
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        error=error,
+        status=error.status_code,
+    )
 
 
 blueprint = make_blueprint()

@@ -127,8 +127,12 @@ CATALOG: tuple[EventSpec, ...] = (
         "(a bot or a Flow is answering); once an agent has the chat, use receivedAllMessage.",
         "Mensagens recebidas na plataforma, o webhook notificará eventos de chats que estão em fila ou automática",
         # senderType "widget": the sender is the customer.
-        Sample("receivedMessage", own_id=_ITSELF, chat_id=(("chat", "id"),),
-               customer_id=(("sender", "id"), ("customer", "id"))),
+        Sample(
+            "receivedMessage",
+            own_id=_ITSELF,
+            chat_id=(("chat", "id"),),
+            customer_id=(("sender", "id"), ("customer", "id")),
+        ),
     ),
     EventSpec(
         "receivedAllMessage",
@@ -136,8 +140,12 @@ CATALOG: tuple[EventSpec, ...] = (
         "Every message received in a contact's chat, whoever sent it: the customer, an agent, "
         "or an automation (bot, IVR).",
         "Obtem todas as mensagens recebidas por um contato do chat",
-        Sample("receivedAllMessage", own_id=_ITSELF, chat_id=(("chat", "id"),),
-               customer_id=(("sender", "id"), ("customer", "id"), ("chat", "customer", "id"))),
+        Sample(
+            "receivedAllMessage",
+            own_id=_ITSELF,
+            chat_id=(("chat", "id"),),
+            customer_id=(("sender", "id"), ("customer", "id"), ("chat", "customer", "id")),
+        ),
     ),
     EventSpec(
         "startedChat",
@@ -176,8 +184,12 @@ CATALOG: tuple[EventSpec, ...] = (
         "Huggy no longer documents its fields; flask-huggy reads the few below and keeps the rest in ``extra``.",
         "Deprecated",
         # Assembled from the parts its schema reads, taken from other samples.
-        Sample("(none: deprecated and undocumented)", own_id=_ITSELF, chat_id=(("chat", "id"),),
-               customer_id=(("customer", "id"), ("chat", "customer", "id"))),
+        Sample(
+            "(none: deprecated and undocumented)",
+            own_id=_ITSELF,
+            chat_id=(("chat", "id"),),
+            customer_id=(("customer", "id"), ("chat", "customer", "id")),
+        ),
         deprecated=True,
     ),
     EventSpec(
@@ -216,8 +228,12 @@ CATALOG: tuple[EventSpec, ...] = (
         "Every message sent by an agent (the event's name is Huggy's spelling).",
         "Todas as mensagens enviadas por um agente",
         # An agent's message: the receiver is the customer.
-        Sample("sendedAllMessage", own_id=_ITSELF, chat_id=(("chat", "id"),),
-               customer_id=(("receiver", "id"), ("customer", "id"), ("chat", "customer", "id"))),
+        Sample(
+            "sendedAllMessage",
+            own_id=_ITSELF,
+            chat_id=(("chat", "id"),),
+            customer_id=(("receiver", "id"), ("customer", "id"), ("chat", "customer", "id")),
+        ),
         # Receivers written against the live service (2020 onwards) read this name.
         aliases=("sentAllMessage",),
     ),
@@ -254,8 +270,12 @@ CATALOG: tuple[EventSpec, ...] = (
         models.NewInternalMessage,
         "An internal message (a note between agents, not shown to the customer) was sent.",
         "Quando é enviado uma mensagem interna",
-        Sample("newInternalMessage", own_id=_ITSELF, chat_id=(("chat", "id"),),
-               customer_id=(("receiver", "id"), ("chat", "customer", "id"))),
+        Sample(
+            "newInternalMessage",
+            own_id=_ITSELF,
+            chat_id=(("chat", "id"),),
+            customer_id=(("receiver", "id"), ("chat", "customer", "id")),
+        ),
     ),
     EventSpec(
         "asyncExportData",

@@ -226,8 +226,9 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
                 kwargsrepr="{}",
             )
     except (KombuError, CeleryError, OSError) as exc:
-        logger.warning("Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.",
-                       type(exc).__name__)
+        logger.warning(
+            "Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.", type(exc).__name__
+        )
         raise QueueUnavailable(
             "The task queue (Celery's broker) is unavailable; Huggy will retry the delivery."
         ) from exc
@@ -274,7 +275,9 @@ def _dispatch_delivery(
                 raise config_error
             # The broker holds the token masked; receivers get it whole, as in the
             # synchronous mode, when it masks exactly one configured token.
-            delivery = parse_delivery(restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name)
+            delivery = parse_delivery(
+                restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name
+            )
             run = Run(delivery)
             run_delivery(endpoint, delivery, only=only, record_id=record_id, run=run)
         except (DuplicateInFlight, DedupUnavailable) as exc:
@@ -286,8 +289,12 @@ def _dispatch_delivery(
                 with _dead_letter_if_unpublished(app, payload, delivery, exc, remaining, run, task):
                     raise task.retry(
                         args=[payload, config_prefix],
-                        kwargs={"only": remaining, "failures": failures, "busy_since": since,
-                                "record_id": _record_of(run, record_id)},
+                        kwargs={
+                            "only": remaining,
+                            "failures": failures,
+                            "busy_since": since,
+                            "record_id": _record_of(run, record_id),
+                        },
                         countdown=retry_countdown(settings, task.request.retries - failures + 1),
                         exc=exc,
                     ) from None
@@ -325,8 +332,9 @@ def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | N
         return read_settings(app.config, config_prefix), None
     except ConfigError as exc:
         error = exc
-    retry_policy = {config_prefix + key: app.config[config_prefix + key] for key in _RETRY_KEYS
-                    if config_prefix + key in app.config}
+    retry_policy = {
+        config_prefix + key: app.config[config_prefix + key] for key in _RETRY_KEYS if config_prefix + key in app.config
+    }
     try:
         return read_settings(retry_policy, config_prefix), error  # unless the policy is what is broken
     except ConfigError:
@@ -413,8 +421,11 @@ def _dead_letter(
 
 def _describe(payload: Mapping[str, Any], config_prefix: str) -> str:
     messages = payload.get("messages")
-    counts = {name: len(events) for name, events in messages.items() if isinstance(events, list)} \
-        if isinstance(messages, dict) else {}
+    counts = (
+        {name: len(events) for name, events in messages.items() if isinstance(events, list)}
+        if isinstance(messages, dict)
+        else {}
+    )
     return f"(<Huggy delivery of {config_prefix}: {counts}>, {config_prefix!r})"
 
 

@@ -114,8 +114,10 @@ def current_endpoint() -> Endpoint:
     endpoints: dict[str, Endpoint] = current_app.extensions.get(EXTENSION_KEY, {})
     if name is None or name not in endpoints:
         known = ", ".join(map(repr, endpoints)) or "none: register flask_huggy.blueprint or use Huggy(app)"
-        raise click.UsageError(f"This command runs under the group of a Huggy endpoint (flask <endpoint name> "
-                               f"<command>), and {name!r} is none (this app's endpoints: {known}).")
+        raise click.UsageError(
+            f"This command runs under the group of a Huggy endpoint (flask <endpoint name> "
+            f"<command>), and {name!r} is none (this app's endpoints: {known})."
+        )
     return get_endpoint(current_app, name)
 
 
@@ -131,8 +133,14 @@ def events_command(endpoint: Endpoint) -> None:
     attributes = signal_attributes()
     rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
     for name, spec in EVENTS.items():
-        rows.append((name, f"signals.{spec.signal_attribute}", "yes" if spec.deprecated else "",
-                     str(_receivers(spec.signal, app))))
+        rows.append(
+            (
+                name,
+                f"signals.{spec.signal_attribute}",
+                "yes" if spec.deprecated else "",
+                str(_receivers(spec.signal, app)),
+            )
+        )
     rows.append(("", "", "", ""))
     for name, signal in huggy_signals.items():
         if name not in EVENTS:
@@ -142,17 +150,30 @@ def events_command(endpoint: Endpoint) -> None:
         for alias in spec.aliases:
             click.echo(f"{alias}: the name live Huggy sends {spec.name} under; same schema, typed object and signal.")
 
+
 @click.command("simulate")
 @click.argument("event", type=_EVENT, metavar="EVENT")
-@click.option("--chain", "chain", type=_EVENT, multiple=True, metavar="EVENT",
-              help="Another event in the same delivery (repeatable). All events share one chat and customer.")
-@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
-              help="Set a field of the first event (repeatable). A dotted FIELD reaches inside (chat.id=5); "
-                   "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.")
+@click.option(
+    "--chain",
+    "chain",
+    type=_EVENT,
+    multiple=True,
+    metavar="EVENT",
+    help="Another event in the same delivery (repeatable). All events share one chat and customer.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Set a field of the first event (repeatable). A dotted FIELD reaches inside (chat.id=5); "
+    "VALUE is read as JSON when it parses (5, true, null, '\"5\"'), else as text.",
+)
 @click.option("--url", help="POST to this URL instead of this app's own webhook.")
 @click.option("--token", help="The delivery's token. Default: the app's configured token.")
-@click.option("--print", "print_only", is_flag=True,
-              help="Print the delivery as JSON (its token masked); send nothing.")
+@click.option(
+    "--print", "print_only", is_flag=True, help="Print the delivery as JSON (its token masked); send nothing."
+)
 @click.option("--show-token", is_flag=True, help="With --print: print the token whole (it is a secret).")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
 @pass_endpoint
@@ -203,20 +224,37 @@ def simulate_command(
     click.secho(f"{names} -> {answer.target}: refused, {answer.describe()}", fg="red", err=True)
     raise SystemExit(1)
 
+
 @click.command("replay")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True), metavar="FILE...")
-@click.option("--failed", is_flag=True,
-              help="FILE... is HUGGY_JOURNAL (its directory or some of its files): re-run, in this process, "
-                   "exactly the events whose receivers failed or never ran.")
+@click.option(
+    "--failed",
+    is_flag=True,
+    help="FILE... is HUGGY_JOURNAL (its directory or some of its files): re-run, in this process, "
+    "exactly the events whose receivers failed or never ran.",
+)
 @click.option("--url", help="POST to this URL instead of this app's own webhook.")
-@click.option("--token", help="Replace each delivery's token. Default: keep the recorded one "
-                              "(deliveries recorded without one get the app's token).")
-@click.option("--dry-run", is_flag=True, help="Read and validate every delivery; send nothing. "
-                                              "With --failed: list the events that would run again.")
+@click.option(
+    "--token",
+    help="Replace each delivery's token. Default: keep the recorded one "
+    "(deliveries recorded without one get the app's token).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read and validate every delivery; send nothing. With --failed: list the events that would run again.",
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
 @pass_endpoint
-def replay_command(endpoint: Endpoint, files: tuple[str, ...], failed: bool, url: str | None, token: str | None,
-                   dry_run: bool, timeout: float) -> None:
+def replay_command(
+    endpoint: Endpoint,
+    files: tuple[str, ...],
+    failed: bool,
+    url: str | None,
+    token: str | None,
+    dry_run: bool,
+    timeout: float,
+) -> None:
     """Post recorded deliveries again, in order, and sum up what the receiver said.
 
     Each FILE ('-' for stdin) holds one delivery as JSON, a JSON list of
@@ -247,8 +285,9 @@ def replay_command(endpoint: Endpoint, files: tuple[str, ...], failed: bool, url
         _replay_failed(endpoint, files, dry_run)
     for path in files:
         if path != "-" and os.path.isdir(path):
-            raise click.BadParameter(f"{path!r} is a directory; to replay a journal directory, add --failed.",
-                                     param_hint="FILE...")
+            raise click.BadParameter(
+                f"{path!r} is a directory; to replay a journal directory, add --failed.", param_hint="FILE..."
+            )
     records = [record for path in files for record in _read_file(path)]
     unreadable = [r for r in records if r.problem]
     handshakes = [r for r in records if r.handshake]
@@ -278,13 +317,22 @@ def replay_command(endpoint: Endpoint, files: tuple[str, ...], failed: bool, url
     click.echo(f"Sent {accepted + refused}, accepted {accepted}, refused {refused}{skipped}{unread}.")
     raise SystemExit(1 if refused or unreadable else 0)
 
+
 @click.command("handshake")
-@click.option("--url", help="Post the handshake to this URL (a running server) instead of this app. "
-                            "That server's confirmation request cannot be intercepted: it really goes out.")
+@click.option(
+    "--url",
+    help="Post the handshake to this URL (a running server) instead of this app. "
+    "That server's confirmation request cannot be intercepted: it really goes out.",
+)
 @click.option("--token", help="The handshake's token. Default: the app's configured token.")
-@click.option("--huggy-status", type=int, default=200, show_default=True,
-              help="How the intercepted confirmation request is answered, e.g. 404 to see that it changes "
-                   "nothing Huggy receives.")
+@click.option(
+    "--huggy-status",
+    type=int,
+    default=200,
+    show_default=True,
+    help="How the intercepted confirmation request is answered, e.g. 404 to see that it changes "
+    "nothing Huggy receives.",
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
 @pass_endpoint
 def handshake_command(
@@ -302,15 +350,21 @@ def handshake_command(
     current = endpoint.settings
     token = token or configured_token(app, prefix) or secrets.token_hex(16)
     if url is not None:
-        click.secho(f"Posting to {url}: that server sends its confirmation request to its own "
-                    f"{prefix}CONFIRM_URL, for real, after answering.", fg="yellow", err=True)
+        click.secho(
+            f"Posting to {url}: that server sends its confirmation request to its own "
+            f"{prefix}CONFIRM_URL, for real, after answering.",
+            fg="yellow",
+            err=True,
+        )
         answer = _Sender(endpoint, url, timeout).post(build_handshake(token))
         raise SystemExit(0 if _report_handshake_answer(answer, token) else 1)
     if not current.tokens:
-        click.secho(f"{prefix}WEBHOOK_TOKEN is not set: the app answers any handshake (first setup) "
-                    "and refuses deliveries until it is set"
-                    + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)."
-                       if current.allow_unauthenticated else "."), fg="yellow")
+        click.secho(
+            f"{prefix}WEBHOOK_TOKEN is not set: the app answers any handshake (first setup) "
+            "and refuses deliveries until it is set"
+            + (" (or accepts them unsigned: ALLOW_UNAUTHENTICATED is on)." if current.allow_unauthenticated else "."),
+            fg="yellow",
+        )
     click.echo(f"1. Huggy posts the handshake to {webhook_url(app, endpoint.name)} with token {mask_token(token)}.")
     with ConfirmationInterceptor(huggy_status, app=app) as huggy, SignalRecorder(sender=app) as recorded:
         answer = _Sender(endpoint, None, timeout).post(build_handshake(token))
@@ -319,16 +373,27 @@ def handshake_command(
         _report_confirmations(huggy, token, huggy_status, current.confirm_url, prefix)
     calls = recorded.calls_to(token_validated)
     outcome = f" with confirmed={calls[-1].kwargs.get('confirmed')!r}" if calls else ""
-    click.echo(f"4. token_validated fired {len(calls)} time(s){outcome}; "
-               f"{_receivers(token_validated, app)} receiver(s) connected in this app.")
+    click.echo(
+        f"4. token_validated fired {len(calls)} time(s){outcome}; "
+        f"{_receivers(token_validated, app)} receiver(s) connected in this app."
+    )
     raise SystemExit(0 if answered else 1)
 
+
 @click.command("check")
-@click.option("--url", help="Also post a handshake and a simulated delivery to this URL (a running server) "
-                            "and check both answers.")
+@click.option(
+    "--url",
+    help="Also post a handshake and a simulated delivery to this URL (a running server) and check both answers.",
+)
 @click.option("--token", help="The token sent to --url. Default: the app's configured token.")
-@click.option("--event", type=_EVENT, default="closedChat", show_default=True, metavar="EVENT",
-              help="The event of the delivery sent to --url.")
+@click.option(
+    "--event",
+    type=_EVENT,
+    default="closedChat",
+    show_default=True,
+    metavar="EVENT",
+    help="The event of the delivery sent to --url.",
+)
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for --url.")
 @pass_endpoint
 def check_command(endpoint: Endpoint, url: str | None, token: str | None, event: str, timeout: float) -> None:
@@ -354,8 +419,11 @@ def check_command(endpoint: Endpoint, url: str | None, token: str | None, event:
     Exits with 1 on any problem.
     """
     endpoints: dict[str, Endpoint] = endpoint.app.extensions.get(EXTENSION_KEY, {})
-    parsed = _report_settings(endpoint.app.config, endpoint.config_prefix,
-                              other_prefixes={other.config_prefix for other in endpoints.values()})
+    parsed = _report_settings(
+        endpoint.app.config,
+        endpoint.config_prefix,
+        other_prefixes={other.config_prefix for other in endpoints.values()},
+    )
     ok = parsed is not None
     if url is not None:
         values = parsed or {}
@@ -366,8 +434,13 @@ def check_command(endpoint: Endpoint, url: str | None, token: str | None, event:
 
 
 #: The commands :func:`register_commands` gives every endpoint's group.
-COMMANDS: tuple[click.Command, ...] = (events_command, simulate_command, replay_command, handshake_command,
-                                       check_command)
+COMMANDS: tuple[click.Command, ...] = (
+    events_command,
+    simulate_command,
+    replay_command,
+    handshake_command,
+    check_command,
+)
 
 
 def _default_token(endpoint: Endpoint, given: str | None) -> str:
@@ -450,8 +523,10 @@ def _check_server(post: _Sender, token: str, event: str, tz: ZoneInfo) -> bool:
     if delivery.accepted:
         click.echo(f"2. A {event} delivery: the app answered {click.style(delivery.describe(), fg='green')}")
     else:
-        click.secho(f"2. A {event} delivery: the app answered {delivery.describe()}; Huggy needs a 2xx, "
-                    "or it retries.", fg="red")
+        click.secho(
+            f"2. A {event} delivery: the app answered {delivery.describe()}; Huggy needs a 2xx, or it retries.",
+            fg="red",
+        )
     return handshake and delivery.accepted
 
 
@@ -511,8 +586,13 @@ class _Sender:
             return _Answer(self.url, None, problem=f"{self.url} did not answer within {self.timeout:g} s")
         except requests.RequestException as exc:
             return _Answer(self.url, None, problem=f"{self.url} cannot be reached ({type(exc).__name__})")
-        return _Answer(self.url, response.status_code, _json_or_text(response.text), text=response.text,
-                       content_type=response.headers.get("Content-Type", ""))
+        return _Answer(
+            self.url,
+            response.status_code,
+            _json_or_text(response.text),
+            text=response.text,
+            content_type=response.headers.get("Content-Type", ""),
+        )
 
     def _post_in_process(self, data: bytes) -> _Answer:
         app = self.endpoint.app
@@ -589,8 +669,9 @@ def _read_lines(name: str, text: str) -> Iterator[_Record]:
             yield _Record(where, problem=f"the event after {match['name']!r} is not JSON ({exc})")
             continue
         # A log line holds one event, without the delivery's time and token.
-        yield _record(where, {"time": int(datetime.now(timezone.utc).timestamp()),
-                              "messages": {match["name"]: [event]}})
+        yield _record(
+            where, {"time": int(datetime.now(timezone.utc).timestamp()), "messages": {match["name"]: [event]}}
+        )
 
 
 def _trailing_delivery(line: str) -> dict[str, Any] | None:
@@ -696,8 +777,11 @@ def _replay_failed(endpoint: Endpoint, paths: tuple[str, ...], dry_run: bool) ->
     mine = [entry for entry in found if entry.endpoint == config_prefix]
     for other in sorted({entry.endpoint for entry in found} - {config_prefix}):
         count = sum(1 for entry in found if entry.endpoint == other)
-        click.secho(f"Skipped {count} delivery(ies) of endpoint {other}: replay them with that "
-                    "endpoint's command group.", fg="yellow", err=True)
+        click.secho(
+            f"Skipped {count} delivery(ies) of endpoint {other}: replay them with that endpoint's command group.",
+            fg="yellow",
+            err=True,
+        )
     if not mine:
         click.echo("Nothing to replay: every journaled delivery was handled.")
         raise SystemExit(0)
@@ -715,14 +799,16 @@ def _replay_failed(endpoint: Endpoint, paths: tuple[str, ...], dry_run: bool) ->
         except HuggyError as exc:  # cannot happen to what the webhook journaled, unless edited
             incomplete += 1
             still_failing += len(entry.indexes_to_rerun)
-            click.secho(f"{entry.where} ({entry.id}): unreadable delivery, {exc.code}: {exc.message}",
-                        fg="red", err=True)
+            click.secho(
+                f"{entry.where} ({entry.id}): unreadable delivery, {exc.code}: {exc.message}", fg="red", err=True
+            )
             continue
         run = Run(delivery)
         error: Exception | None = None
         try:
-            run_delivery(endpoint, delivery, only=entry.indexes_to_rerun, record_id=entry.id, journal=sink,
-                         replay=True, run=run)
+            run_delivery(
+                endpoint, delivery, only=entry.indexes_to_rerun, record_id=entry.id, journal=sink, replay=True, run=run
+            )
         except Exception as exc:  # noqa: BLE001  # one delivery failing must not stop the others
             error = exc
         failing = run.remaining
@@ -730,15 +816,24 @@ def _replay_failed(endpoint: Endpoint, paths: tuple[str, ...], dry_run: bool) ->
         still_failing += len(failing)
         if error is not None:
             incomplete += 1
-            click.secho(f"{entry.where} ({entry.id}): still failing: "
-                        f"{_failure_list(entry, failing, run.outcomes, error)}", fg="red", err=True)
+            click.secho(
+                f"{entry.where} ({entry.id}): still failing: {_failure_list(entry, failing, run.outcomes, error)}",
+                fg="red",
+                err=True,
+            )
         if run.unrecorded:
             unrecorded += 1
-    click.echo(f"Replayed {len(mine)} delivery(ies): {rerun} event(s) re-run, {succeeded} succeeded, "
-               f"{still_failing} still failing.")
+    click.echo(
+        f"Replayed {len(mine)} delivery(ies): {rerun} event(s) re-run, {succeeded} succeeded, "
+        f"{still_failing} still failing."
+    )
     if unrecorded:
-        click.secho(f"{unrecorded} outcome(s) could not be written to the journal in {sink.directory}: "
-                    "the next --failed run will re-run those events.", fg="red", err=True)
+        click.secho(
+            f"{unrecorded} outcome(s) could not be written to the journal in {sink.directory}: "
+            "the next --failed run will re-run those events.",
+            fg="red",
+            err=True,
+        )
     raise SystemExit(1 if incomplete or unrecorded else 0)
 
 
@@ -748,8 +843,7 @@ def _rerun_list(entry: JournaledDelivery) -> str:
     return ", ".join(f"#{index} {entry.event_names[index]}" for index in entry.indexes_to_rerun)
 
 
-def _failure_list(entry: JournaledDelivery, failing: list[int], outcomes: list[EventOutcome],
-                  error: Exception) -> str:
+def _failure_list(entry: JournaledDelivery, failing: list[int], outcomes: list[EventOutcome], error: Exception) -> str:
     errors = {o.index: o.error for o in outcomes if o.status is Outcome.FAILED}
     if not errors and failing:  # raised before the event ran, e.g. duplicate_in_flight
         errors[failing[0]] = f"{type(error).__name__}: {error}"
@@ -770,15 +864,17 @@ def _report_confirmations(
     if confirm_url is None:
         click.echo(f"3. The confirmation request is switched off ({config_prefix}CONFIRM_URL is unset).")
         return
-    where = confirm_url + (" (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL
-                           else "")
+    where = confirm_url + (
+        " (the library's unverified default: see README)" if confirm_url == DEFAULT_CONFIRM_URL else ""
+    )
     if not huggy.requests:
-        click.secho(f"3. After answering, the app sent no confirmation request (it would go to {where}).",
-                    fg="yellow")
+        click.secho(f"3. After answering, the app sent no confirmation request (it would go to {where}).", fg="yellow")
         return
     for sent in huggy.requests:
-        click.echo(f"3. After answering, the app sent its confirmation request to {sent.url} with token "
-                   f"{mask_token(sent.token)} (intercepted; answered HTTP {status}).")
+        click.echo(
+            f"3. After answering, the app sent its confirmation request to {sent.url} with token "
+            f"{mask_token(sent.token)} (intercepted; answered HTTP {status})."
+        )
         if sent.token != token:
             click.secho("   It sent another token than the handshake carried.", fg="red")
     click.echo(f"   Outside this check it goes to {where}; its outcome never changes the answer above.")
@@ -791,13 +887,18 @@ def _handshake_answered(answer: _Answer, token: str) -> bool:
 
 def _report_handshake_answer(answer: _Answer, token: str, step: str = "") -> bool:
     if _handshake_answered(answer, token):
-        click.echo(f"{step}The app answered " + click.style(
-            f"HTTP 200 {answer.content_type}, the token itself ({mask_token(token)})", fg="green"
-        ) + ": Huggy's panel accepts the URL.")
+        click.echo(
+            f"{step}The app answered "
+            + click.style(f"HTTP 200 {answer.content_type}, the token itself ({mask_token(token)})", fg="green")
+            + ": Huggy's panel accepts the URL."
+        )
         return True
     if answer.status is not None and 200 <= answer.status < 300:
-        click.secho(f"{step}The app answered HTTP {answer.status} but not with the token itself: "
-                    "Huggy's panel would refuse the URL.", fg="red")
+        click.secho(
+            f"{step}The app answered HTTP {answer.status} but not with the token itself: "
+            "Huggy's panel would refuse the URL.",
+            fg="red",
+        )
     else:
         click.secho(f"{step}The app answered {answer.describe()}", fg="red")
     return False

@@ -131,8 +131,10 @@ def show_tokens(value: Any) -> str:
         entries = list(value)
     except TypeError:
         return f"<{type(value).__name__}>"
-    shown = (repr(mask_token(t)) if isinstance(t, str) and t else "''" if t == "" else f"<{type(t).__name__}>"
-             for t in entries)
+    shown = (
+        repr(mask_token(t)) if isinstance(t, str) and t else "''" if t == "" else f"<{type(t).__name__}>"
+        for t in entries
+    )
     return f"[{', '.join(shown)}]"
 
 
@@ -198,8 +200,9 @@ def _whole(*, minimum: int, unit: str, example: str) -> Parser:
     def parse(value: Any, key: str) -> int:
         number = _finite(value)
         if number is None or not number.is_integer() or number < minimum:
-            raise _invalid(key, value, f"not a whole number of {unit}, {minimum} or more",
-                           f"write the number, e.g. {example}")
+            raise _invalid(
+                key, value, f"not a whole number of {unit}, {minimum} or more", f"write the number, e.g. {example}"
+            )
         return value if isinstance(value, int) else int(number)
 
     return parse
@@ -231,8 +234,9 @@ def _timezone(value: Any, key: str) -> ZoneInfo:
             return ZoneInfo(str(value).strip())
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    raise _invalid(key, value, "not an IANA time zone name",
-                   "use one such as 'America/Sao_Paulo' (Huggy writes Brazil local time)")
+    raise _invalid(
+        key, value, "not an IANA time zone name", "use one such as 'America/Sao_Paulo' (Huggy writes Brazil local time)"
+    )
 
 
 def _confirm_url(value: Any, key: str) -> str | None:
@@ -241,9 +245,12 @@ def _confirm_url(value: Any, key: str) -> str | None:
         return None
     if isinstance(value, str) and value.startswith(("https://", "http://")) and urlsplit(value).netloc:
         return value
-    raise _invalid(key, value, "not an http(s) URL",
-                   f"use an https:// URL (default {DEFAULT_CONFIRM_URL!r}), or None to switch the confirmation "
-                   "request off")
+    raise _invalid(
+        key,
+        value,
+        "not an http(s) URL",
+        f"use an https:// URL (default {DEFAULT_CONFIRM_URL!r}), or None to switch the confirmation request off",
+    )
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -286,8 +293,12 @@ def _max_age(value: Any, key: str) -> float | None:
         return None
     seconds = _finite(value.total_seconds() if isinstance(value, timedelta) else value)
     if seconds is None or seconds <= 0:
-        raise _invalid(key, value, "not a number of seconds more than 0",
-                       "use e.g. 300 or timedelta(minutes=5), or None to accept deliveries of any age")
+        raise _invalid(
+            key,
+            value,
+            "not a number of seconds more than 0",
+            "use e.g. 300 or timedelta(minutes=5), or None to accept deliveries of any age",
+        )
     return seconds
 
 
@@ -297,8 +308,10 @@ _REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 def _dedup(value: Any, key: str) -> Any:
     if value is None or value is False or value == 0:
         return False
-    fix = ("use False (off), 'memory' (one process), a redis://, rediss:// or unix:// URL, or a store object "
-           "with claim, complete and release")
+    fix = (
+        "use False (off), 'memory' (one process), a redis://, rediss:// or unix:// URL, or a store object "
+        "with claim, complete and release"
+    )
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in _FALSE or not text:
@@ -308,8 +321,9 @@ def _dedup(value: Any, key: str) -> Any:
         if not text.startswith(_REDIS_URL_SCHEMES):
             raise _invalid(key, value, "neither 'memory' nor a Redis URL", fix)
         if not _redis_installed():
-            raise _invalid(key, value, "a Redis URL, but the redis package is missing",
-                           "pip install 'flask-huggy[redis]'")
+            raise _invalid(
+                key, value, "a Redis URL, but the redis package is missing", "pip install 'flask-huggy[redis]'"
+            )
         return text
     if all(hasattr(value, method) for method in ("claim", "complete", "release")):
         return value
@@ -324,8 +338,9 @@ def _redis_installed() -> bool:
 def _dedup_key(value: Any, key: str) -> Any:
     if value is None or callable(value):
         return value
-    raise _invalid(key, value, "not callable",
-                   "use a function (event, delivery, index) -> str, or None for the default key")
+    raise _invalid(
+        key, value, "not callable", "use a function (event, delivery, index) -> str, or None for the default key"
+    )
 
 
 def _journal(value: Any, key: str) -> str | None:
@@ -333,8 +348,12 @@ def _journal(value: Any, key: str) -> str | None:
         return None
     if isinstance(value, (str, os.PathLike)):
         return str(os.fspath(value))
-    raise _invalid(key, value, "not a directory", "use a directory path such as '/var/lib/myapp/huggy-journal', "
-                   "or None to keep no journal")
+    raise _invalid(
+        key,
+        value,
+        "not a directory",
+        "use a directory path such as '/var/lib/myapp/huggy-journal', or None to keep no journal",
+    )
 
 
 def _dispatch(value: Any, key: str) -> str:
@@ -380,91 +399,195 @@ class Setting:
 
 #: Every setting, in the order ``flask huggy check`` lists them.
 SETTINGS: tuple[Setting, ...] = (
-    Setting("WEBHOOK_TOKEN", None, _tokens, attr="tokens", show=show_tokens,
-            doc=(
-                'str, or a list of str to accept several (rotation, several accounts): the token shown in'
-                " Huggy's panel (Configurações > Webhook). Unset: deliveries get 403 "
-                '``token_not_configured``.'
-            )),
-    Setting("TIMEZONE", "America/Sao_Paulo", _timezone,
-            doc="IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read."),
-    Setting("STRICT", False, _boolean,
-            doc='bool: refuse (422) a delivery with an invalid event instead of passing the event on raw.'),
-    Setting("MAX_CONTENT_LENGTH", 1024 * 1024, _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
-            doc='bytes, 1 or more: larger bodies get a 413; never more than this is read.',
-            shown_default='``1048576`` (1 MiB)'),
-    Setting("MAX_DEPTH", 64, _whole(minimum=8, unit="levels", example="64"),
-            doc=(
-                'whole number, 8 or more: how deeply a body may nest (Huggy\'s own nest about 8 levels); '
-                'deeper bodies get a 400 ``too_deep`` before anything fires or is queued.'
-            )),
-    Setting("MAX_EVENTS", 1000, _whole(minimum=1, unit="events", example="1000"),
-            doc=(
-                'whole number, 1 or more: the most events one delivery may carry; more get a 413 '
-                '``too_many_events`` before anything fires or is queued.'
-            )),
-    Setting("CONFIRM_URL", DEFAULT_CONFIRM_URL, _confirm_url,
-            doc=(
-                'http(s) URL where the confirmation request is sent after a handshake (unverified '
-                'default); ``None``, ``""`` or ``False`` switch it off.'
-            )),
-    Setting("CONFIRM_TIMEOUT", 5.0, _seconds(positive=True, example="5"),
-            doc='seconds, more than 0, each confirmation attempt may take.'),
-    Setting("CONFIRM_RETRIES", 2, _whole(minimum=0, unit="retries", example="2"),
-            doc='whole number, 0 or more: retries of the confirmation after a connection error.'),
-    Setting("CONFIRM_HEADERS", None, _confirm_headers, show=show_headers,
-            doc='dict of header name to str, added to the confirmation request (e.g. an API token); shown masked.'),
-    Setting("ALLOW_UNAUTHENTICATED", False, _boolean,
-            doc='bool: accept deliveries while no token is set (local tests only); a warning is logged once.'),
-    Setting("ALLOWED_NETWORKS", None, _networks,
-            doc=(
-                'list of addresses or CIDRs, or one string of them separated by commas or spaces; other '
-                'sources get 403.'
-            ),
-            shown_default='``None`` (any source)'),
-    Setting("MAX_AGE", None, _max_age,
-            doc='seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403.',
-            shown_default='``None`` (off)'),
-    Setting("DEDUP", False, _dedup,
-            doc=(
-                '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to '
-                'handle each event once.'
-            )),
-    Setting("DEDUP_TTL", 24 * 3600, _seconds(positive=True, example="86400 (a day)"),
-            doc='seconds, more than 0, a handled event is remembered.',
-            shown_default='``86400`` (a day)'),
-    Setting("DEDUP_LEASE", 300, _seconds(positive=True, example="300"),
-            doc='seconds, more than 0, a worker may hold an event before another may take it over.'),
-    Setting("DEDUP_KEY", None, _dedup_key,
-            doc='callable ``(event, delivery, index) -> str`` to recognise events.',
-            shown_default='``None`` (built-in)'),
-    Setting("JOURNAL", None, _journal,
-            doc='directory (str or path) of the delivery journal.',
-            shown_default='``None`` (off)'),
-    Setting("JOURNAL_MAX_BYTES", 10 * 1024 * 1024, _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB"),
-            doc='bytes, 1 or more: a journal file is rotated past this size.',
-            shown_default='``10485760`` (10 MiB)'),
-    Setting("JOURNAL_BACKUPS", 10, _whole(minimum=0, unit="files", example="10"),
-            doc='whole number, 0 or more: rotated journal files kept per process.'),
-    Setting("DISPATCH", "sync", _dispatch,
-            doc=(
-                '``"sync"`` (receivers run in the request) or ``"celery"`` (the webhook queues deliveries'
-                ' for Celery workers).'
-            )),
-    Setting("CELERY_MAX_RETRIES", 5, _whole(minimum=0, unit="retries", example="5"),
-            doc='whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered.'),
-    Setting("CELERY_RETRY_BACKOFF", 2.0, _seconds(positive=False, example="2"),
-            doc='seconds, 0 or more, before the first retry; doubled at each retry.'),
-    Setting("CELERY_RETRY_BACKOFF_MAX", 300.0, _seconds(positive=False, example="300"),
-            doc='seconds, 0 or more: the longest wait between two retries.'),
-    Setting("CELERY_ENQUEUE_TIMEOUT", 2.0, _seconds(positive=True, example="2"),
-            doc='seconds, more than 0, the webhook may spend reaching the broker before it answers 503.'),
-    Setting("JSON_DECODER", "auto", _json_decoder,
-            doc=(
-                'What reads request bodies: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or '
-                '``"auto"``: jiter when installed. Either way a body jiter refuses is read again by '
-                '``json``, which names the fault, so every answer is the same.'
-            )),
+    Setting(
+        "WEBHOOK_TOKEN",
+        None,
+        _tokens,
+        attr="tokens",
+        show=show_tokens,
+        doc=(
+            "str, or a list of str to accept several (rotation, several accounts): the token shown in"
+            " Huggy's panel (Configurações > Webhook). Unset: deliveries get 403 "
+            "``token_not_configured``."
+        ),
+    ),
+    Setting(
+        "TIMEZONE",
+        "America/Sao_Paulo",
+        _timezone,
+        doc="IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read.",
+    ),
+    Setting(
+        "STRICT",
+        False,
+        _boolean,
+        doc="bool: refuse (422) a delivery with an invalid event instead of passing the event on raw.",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        1024 * 1024,
+        _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
+        doc="bytes, 1 or more: larger bodies get a 413; never more than this is read.",
+        shown_default="``1048576`` (1 MiB)",
+    ),
+    Setting(
+        "MAX_DEPTH",
+        64,
+        _whole(minimum=8, unit="levels", example="64"),
+        doc=(
+            "whole number, 8 or more: how deeply a body may nest (Huggy's own nest about 8 levels); "
+            "deeper bodies get a 400 ``too_deep`` before anything fires or is queued."
+        ),
+    ),
+    Setting(
+        "MAX_EVENTS",
+        1000,
+        _whole(minimum=1, unit="events", example="1000"),
+        doc=(
+            "whole number, 1 or more: the most events one delivery may carry; more get a 413 "
+            "``too_many_events`` before anything fires or is queued."
+        ),
+    ),
+    Setting(
+        "CONFIRM_URL",
+        DEFAULT_CONFIRM_URL,
+        _confirm_url,
+        doc=(
+            "http(s) URL where the confirmation request is sent after a handshake (unverified "
+            'default); ``None``, ``""`` or ``False`` switch it off.'
+        ),
+    ),
+    Setting(
+        "CONFIRM_TIMEOUT",
+        5.0,
+        _seconds(positive=True, example="5"),
+        doc="seconds, more than 0, each confirmation attempt may take.",
+    ),
+    Setting(
+        "CONFIRM_RETRIES",
+        2,
+        _whole(minimum=0, unit="retries", example="2"),
+        doc="whole number, 0 or more: retries of the confirmation after a connection error.",
+    ),
+    Setting(
+        "CONFIRM_HEADERS",
+        None,
+        _confirm_headers,
+        show=show_headers,
+        doc="dict of header name to str, added to the confirmation request (e.g. an API token); shown masked.",
+    ),
+    Setting(
+        "ALLOW_UNAUTHENTICATED",
+        False,
+        _boolean,
+        doc="bool: accept deliveries while no token is set (local tests only); a warning is logged once.",
+    ),
+    Setting(
+        "ALLOWED_NETWORKS",
+        None,
+        _networks,
+        doc=("list of addresses or CIDRs, or one string of them separated by commas or spaces; other sources get 403."),
+        shown_default="``None`` (any source)",
+    ),
+    Setting(
+        "MAX_AGE",
+        None,
+        _max_age,
+        doc="seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403.",
+        shown_default="``None`` (off)",
+    ),
+    Setting(
+        "DEDUP",
+        False,
+        _dedup,
+        doc=(
+            '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to '
+            "handle each event once."
+        ),
+    ),
+    Setting(
+        "DEDUP_TTL",
+        24 * 3600,
+        _seconds(positive=True, example="86400 (a day)"),
+        doc="seconds, more than 0, a handled event is remembered.",
+        shown_default="``86400`` (a day)",
+    ),
+    Setting(
+        "DEDUP_LEASE",
+        300,
+        _seconds(positive=True, example="300"),
+        doc="seconds, more than 0, a worker may hold an event before another may take it over.",
+    ),
+    Setting(
+        "DEDUP_KEY",
+        None,
+        _dedup_key,
+        doc="callable ``(event, delivery, index) -> str`` to recognise events.",
+        shown_default="``None`` (built-in)",
+    ),
+    Setting(
+        "JOURNAL",
+        None,
+        _journal,
+        doc="directory (str or path) of the delivery journal.",
+        shown_default="``None`` (off)",
+    ),
+    Setting(
+        "JOURNAL_MAX_BYTES",
+        10 * 1024 * 1024,
+        _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB"),
+        doc="bytes, 1 or more: a journal file is rotated past this size.",
+        shown_default="``10485760`` (10 MiB)",
+    ),
+    Setting(
+        "JOURNAL_BACKUPS",
+        10,
+        _whole(minimum=0, unit="files", example="10"),
+        doc="whole number, 0 or more: rotated journal files kept per process.",
+    ),
+    Setting(
+        "DISPATCH",
+        "sync",
+        _dispatch,
+        doc=(
+            '``"sync"`` (receivers run in the request) or ``"celery"`` (the webhook queues deliveries'
+            " for Celery workers)."
+        ),
+    ),
+    Setting(
+        "CELERY_MAX_RETRIES",
+        5,
+        _whole(minimum=0, unit="retries", example="5"),
+        doc="whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered.",
+    ),
+    Setting(
+        "CELERY_RETRY_BACKOFF",
+        2.0,
+        _seconds(positive=False, example="2"),
+        doc="seconds, 0 or more, before the first retry; doubled at each retry.",
+    ),
+    Setting(
+        "CELERY_RETRY_BACKOFF_MAX",
+        300.0,
+        _seconds(positive=False, example="300"),
+        doc="seconds, 0 or more: the longest wait between two retries.",
+    ),
+    Setting(
+        "CELERY_ENQUEUE_TIMEOUT",
+        2.0,
+        _seconds(positive=True, example="2"),
+        doc="seconds, more than 0, the webhook may spend reaching the broker before it answers 503.",
+    ),
+    Setting(
+        "JSON_DECODER",
+        "auto",
+        _json_decoder,
+        doc=(
+            'What reads request bodies: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or '
+            '``"auto"``: jiter when installed. Either way a body jiter refuses is read again by '
+            "``json``, which names the fault, so every answer is the same."
+        ),
+    ),
 )
 
 #: Key (without prefix) -> default value, derived from :data:`SETTINGS`.
@@ -477,10 +600,12 @@ def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings
     Raises :class:`ConfigError` for the first unusable value; :func:`check_settings`
     names them all.
     """
-    return Settings(**{
-        setting.attr: setting.parse(config.get(key, setting.default), key)
-        for setting, key in zip(SETTINGS, _prefixed_keys(prefix))
-    })
+    return Settings(
+        **{
+            setting.attr: setting.parse(config.get(key, setting.default), key)
+            for setting, key in zip(SETTINGS, _prefixed_keys(prefix))
+        }
+    )
 
 
 def setting_problems(config: Mapping[str, Any], prefix: str = "HUGGY_") -> dict[str, ConfigError]:

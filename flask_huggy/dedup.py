@@ -160,8 +160,9 @@ class RedisStore:
         try:
             import redis
         except ImportError:  # pragma: no cover - depends on the install
-            raise ConfigError("HUGGY_DEDUP is a redis:// URL but the redis package is missing: "
-                              "pip install 'flask-huggy[redis]'") from None
+            raise ConfigError(
+                "HUGGY_DEDUP is a redis:// URL but the redis package is missing: pip install 'flask-huggy[redis]'"
+            ) from None
         self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         self.prefix = prefix
@@ -289,8 +290,10 @@ class Deduplicator:
         except DedupUnavailable:
             with self._pending_lock:
                 self._pending.append((claim, time.monotonic() + self.lease))
-            logger.warning("Could not mark a handled event done (the de-duplication store is down); "
-                           "the mark is kept and written when the store answers again.")
+            logger.warning(
+                "Could not mark a handled event done (the de-duplication store is down); "
+                "the mark is kept and written when the store answers again."
+            )
 
     def release(self, claim: Claim) -> None:
         if claim.key is not None:

@@ -143,8 +143,11 @@ def dispatch(
         try:
             if signal is not None and not event.validate():
                 invalid += 1
-                logger.warning("Huggy event %s failed validation and was passed on raw: %s", printable(event.name),
-                               printable(event.errors, 1000))
+                logger.warning(
+                    "Huggy event %s failed validation and was passed on raw: %s",
+                    printable(event.name),
+                    printable(event.errors, 1000),
+                )
                 _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
             elif listened:
                 _send(signal, sender, event.name, event=event, delivery=delivery)

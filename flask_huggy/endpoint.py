@@ -124,15 +124,20 @@ class Endpoint:
         if not settings.dedup:
             return None
         setting = settings.dedup
-        ident = (setting if isinstance(setting, str) else id(setting), settings.dedup_ttl, settings.dedup_lease,
-                 settings.dedup_key)
+        ident = (
+            setting if isinstance(setting, str) else id(setting),
+            settings.dedup_ttl,
+            settings.dedup_lease,
+            settings.dedup_key,
+        )
         cached = self._dedup
         if cached is not None and cached[0] == ident:
             return cached[1]
         from .dedup import make_deduplicator
 
-        deduplicator = make_deduplicator(setting, ttl=settings.dedup_ttl, lease=settings.dedup_lease,
-                                         key=settings.dedup_key)
+        deduplicator = make_deduplicator(
+            setting, ttl=settings.dedup_ttl, lease=settings.dedup_lease, key=settings.dedup_key
+        )
         self._dedup = (ident, deduplicator)
         return deduplicator
 

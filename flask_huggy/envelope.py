@@ -80,8 +80,11 @@ def decode_json(body: bytes, decoder: str = "auto", *, max_depth: int = MAX_DEPT
     :class:`~flask_huggy.InvalidBody` saying what is wrong.
     """
     payload = _decode(body, decoder, max_depth)
-    if (body.count(b"[") + body.count(b"{") > max_depth or _SURROGATE_ESCAPE.search(body) is not None
-            or _may_overflow(body)):
+    if (
+        body.count(b"[") + body.count(b"{") > max_depth
+        or _SURROGATE_ESCAPE.search(body) is not None
+        or _may_overflow(body)
+    ):
         _check_values(payload, max_depth)
     return payload
 
@@ -109,8 +112,9 @@ def _decode(body: bytes, decoder: str, max_depth: int) -> Any:
     except RecursionError:
         raise InvalidBody(f"The JSON nests deeper than {max_depth} levels.", code="too_deep", limit=max_depth) from None
     except json.JSONDecodeError as exc:
-        raise InvalidBody(f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
-                          code="invalid_json") from None
+        raise InvalidBody(
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.", code="invalid_json"
+        ) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise InvalidBody(f"The body is not valid JSON: {exc}", code="invalid_json") from None
 
@@ -171,9 +175,7 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint: st
     try:
         envelope = walker.load(_envelope_schema, payload, timezone)
     except ValidationError as exc:
-        raise InvalidEnvelope(
-            "The body is not a Huggy delivery: see 'fields'.", fields=exc.messages_dict
-        ) from None
+        raise InvalidEnvelope("The body is not a Huggy delivery: see 'fields'.", fields=exc.messages_dict) from None
     token = envelope.get("token")
     return Delivery(
         envelope.get("time"),

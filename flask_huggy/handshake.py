@@ -55,9 +55,7 @@ def confirm_token(token: str, settings: Settings, session: requests.Session | No
             if attempt + 1 < attempts:
                 time.sleep(RETRY_BACKOFF * 2**attempt)
                 continue
-            raise HuggyUnreachable(
-                f"Huggy could not be reached to confirm the token ({attempts} attempts)."
-            ) from None
+            raise HuggyUnreachable(f"Huggy could not be reached to confirm the token ({attempts} attempts).") from None
         except requests.RequestException as exc:
             raise HuggyUnreachable(f"The confirmation request could not be sent: {type(exc).__name__}.") from None
         if not 200 <= response.status_code < 300:

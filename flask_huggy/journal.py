@@ -107,14 +107,16 @@ class Journal:
         raw = dict(delivery.raw)
         if "token" in raw:
             raw["token"] = mask_token(raw["token"])
-        self.write({
-            "id": record_id,
-            "kind": RECEIVED,
-            "received_at": _now(),
-            "endpoint": endpoint,
-            "events": [event.name for event in delivery.events],
-            "delivery": raw,
-        })
+        self.write(
+            {
+                "id": record_id,
+                "kind": RECEIVED,
+                "received_at": _now(),
+                "endpoint": endpoint,
+                "events": [event.name for event in delivery.events],
+                "delivery": raw,
+            }
+        )
         return record_id
 
     def outcome(
@@ -399,15 +401,17 @@ def failed_deliveries(
         if first is None or delivery.finished:
             continue
         names = tuple(first["events"])
-        pending.append(JournaledDelivery(
-            id=first["id"],
-            endpoint=first["endpoint"],
-            received_at=str(first.get("received_at", "")),
-            delivery_raw=first["delivery"],
-            event_names=names,
-            indexes_to_rerun=tuple(i for i in range(len(names)) if i not in delivery.done),
-            where=delivery.where,
-        ))
+        pending.append(
+            JournaledDelivery(
+                id=first["id"],
+                endpoint=first["endpoint"],
+                received_at=str(first.get("received_at", "")),
+                delivery_raw=first["delivery"],
+                event_names=names,
+                indexes_to_rerun=tuple(i for i in range(len(names)) if i not in delivery.done),
+                where=delivery.where,
+            )
+        )
     return pending
 
 
@@ -470,8 +474,7 @@ def _problem(record: Any) -> str | None:
     if kind == OUTCOME:
         events = record.get("events")
         if not isinstance(events, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("index"), int) and isinstance(e.get("status"), str)
-            for e in events
+            isinstance(e, dict) and isinstance(e.get("index"), int) and isinstance(e.get("status"), str) for e in events
         ):
             return "an outcome record without its events"
         if record.get("error") is not None and not isinstance(record["error"], str):

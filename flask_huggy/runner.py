@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("flask_huggy")
 
+
 @dataclass
 class Run:
     """How one run of a delivery went, filled in as it goes (also when a receiver raised)."""
@@ -55,7 +56,7 @@ def run_delivery(
     *,
     only: Collection[int] | None = None,
     record_id: str | None = None,
-    journal: Journal | None | bool = True,
+    journal: Journal | bool | None = True,
     replay: bool = False,
     run: Run | None = None,
 ) -> Run:
@@ -78,7 +79,9 @@ def run_delivery(
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)
     error: BaseException | None = None
     try:
-        current.summary = dispatch(endpoint.app, delivery, dedup=endpoint.dedup_for(settings), only=only, outcomes=current.outcomes)
+        current.summary = dispatch(
+            endpoint.app, delivery, dedup=endpoint.dedup_for(settings), only=only, outcomes=current.outcomes
+        )
     except BaseException as exc:
         error = exc
         raise
@@ -88,8 +91,11 @@ def run_delivery(
                 target.outcome(current.record_id, current.outcomes, error, token=delivery.token, replay=replay)
             except JournalUnavailable:
                 current.unrecorded = True
-                logger.error("The outcome of delivery %s is not in the journal: a replay with --failed "
-                             "will run all its events again.", current.record_id)
+                logger.error(
+                    "The outcome of delivery %s is not in the journal: a replay with --failed "
+                    "will run all its events again.",
+                    current.record_id,
+                )
     return current
 
 

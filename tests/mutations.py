@@ -41,7 +41,8 @@ MUTATIONS: list[tuple[str, str, str]] = [
     ),
     (
         "Id takes true/false for 1/0",
-        "        if isinstance(value, bool):\n            raise self.make_error(\"invalid\")\n        if isinstance(value, int):\n",
+        '        if isinstance(value, bool):\n            raise self.make_error("invalid")\n'
+        "        if isinstance(value, int):\n",
         "        if isinstance(value, int):\n",
     ),
     ("Id takes 31 digits", 're.compile(r"-?[0-9]{1,30}")', 're.compile(r"-?[0-9]{1,31}")'),
@@ -66,15 +67,25 @@ def failed_tests(source: str, tests: list[str]) -> list[str] | None:
         (Path(tmp) / FIELDS).write_text(source, encoding="utf-8")
         check = subprocess.run(
             [sys.executable, "-c", "import flask_huggy.schemas.fields as f; print(f.__file__)"],
-            cwd=tmp, capture_output=True, text=True, check=False,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if not check.stdout.startswith(tmp):  # the copy, not the installed package, must be under test
             return None
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", *tests],
-            cwd=tmp, capture_output=True, text=True, check=False,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        return [line.removeprefix("FAILED ").split(" - ")[0] for line in run.stdout.splitlines() if line.startswith("FAILED ")]
+        return [
+            line.removeprefix("FAILED ").split(" - ")[0]
+            for line in run.stdout.splitlines()
+            if line.startswith("FAILED ")
+        ]
 
 
 def main(argv: list[str]) -> int:

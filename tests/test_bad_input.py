@@ -48,7 +48,7 @@ def test_unreadable_bodies_are_400(client, recorder, data, code) -> None:
 
 def test_repeated_keys_are_refused_rather_than_losing_events(client, recorder) -> None:
     data = (
-        '{"time": 1, "token": "%s", "messages": {"closedChat": [{"id": 1}], "closedChat": [{"id": 2}]}}' % TOKEN
+        f'{{"time": 1, "token": "{TOKEN}", "messages": {{"closedChat": [{{"id": 1}}], "closedChat": [{{"id": 2}}]}}}}'
     ).encode()
 
     body = assert_rejected(client.post("/huggy/webhook", data=data), 400, "duplicate_key")
@@ -129,7 +129,9 @@ def test_a_chunked_body_without_content_length_is_cut_at_the_limit(make_app) -> 
             return b" " * size
 
     environ = {"wsgi.input": Endless(), "wsgi.input_terminated": True}
-    response = app.test_client().post("/huggy/webhook", environ_overrides=environ, headers={"Transfer-Encoding": "chunked"})
+    response = app.test_client().post(
+        "/huggy/webhook", environ_overrides=environ, headers={"Transfer-Encoding": "chunked"}
+    )
 
     assert_rejected(response, 413, "payload_too_large")
     assert sum(read) <= 1001
@@ -143,7 +145,7 @@ class Trickle:
 
     def read(self, size: int = -1) -> bytes:
         self.sizes.append(size)
-        chunk, self.body = self.body[: min(size, self.piece)], self.body[min(size, self.piece):]
+        chunk, self.body = self.body[: min(size, self.piece)], self.body[min(size, self.piece) :]
         return chunk
 
 
@@ -233,8 +235,7 @@ def test_a_delivery_nested_past_max_depth_is_400_too_deep(make_app, decoder, dep
 
     signals.event_received.connect(lambda sender, event, **kw: fired.append(event.name), sender=app, weak=False)
 
-    response = app.test_client().post("/huggy/webhook", data=nested_closed_chat(depth),
-                                      content_type="application/json")
+    response = app.test_client().post("/huggy/webhook", data=nested_closed_chat(depth), content_type="application/json")
 
     if depth == 59:  # 4 levels of envelope and event + 59 + 1: exactly the limit
         assert response.status_code == 200, response.get_json()
@@ -258,7 +259,9 @@ def test_max_depth_is_a_setting(make_app) -> None:
 def test_a_lone_surrogate_is_400_invalid_unicode(make_app, decoder, escape) -> None:
     app = make_app(HUGGY_JSON_DECODER=decoder)
     body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "tabulation": "%s"}]}}' % (
-        TOKEN.encode(), escape.encode())
+        TOKEN.encode(),
+        escape.encode(),
+    )
 
     response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
 
@@ -270,10 +273,12 @@ def test_a_lone_surrogate_in_a_key_is_refused_and_a_real_pair_is_text(make_app, 
     app = make_app(HUGGY_JSON_DECODER=decoder)
     template = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, %s: 1}]}}'
 
-    lone = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), rb'"\udc00"'),
-                                  content_type="application/json")
-    pair = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), rb'"smile \ud83d\ude00"'),
-                                  content_type="application/json")
+    lone = app.test_client().post(
+        "/huggy/webhook", data=template % (TOKEN.encode(), rb'"\udc00"'), content_type="application/json"
+    )
+    pair = app.test_client().post(
+        "/huggy/webhook", data=template % (TOKEN.encode(), rb'"smile \ud83d\ude00"'), content_type="application/json"
+    )
 
     assert_rejected(lone, 400, "invalid_unicode")
     assert pair.status_code == 200
@@ -284,7 +289,9 @@ def test_a_lone_surrogate_in_a_key_is_refused_and_a_real_pair_is_text(make_app, 
 def test_a_number_too_large_for_a_float_is_400(make_app, decoder, number) -> None:
     app = make_app(HUGGY_JSON_DECODER=decoder)
     body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "score": %s}]}}' % (
-        TOKEN.encode(), number)
+        TOKEN.encode(),
+        number,
+    )
 
     response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
 
@@ -293,7 +300,9 @@ def test_a_number_too_large_for_a_float_is_400(make_app, decoder, number) -> Non
 
 def test_large_but_finite_numbers_and_ints_are_fine(client) -> None:
     body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": %s, "score": 1e300}]}}' % (
-        TOKEN.encode(), b"9" * 300)
+        TOKEN.encode(),
+        b"9" * 300,
+    )
 
     response = client.post("/huggy/webhook", data=body, content_type="application/json")
 

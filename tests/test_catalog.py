@@ -17,7 +17,17 @@ from flask_huggy.models import EVENT_MODELS, Contact, HuggyObject, Message, Name
 from flask_huggy.samples import TEMPLATES
 from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS
 from flask_huggy.schemas.derived import field_for, schema_class, schema_for, shape_of
-from flask_huggy.schemas.fields import Either, Flag, HuggyDateTime, Id, Integer, LooseMapping, LooseNested, Text, local_timezone
+from flask_huggy.schemas.fields import (
+    Either,
+    Flag,
+    HuggyDateTime,
+    Id,
+    Integer,
+    LooseMapping,
+    LooseNested,
+    Text,
+    local_timezone,
+)
 
 # The catalog and the tables derived from it -----------------------------------------
 
@@ -124,8 +134,12 @@ def test_a_new_class_gives_a_schema_that_reads_huggys_keys_and_builds_the_class(
             {"chatID": "5", "stars": 4, "ratedAt": "2024-01-02 03:04:05", "agent": False, "tags": [], "mood": "ok"}
         )
     assert data == {
-        "chatID": 5, "stars": 4, "ratedAt": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "agent": None,
-        "tags": [], "mood": "ok",
+        "chatID": 5,
+        "stars": 4,
+        "ratedAt": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        "agent": None,
+        "tags": [],
+        "mood": "ok",
     }
     assert schema.build_object(data) == _Rated(
         chat_id=5, stars=4, rated_at=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), tags=(), extra={"mood": "ok"}

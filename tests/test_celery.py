@@ -84,8 +84,9 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
         "--hostname", f"huggy-test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         while (pid := store.get("test:worker")) is None:
@@ -259,8 +260,13 @@ def test_exhausted_retries_dead_letter_the_delivery_and_its_log_line_replays(web
     dead = json.loads(wait_for(lambda: store.lindex(f"test:dead:{chat}", 0), "the dead letter", worker))
     assert dead == {"events": [key], "exception": "RuntimeError", "pid": worker.pid}
     assert store.hget("test:attempts", key) == "3"  # the first attempt and HUGGY_CELERY_MAX_RETRIES = 2
-    line = wait_for(lambda: next((line for line in worker.log_text().splitlines()
-                                  if "Dead-lettered" in line and str(chat) in line), None), "the log line", worker)
+    line = wait_for(
+        lambda: next(
+            (line for line in worker.log_text().splitlines() if "Dead-lettered" in line and str(chat) in line), None
+        ),
+        "the log line",
+        worker,
+    )
     assert " ERROR" in line
     assert f"closedChat #0 raised RuntimeError; not handled: #0 closedChat; token {mask_token(TOKEN)}." in line
     assert TOKEN not in line
@@ -435,7 +441,7 @@ def test_a_worker_that_cannot_read_its_config_retries_then_dead_letters_the_raw_
     assert [(d["delivery"], d["events"], type(d["exception"])) for d in dead] == [(None, [], ConfigError)]
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Dead-lettered")]
     assert "after 2 attempt(s): rebuilding the delivery raised ConfigError; not handled: all;" in line
-    assert json.loads(line[line.index("{"):]) == {k: v for k, v in delivery.items() if k != "token"}
+    assert json.loads(line[line.index("{") :]) == {k: v for k, v in delivery.items() if k != "token"}
 
 
 def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_letter_back(tmp_path: Path) -> None:

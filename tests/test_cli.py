@@ -94,7 +94,12 @@ def test_the_flask_command_runs_the_group_of_the_example_app() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUGGY_", "FLASK_"))}
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "example_app", "huggy", "simulate", "closedChat"],
-        cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert result.returncode == 0, result.stderr
@@ -223,8 +228,19 @@ def test_simulate_chains_events_of_one_chat_in_order(app: Flask, recorder: Signa
 
 
 def test_simulate_set_changes_fields_of_the_first_event(app: Flask, recorder: SignalRecorder) -> None:
-    result = run(app, "simulate", "receivedMessage", "--set", "chat.id=5", "--set", "body=Oi",
-                 "--set", 'sender.name="42"', "--chain", "closedChat")
+    result = run(
+        app,
+        "simulate",
+        "receivedMessage",
+        "--set",
+        "chat.id=5",
+        "--set",
+        "body=Oi",
+        "--set",
+        'sender.name="42"',
+        "--chain",
+        "closedChat",
+    )
 
     assert result.exit_code == 0, result.output
     (message,) = recorder.events("receivedMessage")
@@ -351,11 +367,14 @@ def test_replay_posts_a_json_list_in_order(app: Flask, recorder: SignalRecorder,
 
 
 def test_replay_reads_json_lines_as_a_journal_writes_them(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "journal.jsonl", [
-        load_payload("closedChat"),
-        {"received_at": "2024-05-01T12:00:00Z", "body": load_payload("agentEntered")},
-        {"raw": json.dumps(load_payload("leftQueue"))},
-    ])
+    path = write_lines(
+        tmp_path / "journal.jsonl",
+        [
+            load_payload("closedChat"),
+            {"received_at": "2024-05-01T12:00:00Z", "body": load_payload("agentEntered")},
+            {"raw": json.dumps(load_payload("leftQueue"))},
+        ],
+    )
 
     result = run(app, "replay", str(path))
 
@@ -380,21 +399,30 @@ def test_replay_reads_the_example_apps_log_lines(app: Flask, recorder: SignalRec
     assert result.exit_code == 1  # the first line is no delivery
 
 
-def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
-    delivery = {key: value for key, value in load_payload("startedAutomationFlow+finishedAutomationFlow").items()
-                if key != "token"}
+def test_replay_reads_a_log_line_that_ends_with_a_whole_delivery(
+    app: Flask, recorder: SignalRecorder, tmp_path: Path
+) -> None:
+    delivery = {
+        key: value
+        for key, value in load_payload("startedAutomationFlow+finishedAutomationFlow").items()
+        if key != "token"
+    }
     path = tmp_path / "worker.log"
     path.write_text(
         "[2024-06-03 12:00:01,234: ERROR/ForkPoolWorker-3] Dead-lettered a Huggy delivery after 6 attempt(s): "
         "To replay it, pass the JSON that ends this line to flask huggy replay: "
-        + json.dumps(delivery, separators=(",", ":")) + "\n",
+        + json.dumps(delivery, separators=(",", ":"))
+        + "\n",
         encoding="utf-8",
     )
 
     result = run(app, "replay", str(path))
 
     assert result.exit_code == 0, result.output
-    assert [e.name for e in recorder.events("huggy.event_received")] == ["startedAutomationFlow", "finishedAutomationFlow"]
+    assert [e.name for e in recorder.events("huggy.event_received")] == [
+        "startedAutomationFlow",
+        "finishedAutomationFlow",
+    ]
     assert recorder.events("finishedAutomationFlow")[0].raw == delivery["messages"]["finishedAutomationFlow"][0]
 
 
@@ -406,11 +434,14 @@ def test_replay_reads_stdin(app: Flask, recorder: SignalRecorder) -> None:
 
 
 def test_replay_counts_refusals_and_fails(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "journal.jsonl", [
-        load_payload("closedChat"),
-        load_payload("closedChat", token="recorded-with-another-token"),
-        {"time": 1, "messages": {"closedChat": "not a list"}},
-    ])
+    path = write_lines(
+        tmp_path / "journal.jsonl",
+        [
+            load_payload("closedChat"),
+            load_payload("closedChat", token="recorded-with-another-token"),
+            {"time": 1, "messages": {"closedChat": "not a list"}},
+        ],
+    )
 
     result = run(app, "replay", str(path))
 
@@ -430,8 +461,9 @@ def test_replay_token_replaces_the_recorded_one(app: Flask, recorder: SignalReco
     assert recorder.deliveries()[0].token == TOKEN
 
 
-def test_replay_never_replays_a_handshake(app: Flask, recorder: SignalRecorder, tmp_path: Path,
-                                          no_request_leaves: responses.RequestsMock) -> None:
+def test_replay_never_replays_a_handshake(
+    app: Flask, recorder: SignalRecorder, tmp_path: Path, no_request_leaves: responses.RequestsMock
+) -> None:
     path = write_lines(tmp_path / "journal.jsonl", [load_payload("handshake", token=TOKEN), load_payload("closedChat")])
 
     result = run(app, "replay", str(path))
@@ -442,11 +474,16 @@ def test_replay_never_replays_a_handshake(app: Flask, recorder: SignalRecorder, 
     assert len(no_request_leaves.calls) == 0
 
 
-def test_replay_dry_run_checks_everything_and_sends_nothing(app: Flask, recorder: SignalRecorder, tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "journal.jsonl", [
-        load_payload("startedChat+receivedMessage"),
-        {"time": "yesterday", "messages": {"closedChat": [{}]}},
-    ])
+def test_replay_dry_run_checks_everything_and_sends_nothing(
+    app: Flask, recorder: SignalRecorder, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "journal.jsonl",
+        [
+            load_payload("startedChat+receivedMessage"),
+            {"time": "yesterday", "messages": {"closedChat": [{}]}},
+        ],
+    )
 
     result = run(app, "replay", str(path), "--dry-run")
 
@@ -635,15 +672,19 @@ def test_check_masks_tokens_and_header_values(make_app) -> None:
 
 def test_check_reports_every_unusable_setting_and_fails(app: Flask) -> None:
     # The app refuses to start with these; set after startup, check still sees them all.
-    app.config.update(HUGGY_TIMEZONE="Mars/Olympus_Mons", HUGGY_DEDUP="postgres://db.example/huggy",
-                      HUGGY_WEBHOOK_TOKEN=[TOKEN, 42])
+    app.config.update(
+        HUGGY_TIMEZONE="Mars/Olympus_Mons", HUGGY_DEDUP="postgres://db.example/huggy", HUGGY_WEBHOOK_TOKEN=[TOKEN, 42]
+    )
 
     result = run(app, "check")
 
     assert result.exit_code == 1
     unusable = [line for line in result.output.splitlines() if line.startswith("Unusable: ")]
     assert [line.split(" = ")[0] for line in unusable] == [
-        "Unusable: HUGGY_WEBHOOK_TOKEN", "Unusable: HUGGY_TIMEZONE", "Unusable: HUGGY_DEDUP"]
+        "Unusable: HUGGY_WEBHOOK_TOKEN",
+        "Unusable: HUGGY_TIMEZONE",
+        "Unusable: HUGGY_DEDUP",
+    ]
     assert "3 unusable setting(s)" in result.output
     assert TOKEN not in result.output
 
@@ -654,8 +695,9 @@ def test_check_points_at_a_misspelt_key_without_failing(make_app) -> None:
     result = run(app, "check")
 
     assert result.exit_code == 0
-    assert "HUGGY_STRIKT is in the config but is no setting of this webhook (did you mean HUGGY_STRICT?)" \
-        in result.output
+    assert (
+        "HUGGY_STRIKT is in the config but is no setting of this webhook (did you mean HUGGY_STRICT?)" in result.output
+    )
 
 
 def test_check_leaves_a_second_endpoints_keys_to_its_own_group(make_app) -> None:
@@ -694,20 +736,27 @@ def test_check_url_posts_a_handshake_then_a_delivery_and_both_answers_are_good(a
     assert result.exit_code == 0, result.output
     assert received[0] == {"token": TOKEN, "validToken": True}
     assert list(received[1]["messages"]) == ["receivedMessage"] and received[1]["token"] == TOKEN
-    assert f"1. Handshake: The app answered HTTP 200 text/plain; charset=utf-8, the token itself (****{TOKEN[-4:]})" \
+    assert (
+        f"1. Handshake: The app answered HTTP 200 text/plain; charset=utf-8, the token itself (****{TOKEN[-4:]})"
         in result.output
+    )
     assert '2. A receivedMessage delivery: the app answered HTTP 200 {"status": "accepted"}' in result.output
     assert TOKEN not in result.output
 
 
-@pytest.mark.parametrize(("answer", "said"), [
-    (lambda token: {"status": "confirmed", "token": token}, "HTTP 200 but not with the token itself"),  # JSON
-    (lambda token: Response(token + "\n", mimetype="text/plain"), "HTTP 200 but not with the token itself"),
-    (lambda token: Response(token, status=201, mimetype="text/plain"), "HTTP 201 but not with the token itself"),
-    (lambda token: ({"error": "invalid_token", "message": "No."}, 403), "HTTP 403 invalid_token: No."),
-], ids=["json", "newline", "201", "403"])
-def test_check_url_fails_unless_the_handshake_gets_exactly_the_token_with_200(app: Flask, answer: Any,
-                                                                               said: str) -> None:
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (lambda token: {"status": "confirmed", "token": token}, "HTTP 200 but not with the token itself"),  # JSON
+        (lambda token: Response(token + "\n", mimetype="text/plain"), "HTTP 200 but not with the token itself"),
+        (lambda token: Response(token, status=201, mimetype="text/plain"), "HTTP 201 but not with the token itself"),
+        (lambda token: ({"error": "invalid_token", "message": "No."}, 403), "HTTP 403 invalid_token: No."),
+    ],
+    ids=["json", "newline", "201", "403"],
+)
+def test_check_url_fails_unless_the_handshake_gets_exactly_the_token_with_200(
+    app: Flask, answer: Any, said: str
+) -> None:
     server, _ = huggy_like_server(answer)
 
     with serving(server) as base:
@@ -740,8 +789,9 @@ def test_check_url_fails_clearly_when_nothing_answers(app: Flask) -> None:
 def test_check_url_passes_against_this_librarys_webhook(app: Flask, make_app) -> None:
     server_app = make_app(HUGGY_CONFIRM_URL=None)
     closed = []
-    flask_huggy.signals.closed_chat.connect(lambda sender, **kwargs: closed.append(kwargs), sender=server_app,
-                                            weak=False)
+    flask_huggy.signals.closed_chat.connect(
+        lambda sender, **kwargs: closed.append(kwargs), sender=server_app, weak=False
+    )
 
     with serving(server_app) as base:
         result = run(app, "check", "--url", f"{base}/huggy/webhook")

@@ -627,36 +627,108 @@ SENT_MAPPING: dict[str, Any] = {"SYSTEM.CHAT_ID": "99999", "n": 1, "flag": True,
 #: (field kind, sample, path, sent, answer): what each field of ``fields.py`` answers,
 #: compared type for type (``True``, ``1`` and ``1.0`` are different answers).
 FIELD_ANSWERS: list[tuple[str, str, Path, Any, Any]] = [
-    *[("Id", "receivedMessage", ("id",), sent, answer) for sent, answer in [
-        (40419, 40419), ("40419", 40419), ("007", 7), ("-12", -12), (-12, -12), (5.0, 5), (-3.0, -3),
-        ("", None), (None, None), ("9" * 30, int("9" * 30)), ("-" + "9" * 30, -int("9" * 30)),
-        ("9" * 31, REFUSED), (True, REFUSED), (False, REFUSED), (5.5, REFUSED), ("5.0", REFUSED),
-        (" 5", REFUSED), ("+5", REFUSED), ("\u0663", REFUSED), ([], REFUSED),
-    ]],
-    *[("Integer", "receivedMessage", ("sender", "statusType"), sent, answer) for sent, answer in [
-        (2, 2), ("2", 2), (2.0, 2), ("", None), (True, REFUSED), ("9" * 31, REFUSED),
-    ]],
-    *[("Flag", "closedChat", ("closed",), sent, answer) for sent, answer in [
-        (True, True), (False, False), (1, True), (0, False), ("1", True), ("0", False), ("true", True),
-        (" TRUE ", True), ("false", False), ("", False), (None, None), (2, REFUSED), (-1, REFUSED),
-        (1.0, REFUSED), ("yes", REFUSED), ([], REFUSED),
-    ]],
-    *[("Text", "receivedMessage", ("body",), sent, answer) for sent, answer in [
-        ("Olá", "Olá"), ("", ""), (5575999999999, "5575999999999"), (0, "0"), (1.5, "1.5"), (-0.0, "-0.0"),
-        (None, None), (True, REFUSED), (False, REFUSED), ({}, REFUSED), ([], REFUSED),
-    ]],
-    *[("HuggyDateTime", "closedChat", ("closed_at",), sent, answer) for sent, answer in [
-        ("2018-04-19 13:37:34", utc(2018, 4, 19, 16, 37, 34)),
-        (" 2018-04-19T13:37:34 ", utc(2018, 4, 19, 16, 37, 34)),
-        ("2018-04-19T22:07:34+05:30", utc(2018, 4, 19, 16, 37, 34)),
-        (1524155854, utc(2018, 4, 19, 16, 37, 34)),
-        (1524155854000, utc(2018, 4, 19, 16, 37, 34)),
-        (1524155854.5, utc(2018, 4, 19, 16, 37, 34) + timedelta(milliseconds=500)),
-        (False, None), ("", None), (None, None), (True, REFUSED), ("not a date", REFUSED), (10**400, REFUSED),
-    ]],
-    *[("LooseMapping", "createdCustomer", ("custom_fields",), sent, answer) for sent, answer in [
-        (SENT_MAPPING, SENT_MAPPING), ({}, {}), ([], {}), (None, None), ("", REFUSED), ([1], REFUSED), (False, REFUSED),
-    ]],
+    *[
+        ("Id", "receivedMessage", ("id",), sent, answer)
+        for sent, answer in [
+            (40419, 40419),
+            ("40419", 40419),
+            ("007", 7),
+            ("-12", -12),
+            (-12, -12),
+            (5.0, 5),
+            (-3.0, -3),
+            ("", None),
+            (None, None),
+            ("9" * 30, int("9" * 30)),
+            ("-" + "9" * 30, -int("9" * 30)),
+            ("9" * 31, REFUSED),
+            (True, REFUSED),
+            (False, REFUSED),
+            (5.5, REFUSED),
+            ("5.0", REFUSED),
+            (" 5", REFUSED),
+            ("+5", REFUSED),
+            ("\u0663", REFUSED),
+            ([], REFUSED),
+        ]
+    ],
+    *[
+        ("Integer", "receivedMessage", ("sender", "statusType"), sent, answer)
+        for sent, answer in [
+            (2, 2),
+            ("2", 2),
+            (2.0, 2),
+            ("", None),
+            (True, REFUSED),
+            ("9" * 31, REFUSED),
+        ]
+    ],
+    *[
+        ("Flag", "closedChat", ("closed",), sent, answer)
+        for sent, answer in [
+            (True, True),
+            (False, False),
+            (1, True),
+            (0, False),
+            ("1", True),
+            ("0", False),
+            ("true", True),
+            (" TRUE ", True),
+            ("false", False),
+            ("", False),
+            (None, None),
+            (2, REFUSED),
+            (-1, REFUSED),
+            (1.0, REFUSED),
+            ("yes", REFUSED),
+            ([], REFUSED),
+        ]
+    ],
+    *[
+        ("Text", "receivedMessage", ("body",), sent, answer)
+        for sent, answer in [
+            ("Olá", "Olá"),
+            ("", ""),
+            (5575999999999, "5575999999999"),
+            (0, "0"),
+            (1.5, "1.5"),
+            (-0.0, "-0.0"),
+            (None, None),
+            (True, REFUSED),
+            (False, REFUSED),
+            ({}, REFUSED),
+            ([], REFUSED),
+        ]
+    ],
+    *[
+        ("HuggyDateTime", "closedChat", ("closed_at",), sent, answer)
+        for sent, answer in [
+            ("2018-04-19 13:37:34", utc(2018, 4, 19, 16, 37, 34)),
+            (" 2018-04-19T13:37:34 ", utc(2018, 4, 19, 16, 37, 34)),
+            ("2018-04-19T22:07:34+05:30", utc(2018, 4, 19, 16, 37, 34)),
+            (1524155854, utc(2018, 4, 19, 16, 37, 34)),
+            (1524155854000, utc(2018, 4, 19, 16, 37, 34)),
+            (1524155854.5, utc(2018, 4, 19, 16, 37, 34) + timedelta(milliseconds=500)),
+            (False, None),
+            ("", None),
+            (None, None),
+            (True, REFUSED),
+            ("not a date", REFUSED),
+            (10**400, REFUSED),
+        ]
+    ],
+    *[
+        ("LooseMapping", "createdCustomer", ("custom_fields",), sent, answer)
+        for sent, answer in [
+            (SENT_MAPPING, SENT_MAPPING),
+            ({}, {}),
+            ([], {}),
+            (None, None),
+            ("", REFUSED),
+            ([1], REFUSED),
+            (False, REFUSED),
+        ]
+    ],
 ]
 
 
@@ -676,7 +748,9 @@ def assert_same_type_and_value(got: Any, expected: Any) -> None:
     FIELD_ANSWERS,
     ids=[f"{kind}:{sent!r:.40}" for kind, _, _, sent, _ in FIELD_ANSWERS],
 )
-def test_each_field_answers_exactly_this_type_and_value(kind: str, name: str, path: Path, sent: Any, answer: Any) -> None:
+def test_each_field_answers_exactly_this_type_and_value(
+    kind: str, name: str, path: Path, sent: Any, answer: Any
+) -> None:
     event = parsed(sample_with(name, path, copy.deepcopy(sent)))
     if answer is REFUSED:
         assert not event.is_valid

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 import flask_huggy
-from flask_huggy import ConfigError, make_blueprint
-from flask_huggy import config
+from flask_huggy import ConfigError, config, make_blueprint
 from flask_huggy.config import DEFAULTS, Settings, read_settings, settings_for
 
 from .conftest import TOKEN, create_app, load_payload
@@ -109,7 +108,9 @@ def test_every_setting_has_a_bad_value_checked_here() -> None:
     assert {key for key, _ in BAD_VALUES} == set(DEFAULTS)
 
 
-@pytest.mark.parametrize(("key", "value"), BAD_VALUES, ids=[f"{key}-{index}" for index, (key, _) in enumerate(BAD_VALUES)])
+@pytest.mark.parametrize(
+    ("key", "value"), BAD_VALUES, ids=[f"{key}-{index}" for index, (key, _) in enumerate(BAD_VALUES)]
+)
 def test_a_bad_setting_stops_the_registration_naming_its_key(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as raised:
         create_app(**{f"HUGGY_{key}": value})
@@ -118,22 +119,40 @@ def test_a_bad_setting_stops_the_registration_naming_its_key(key: str, value: An
     assert "; " in raised.value.message  # then the fix
 
 
-@pytest.mark.parametrize(("key", "value", "message"), [
-    ("TIMEZONE", "America/Sao Paulo",
-     "HUGGY_TIMEZONE = 'America/Sao Paulo': not an IANA time zone name; use one such as 'America/Sao_Paulo' "
-     "(Huggy writes Brazil local time)"),
-    ("DEDUP", "postgres://db.example/huggy",
-     "HUGGY_DEDUP = 'postgres://db.example/huggy': neither 'memory' nor a Redis URL; use False (off), 'memory' "
-     "(one process), a redis://, rediss:// or unix:// URL, or a store object with claim, complete and release"),
-    ("ALLOWED_NETWORKS", "10.0.0.0/33",
-     "HUGGY_ALLOWED_NETWORKS = '10.0.0.0/33': '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network; list "
-     "addresses or CIDR networks, e.g. ['10.0.0.0/8', '2001:db8::/32'] or '10.0.0.0/8, 192.0.2.7'"),
-    ("MAX_CONTENT_LENGTH", "1MB",
-     "HUGGY_MAX_CONTENT_LENGTH = '1MB': not a whole number of bytes, 1 or more; write the number, e.g. 1048576 "
-     "for 1 MiB"),
-    ("CONFIRM_TIMEOUT", -1,
-     "HUGGY_CONFIRM_TIMEOUT = -1: not a number of seconds more than 0; use a number such as 5"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "TIMEZONE",
+            "America/Sao Paulo",
+            "HUGGY_TIMEZONE = 'America/Sao Paulo': not an IANA time zone name; use one such as 'America/Sao_Paulo' "
+            "(Huggy writes Brazil local time)",
+        ),
+        (
+            "DEDUP",
+            "postgres://db.example/huggy",
+            "HUGGY_DEDUP = 'postgres://db.example/huggy': neither 'memory' nor a Redis URL; use False (off), 'memory' "
+            "(one process), a redis://, rediss:// or unix:// URL, or a store object with claim, complete and release",
+        ),
+        (
+            "ALLOWED_NETWORKS",
+            "10.0.0.0/33",
+            "HUGGY_ALLOWED_NETWORKS = '10.0.0.0/33': '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network; list "
+            "addresses or CIDR networks, e.g. ['10.0.0.0/8', '2001:db8::/32'] or '10.0.0.0/8, 192.0.2.7'",
+        ),
+        (
+            "MAX_CONTENT_LENGTH",
+            "1MB",
+            "HUGGY_MAX_CONTENT_LENGTH = '1MB': not a whole number of bytes, 1 or more; write the number, e.g. 1048576 "
+            "for 1 MiB",
+        ),
+        (
+            "CONFIRM_TIMEOUT",
+            -1,
+            "HUGGY_CONFIRM_TIMEOUT = -1: not a number of seconds more than 0; use a number such as 5",
+        ),
+    ],
+)
 def test_the_error_says_the_key_the_value_and_the_fix(key: str, value: Any, message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         create_app(**{f"HUGGY_{key}": value})
@@ -148,13 +167,16 @@ def test_every_unusable_key_is_named_at_once() -> None:
     lines = raised.value.message.splitlines()
     assert lines[0] == "3 HUGGY_* settings are unusable:"
     assert [line.split(" = ")[0].strip() for line in lines[1:]] == [
-        "HUGGY_TIMEZONE", "HUGGY_STRICT", "HUGGY_MAX_CONTENT_LENGTH"]
+        "HUGGY_TIMEZONE",
+        "HUGGY_STRICT",
+        "HUGGY_MAX_CONTENT_LENGTH",
+    ]
 
 
 def test_a_second_endpoint_checks_its_own_keys() -> None:
     app = create_app(HUGGY_B_TIMEZONE="Mars/Olympus_Mons")  # the default endpoint's keys are fine
 
-    with pytest.raises(ConfigError, match="^HUGGY_B_TIMEZONE = 'Mars/Olympus_Mons'"):
+    with pytest.raises(ConfigError, match=r"^HUGGY_B_TIMEZONE = 'Mars/Olympus_Mons'"):
         app.register_blueprint(make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
 
 
@@ -164,7 +186,7 @@ def test_init_celery_checks_the_settings_too() -> None:
     app = create_app()
     app.config["HUGGY_CELERY_MAX_RETRIES"] = "-1"  # set after the blueprint was registered
 
-    with pytest.raises(ConfigError, match="^HUGGY_CELERY_MAX_RETRIES = '-1'"):
+    with pytest.raises(ConfigError, match=r"^HUGGY_CELERY_MAX_RETRIES = '-1'"):
         flask_huggy.init_celery(app, Celery("check", broker="memory://"))
 
 
@@ -174,21 +196,35 @@ def test_errors_never_show_a_token_or_a_header_value() -> None:
         {"HUGGY_CONFIRM_HEADERS": {"Authorization": "Bearer app-token-9876543210", "Bad Name": "x"}},
         {"HUGGY_DEDUP": "redis+sentinel://:redis-password-1234@redis.example"},
     ]
-    for config in secrets:
+    for secret_config in secrets:
         with pytest.raises(ConfigError) as raised:
-            read_settings(config)
+            read_settings(secret_config)
         assert not {TOKEN, "Bearer app-token-9876543210", "redis-password-1234"} & set(
-            raised.value.message.replace(",", " ").replace("'", " ").split()), raised.value.message
+            raised.value.message.replace(",", " ").replace("'", " ").split()
+        ), raised.value.message
         assert "****" in raised.value.message
 
 
 # --- Values as the environment writes them -----------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "meaning"), [
-    ("true", True), ("false", False), ("TRUE", True), ("False", False), (" yes ", True), ("No", False),
-    ("1", True), ("0", False), (1, True), (0, False), (True, True), (False, False),
-])
+@pytest.mark.parametrize(
+    ("value", "meaning"),
+    [
+        ("true", True),
+        ("false", False),
+        ("TRUE", True),
+        ("False", False),
+        (" yes ", True),
+        ("No", False),
+        ("1", True),
+        ("0", False),
+        (1, True),
+        (0, False),
+        (True, True),
+        (False, False),
+    ],
+)
 @pytest.mark.parametrize("key", ["STRICT", "ALLOW_UNAUTHENTICATED"])
 def test_booleans_read_what_the_environment_writes(key: str, value: Any, meaning: bool) -> None:
     assert getattr(read_settings({f"HUGGY_{key}": value}), key.lower()) is meaning
@@ -208,17 +244,20 @@ def test_strict_false_from_the_environment_is_off() -> None:
     assert [kwargs["event"].name for kwargs in invalid] == ["finishedAutomationFlow"]
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), [
-    ("CONFIRM_TIMEOUT", "2.5", 2.5),
-    ("CONFIRM_TIMEOUT", " 5 ", 5.0),
-    ("CONFIRM_RETRIES", "3", 3),
-    ("MAX_CONTENT_LENGTH", "1048576", 1048576),
-    ("MAX_CONTENT_LENGTH", 2.0**20, 1048576),
-    ("JOURNAL_BACKUPS", "0", 0),
-    ("MAX_AGE", "300", 300.0),
-    ("MAX_AGE", timedelta(minutes=5), 300.0),
-    ("CELERY_RETRY_BACKOFF", "0", 0.0),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("CONFIRM_TIMEOUT", "2.5", 2.5),
+        ("CONFIRM_TIMEOUT", " 5 ", 5.0),
+        ("CONFIRM_RETRIES", "3", 3),
+        ("MAX_CONTENT_LENGTH", "1048576", 1048576),
+        ("MAX_CONTENT_LENGTH", 2.0**20, 1048576),
+        ("JOURNAL_BACKUPS", "0", 0),
+        ("MAX_AGE", "300", 300.0),
+        ("MAX_AGE", timedelta(minutes=5), 300.0),
+        ("CELERY_RETRY_BACKOFF", "0", 0.0),
+    ],
+)
 def test_numbers_read_numeric_strings(key: str, value: Any, expected: float) -> None:
     parsed = getattr(read_settings({f"HUGGY_{key}": value}), key.lower())
 
@@ -232,13 +271,21 @@ class _Store:
     def release(self, key: str, owner: str) -> None: ...
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (False, False), (None, False), ("", False), ("false", False), ("0", False),
-    ("memory", "memory"), (" Memory ", "memory"),
-    ("redis://localhost:6379/0", "redis://localhost:6379/0"),
-    ("rediss://redis.example:6380", "rediss://redis.example:6380"),
-    ("unix:///run/redis.sock", "unix:///run/redis.sock"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (False, False),
+        (None, False),
+        ("", False),
+        ("false", False),
+        ("0", False),
+        ("memory", "memory"),
+        (" Memory ", "memory"),
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("rediss://redis.example:6380", "rediss://redis.example:6380"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+    ],
+)
 def test_dedup_takes_off_memory_or_a_redis_url(value: Any, expected: Any) -> None:
     assert read_settings({"HUGGY_DEDUP": value}).dedup == expected
 
@@ -276,7 +323,7 @@ def test_a_setting_broken_after_startup_still_answers_a_json_500() -> None:
     assert response.get_json() == {
         "error": "misconfigured",
         "message": "HUGGY_TIMEZONE = 'Mars/Olympus_Mons': not an IANA time zone name; use one such as "
-                   "'America/Sao_Paulo' (Huggy writes Brazil local time)",
+        "'America/Sao_Paulo' (Huggy writes Brazil local time)",
     }
 
 

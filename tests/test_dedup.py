@@ -122,7 +122,9 @@ def test_concurrent_duplicates_run_once_and_the_other_gets_a_503(dedup_setting) 
 
     body = load_payload("closedChat")
     results: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: results.setdefault("first", app.test_client().post("/huggy/webhook", json=body)))
+    worker = threading.Thread(
+        target=lambda: results.setdefault("first", app.test_client().post("/huggy/webhook", json=body))
+    )
     worker.start()
     assert entered.wait(10)
     second = app.test_client().post("/huggy/webhook", json=body)
@@ -139,7 +141,9 @@ def test_concurrent_duplicates_run_once_and_the_other_gets_a_503(dedup_setting) 
 
 
 def test_a_custom_key_function_decides_what_counts_as_the_same_event() -> None:
-    app = create_app(HUGGY_DEDUP="memory", HUGGY_DEDUP_KEY=lambda event, delivery, index: f"{event.name}:{event.raw.get('id')}")
+    app = create_app(
+        HUGGY_DEDUP="memory", HUGGY_DEDUP_KEY=lambda event, delivery, index: f"{event.name}:{event.raw.get('id')}"
+    )
     handled = Handled(app)
     body = load_payload("closedChat")
     later = load_payload("closedChat") | {"time": body["time"] + 60}  # same chat, another delivery time

@@ -65,7 +65,9 @@ def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None
 def code_blocks(text: str) -> Iterator[tuple[str, str]]:
     """Each ``code-block``/``code``/``sourcecode`` directive of an RST text: its language and its code."""
     for match in re.finditer(r"^( *)\.\. (?:code-block|code|sourcecode)::(.*)\n((?:\1 +.*\n|\s*\n)*)", text, re.M):
-        body = textwrap.dedent("\n".join(line for line in match.group(3).splitlines() if not line.strip().startswith(":")))
+        body = textwrap.dedent(
+            "\n".join(line for line in match.group(3).splitlines() if not line.strip().startswith(":"))
+        )
         yield match.group(2).strip(), body.strip("\n")
 
 
@@ -170,7 +172,7 @@ def is_excerpt(code: str, source: str) -> bool:
     for i, line in enumerate(lines):
         if line.strip() == first.strip():
             indent = line[: len(line) - len(line.lstrip())]
-            window = lines[i: i + len(code.splitlines())]
+            window = lines[i : i + len(code.splitlines())]
             if textwrap.dedent("\n".join(window)) == code and all(
                 not w.strip() or w.startswith(indent) for w in window
             ):

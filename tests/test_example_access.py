@@ -24,13 +24,15 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 def make_inbox(tmp_path, **config: object) -> Flask:
-    return create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "INBOX_DEMO_PAUSE": 0,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-        **config,
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "INBOX_DEMO_PAUSE": 0,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+            **config,
+        }
+    )
 
 
 @pytest.fixture
@@ -63,14 +65,18 @@ def test_with_a_password_every_page_asks_for_it(locked) -> None:
         assert response.get_json()["error"] == "password_required"
 
 
-@pytest.mark.parametrize("headers", [
-    basic("admin", "wrong password"),
-    basic("admin", PASSWORD + " "),
-    basic("admin", "sénha errada"),  # non-ASCII: compared as bytes, never a 500
-    basic(PASSWORD, ""),
-    {"Authorization": "Bearer " + PASSWORD},
-    {"Authorization": "Basic not-base64!"},
-], ids=["wrong", "one-more-character", "non-ascii", "password-as-user", "bearer", "garbled"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        basic("admin", "wrong password"),
+        basic("admin", PASSWORD + " "),
+        basic("admin", "sénha errada"),  # non-ASCII: compared as bytes, never a 500
+        basic(PASSWORD, ""),
+        {"Authorization": "Bearer " + PASSWORD},
+        {"Authorization": "Basic not-base64!"},
+    ],
+    ids=["wrong", "one-more-character", "non-ascii", "password-as-user", "bearer", "garbled"],
+)
 def test_a_wrong_or_missing_password_is_refused(locked, headers) -> None:
     response = locked.test_client().get("/", headers=headers)
 
@@ -123,17 +129,23 @@ def public_banner(app: Flask, base_url: str = "http://127.0.0.1:5000", **environ
     return 'id="public-banner"' in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("base_url", "environ"), [
-    ("http://inbox.example.com", {}),  # a tunnel or a proxy passing the public Host
-    ("http://192.168.1.20:5000", {}),  # a LAN address
-    ("http://127.0.0.1:5000", {"SERVER_NAME": "0.0.0.0"}),  # flask run --host 0.0.0.0, browsed locally
-    ("http://127.0.0.1:5000", {"REMOTE_ADDR": "203.0.113.9"}),  # a client from elsewhere
-], ids=["public-host", "lan-host", "listening-everywhere", "remote-client"])
+@pytest.mark.parametrize(
+    ("base_url", "environ"),
+    [
+        ("http://inbox.example.com", {}),  # a tunnel or a proxy passing the public Host
+        ("http://192.168.1.20:5000", {}),  # a LAN address
+        ("http://127.0.0.1:5000", {"SERVER_NAME": "0.0.0.0"}),  # flask run --host 0.0.0.0, browsed locally
+        ("http://127.0.0.1:5000", {"REMOTE_ADDR": "203.0.113.9"}),  # a client from elsewhere
+    ],
+    ids=["public-host", "lan-host", "listening-everywhere", "remote-client"],
+)
 def test_without_a_password_pages_reachable_from_elsewhere_say_they_are_public(tmp_path, base_url, environ) -> None:
     inbox = make_inbox(tmp_path)
 
     assert public_banner(inbox, base_url, **environ)
-    text = re.sub(r"\s+", " ", inbox.test_client().get("/", base_url=base_url, environ_overrides=environ).get_data(as_text=True))
+    text = re.sub(
+        r"\s+", " ", inbox.test_client().get("/", base_url=base_url, environ_overrides=environ).get_data(as_text=True)
+    )
     assert "These pages are public" in text and "INBOX_PASSWORD" in text
 
 
@@ -149,11 +161,14 @@ def test_with_a_password_pages_reached_from_elsewhere_show_no_public_banner(lock
 # --- TRUSTED_HOSTS ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "hosts"), [
-    ('["inbox.example.com", "127.0.0.1"]', ["inbox.example.com", "127.0.0.1"]),
-    ("inbox.example.com, 127.0.0.1", ["inbox.example.com", "127.0.0.1"]),
-    ("inbox.example.com", ["inbox.example.com"]),
-])
+@pytest.mark.parametrize(
+    ("value", "hosts"),
+    [
+        ('["inbox.example.com", "127.0.0.1"]', ["inbox.example.com", "127.0.0.1"]),
+        ("inbox.example.com, 127.0.0.1", ["inbox.example.com", "127.0.0.1"]),
+        ("inbox.example.com", ["inbox.example.com"]),
+    ],
+)
 def test_trusted_hosts_come_from_the_environment_as_a_list(value, hosts) -> None:
     assert config_from_environment({"TRUSTED_HOSTS": value}) == {"TRUSTED_HOSTS": hosts}
 
@@ -164,19 +179,23 @@ def test_a_request_for_another_host_is_refused(tmp_path, monkeypatch) -> None:
     client = inbox.test_client()
 
     assert client.get("/", base_url="https://inbox.example.com").status_code == 200
-    assert client.post("/huggy/webhook", base_url="https://inbox.example.com",
-                       json=load_payload("closedChat")).status_code == 200
+    assert (
+        client.post("/huggy/webhook", base_url="https://inbox.example.com", json=load_payload("closedChat")).status_code
+        == 200
+    )
     assert client.get("/", base_url="http://127.0.0.1:59563").status_code == 400
     assert client.get("/", base_url="https://evil.example.net").status_code == 400
-    assert client.post("/huggy/webhook", base_url="https://evil.example.net",
-                       json=load_payload("closedChat")).status_code == 400
+    assert (
+        client.post("/huggy/webhook", base_url="https://evil.example.net", json=load_payload("closedChat")).status_code
+        == 400
+    )
 
 
 def test_trusted_hosts_on_a_flask_that_ignores_them_refuse_to_start(tmp_path, monkeypatch) -> None:
     without = ImmutableDict({k: v for k, v in Flask.default_config.items() if k != "TRUSTED_HOSTS"})
     monkeypatch.setattr(Flask, "default_config", without)
 
-    with pytest.raises(RuntimeError, match="Flask 3.1"):
+    with pytest.raises(RuntimeError, match=r"Flask 3\.1"):
         make_inbox(tmp_path, TRUSTED_HOSTS=["inbox.example.com"])
 
 

@@ -89,4 +89,3 @@ def test_config_given_to_the_factory_wins_over_the_environment(monkeypatch, tmp_
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.sqlite3'}", "INBOX_DEMO_PAUSE": 0})
 
     assert app.config["INBOX_DEMO_PAUSE"] == 0
-

@@ -19,12 +19,14 @@ from .conftest import TOKEN, load_payload
 
 @pytest.fixture
 def inbox(tmp_path) -> Flask:
-    app = create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "HUGGY_MAX_CONTENT_LENGTH": 64 * 1024,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "HUGGY_MAX_CONTENT_LENGTH": 64 * 1024,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
     # Something already stored, so that "unchanged" is not just "empty".
     assert post(app, load_payload("startedChat+receivedMessage")).status_code == 200
     return app
@@ -68,7 +70,10 @@ BAD_INPUT: dict[str, tuple[Callable[[Flask], TestResponse], int]] = {
     "a JSON list": (lambda app: post(app, [load_payload("closedChat")]), 400),
     "messages not a mapping": (lambda app: post(app, {"token": TOKEN, "time": 1, "messages": ["closedChat"]}), 400),
     "a repeated key": (lambda app: post(app, f'{{"token": "{TOKEN}", "messages": {{}}, "messages": {{}}}}'), 400),
-    "too large": (lambda app: post(app, build_delivery(build_event("receivedMessage", body="x" * 70_000), token=TOKEN)), 413),
+    "too large": (
+        lambda app: post(app, build_delivery(build_event("receivedMessage", body="x" * 70_000), token=TOKEN)),
+        413,
+    ),
     "invalid event, strict": (_strict, 422),
     "stale delivery": (_stale, 403),
     "source outside the allowed networks": (_foreign_source, 403),

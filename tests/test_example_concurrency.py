@@ -30,11 +30,13 @@ def database(tmp_path) -> Path:
 
 @pytest.fixture
 def inbox(database) -> Flask:
-    return create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+        }
+    )
 
 
 def count(app: Flask, model: Any) -> int:
@@ -92,8 +94,10 @@ def big_write(database, inbox) -> Any:
     """Another connection holding SQLite's write lock, as a big delivery being stored does."""
     holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
-    holder.execute("INSERT INTO inbox_deliveries (fingerprint, received_at, event_count) "
-                   "VALUES ('a big delivery', '2026-01-01 00:00:00', 1000)")
+    holder.execute(
+        "INSERT INTO inbox_deliveries (fingerprint, received_at, event_count) "
+        "VALUES ('a big delivery', '2026-01-01 00:00:00', 1000)"
+    )
     yield holder
     if holder.in_transaction:
         holder.execute("ROLLBACK")

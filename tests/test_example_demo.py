@@ -1,4 +1,4 @@
-""""Try it without Huggy" posts a realistic conversation through the inbox's own webhook.
+""" "Try it without Huggy" posts a realistic conversation through the inbox's own webhook.
 
 The button and ``flask huggy-demo`` post through the app itself (in-process,
 through the real blueprint); ``huggy-demo --url`` posts to a running inbox over
@@ -32,11 +32,13 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 @pytest.fixture
 def inbox(tmp_path) -> Flask:
-    return create_app({
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "INBOX_DEMO_PAUSE": 0,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    return create_app(
+        {
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "INBOX_DEMO_PAUSE": 0,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
 
 
 @pytest.fixture
@@ -87,7 +89,9 @@ def test_each_run_has_fresh_ids_and_leaves_no_placeholder() -> None:
     chat_ids = [step.messages["startedChat"][0]["id"] for step in first if "startedChat" in step.messages]
 
     assert len(set(chat_ids)) == 2 and all(isinstance(chat_id, int) for chat_id in chat_ids)
-    assert not {step.messages["startedChat"][0]["id"] for step in second if "startedChat" in step.messages} & set(chat_ids)
+    assert not {step.messages["startedChat"][0]["id"] for step in second if "startedChat" in step.messages} & set(
+        chat_ids
+    )
     posted = json.dumps([delivery(step, TOKEN, zone=SAO_PAULO) for step in first], ensure_ascii=False)
     assert not re.search(r"\{\{\w+(\|string)?\}\}", posted)
     assert "{{now}}" in CONVERSATION_FILE.read_text(encoding="utf-8")  # the file keeps its placeholders
@@ -117,8 +121,9 @@ def test_the_demo_button_fills_the_inbox_through_the_app_itself(inbox) -> None:
 
 
 def test_the_demo_button_under_a_real_server_fills_the_inbox(inbox, server) -> None:
-    response = requests.post(f"{server}/demo", data={"next": "/"}, headers={"Origin": server},
-                             allow_redirects=False, timeout=10)
+    response = requests.post(
+        f"{server}/demo", data={"next": "/"}, headers={"Origin": server}, allow_redirects=False, timeout=10
+    )
 
     assert response.status_code == 303
     run = inbox_state(inbox).last_demo
@@ -151,11 +156,13 @@ def test_the_demo_button_only_leads_back_to_the_inboxs_own_pages(inbox, back) ->
 
 
 def test_a_refused_demo_says_why(tmp_path) -> None:
-    closed = create_app({
-        "HUGGY_ALLOW_UNAUTHENTICATED": False,  # no token and nobody let in: every delivery is refused
-        "INBOX_DEMO_PAUSE": 0,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    closed = create_app(
+        {
+            "HUGGY_ALLOW_UNAUTHENTICATED": False,  # no token and nobody let in: every delivery is refused
+            "INBOX_DEMO_PAUSE": 0,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
 
     closed.test_client().post("/demo")
 

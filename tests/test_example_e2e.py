@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +91,14 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def inbox(tmp_path: Path) -> Flask:
-    return create_app({
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "INBOX_POLL_SECONDS": 0.5,
-        "INBOX_DEMO_PAUSE": 0.2,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    return create_app(
+        {
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "INBOX_POLL_SECONDS": 0.5,
+            "INBOX_DEMO_PAUSE": 0.2,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
 
 
 @pytest.fixture
@@ -136,13 +138,13 @@ def wait_for(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
 
     # Live updates swap parts of the page while we read it: an element found a
     # moment ago may be gone, so a stale read just means "look again".
-    waiting = WebDriverWait(
-        browser, PATIENCE, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
-    )
+    waiting = WebDriverWait(browser, PATIENCE, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
     try:
         return waiting.until(condition)
     except TimeoutException:
-        raise AssertionError(f"{what} did not happen within {PATIENCE} s. The page shows:\n{page_text(browser)}") from None
+        raise AssertionError(
+            f"{what} did not happen within {PATIENCE} s. The page shows:\n{page_text(browser)}"
+        ) from None
 
 
 def first_text(css: str) -> Callable[[Any], str | None]:
@@ -204,8 +206,14 @@ def test_a_new_message_appears_live_in_an_open_timeline(browser, server, screens
     browser.get(f"{server}/chats/{chat}")
     mark_page(browser)
 
-    answer = build_event("sendedAllMessage", body="Oi, John! Em que posso ajudar?", customer=customer, receiver=customer,
-                         sender={"id": 40419, "name": "Ana Lima"}, chat={"id": chat, "channel": "widget", "customer": customer})
+    answer = build_event(
+        "sendedAllMessage",
+        body="Oi, John! Em que posso ajudar?",
+        customer=customer,
+        receiver=customer,
+        sender={"id": 40419, "name": "Ana Lima"},
+        chat={"id": chat, "channel": "widget", "customer": customer},
+    )
     assert post_to_webhook(server, build_delivery(answer, token=TOKEN)).status_code == 200
 
     bubble = wait_for(browser, first_text(".timeline .message.agent"), "The agent's answer appearing")
@@ -222,7 +230,10 @@ def test_try_it_without_huggy_fills_every_page(browser, server, screenshot) -> N
     wait_for(browser, lambda b: "Demo done: 11 of 11 deliveries accepted" in page_text(b), "The demo finishing")
 
     def chat_rows(b: Any) -> list[tuple[str, str]] | None:
-        rows = [(r.find_element("css selector", ".contact-name").text, r.text) for r in b.find_elements("css selector", "tr.chat-row")]
+        rows = [
+            (r.find_element("css selector", ".contact-name").text, r.text)
+            for r in b.find_elements("css selector", "tr.chat-row")
+        ]
         return rows if [name for name, _ in rows] == ["Maria Souza", "Carlos Pereira"] else None
 
     rows = wait_for(browser, chat_rows, "Both demo chats listed, Maria's first")
@@ -251,9 +262,15 @@ DOCS_CHAT = "30608118"
 
 def set_width(browser: Any, width: int, height: int = 900) -> None:
     """Show pages as a device ``width`` CSS pixels wide (a phone at 360) would."""
-    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
-    })
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {
+            "width": width,
+            "height": height,
+            "deviceScaleFactor": 1,
+            "mobile": width < 600,
+        },
+    )
 
 
 def whole_page(browser: Any, screenshot: Callable[[str], Path], name: str, width: int) -> Path:
@@ -268,22 +285,26 @@ def whole_page(browser: Any, screenshot: Callable[[str], Path], name: str, width
 
 def overflow(browser: Any) -> int:
     """How many CSS pixels the page is wider than its window (0: nothing to scroll sideways)."""
-    return int(browser.execute_script(
-        "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)"
-    ))
+    return int(
+        browser.execute_script(
+            "return Math.max(0, document.documentElement.scrollWidth - document.documentElement.clientWidth)"
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def demo_inbox(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     closed_port = free_port()  # nothing listens there: Huggy's confirmation request fails
-    return create_app({
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "HUGGY_CONFIRM_URL": f"http://127.0.0.1:{closed_port}/validate",
-        "INBOX_POLL_SECONDS": 0.5,
-        "INBOX_DEMO_PAUSE": 0,
-        "INBOX_BANNER_SECONDS": 3600,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path_factory.mktemp('demo-inbox') / 'inbox.sqlite3'}",
-    })
+    return create_app(
+        {
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "HUGGY_CONFIRM_URL": f"http://127.0.0.1:{closed_port}/validate",
+            "INBOX_POLL_SECONDS": 0.5,
+            "INBOX_DEMO_PAUSE": 0,
+            "INBOX_BANNER_SECONDS": 3600,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path_factory.mktemp('demo-inbox') / 'inbox.sqlite3'}",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -333,8 +354,12 @@ def maria_chat_url(browser: Any, base_url: str) -> str:
 @pytest.mark.parametrize("page", ["chats", "chat", "events", "status"])
 def test_every_page_fits_its_window_after_the_demo(fresh_window, demo_server, screenshot, page, width) -> None:
     browser = fresh_window
-    url = {"chats": demo_server + "/", "chat": None, "events": demo_server + "/events",
-           "status": demo_server + "/status"}[page] or maria_chat_url(browser, demo_server)
+    url = {
+        "chats": demo_server + "/",
+        "chat": None,
+        "events": demo_server + "/events",
+        "status": demo_server + "/status",
+    }[page] or maria_chat_url(browser, demo_server)
     set_width(browser, width)
     browser.get(url)
     wait_for(browser, lambda b: b.execute_script("return document.readyState") == "complete", "The page loading")
@@ -408,8 +433,11 @@ def test_the_demo_banner_goes_when_dismissed_and_stays_gone(fresh_window, demo_s
     cursor = browser.find_element("id", "live-region").get_attribute("data-cursor")
     agent = {"id": 40419, "name": "Ana Lima"}
     assert post_to_webhook(demo_server, build_delivery(build_event("agentChangedStatus", **agent), token=TOKEN)).ok
-    wait_for(browser, lambda b: b.find_element("id", "live-region").get_attribute("data-cursor") != cursor,
-             "The page updating live")
+    wait_for(
+        browser,
+        lambda b: b.find_element("id", "live-region").get_attribute("data-cursor") != cursor,
+        "The page updating live",
+    )
     assert page_was_not_reloaded(browser)
     assert browser.find_elements("id", "demo-status") == []
     browser.get(demo_server + "/events")
@@ -450,12 +478,14 @@ def test_a_finished_demos_banner_goes_away_by_itself(browser, demo_inbox, demo_s
 
 
 def test_behind_a_password_the_pages_still_update_live_and_huggy_needs_none(browser, tmp_path) -> None:
-    locked = create_app({
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "INBOX_PASSWORD": "correct horse",
-        "INBOX_POLL_SECONDS": 0.5,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'locked.sqlite3'}",
-    })
+    locked = create_app(
+        {
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "INBOX_PASSWORD": "correct horse",
+            "INBOX_POLL_SECONDS": 0.5,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'locked.sqlite3'}",
+        }
+    )
     with serve(locked) as base_url:
         assert requests.get(base_url + "/", timeout=10).status_code == 401
         browser.get(base_url.replace("http://", "http://anyone:correct%20horse@") + "/")

@@ -23,12 +23,14 @@ from .conftest import TOKEN, load_payload
 
 @pytest.fixture
 def inbox(tmp_path) -> Flask:
-    return create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "INBOX_PUBLIC_URL": "https://inbox.example.com",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "INBOX_PUBLIC_URL": "https://inbox.example.com",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
 
 
 @pytest.fixture
@@ -78,10 +80,16 @@ def test_an_empty_inbox_says_where_to_point_huggy_and_offers_the_demo(inbox) -> 
 def test_the_chats_page_shows_contact_channel_last_message_status_and_agent(inbox, maria_chat) -> None:
     text = visible_text(page(inbox, "/"))
 
-    assert re.search(r"Maria Souza chat \d+ WhatsApp Agent: Qualquer coisa, é só chamar. Até logo! "
-                     r"closed Pedido atrasado Agent Ana Lima \d+ \w{3} \d{4}, \d\d:\d\d", text)
-    assert re.search(r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open — "
-                     r"\d+ \w{3} \d{4}, \d\d:\d\d", text)
+    assert re.search(
+        r"Maria Souza chat \d+ WhatsApp Agent: Qualquer coisa, é só chamar. Até logo! "
+        r"closed Pedido atrasado Agent Ana Lima \d+ \w{3} \d{4}, \d\d:\d\d",
+        text,
+    )
+    assert re.search(
+        r"Carlos Pereira chat \d+ Huggy Chat Contact: Boa tarde! Vocês entregam em Salvador\? open — "
+        r"\d+ \w{3} \d{4}, \d\d:\d\d",
+        text,
+    )
 
 
 def test_the_chats_page_filters_open_chats(inbox, maria_chat) -> None:
@@ -96,12 +104,18 @@ def test_a_chat_shows_its_timeline_in_order(inbox, maria_chat) -> None:
 
     expected = [
         "Chat started by Maria Souza on WhatsApp Loja Exemplo",
-        "Maria Souza WhatsApp", "Olá! Meu pedido #4512 ainda não chegou",
-        "Automation flow 70582 started", "Automation flow 70582 finished",
-        "Left the queue", "Ana Lima entered the chat",
-        "Ana Lima agent", "Oi, Maria!",
-        "Ana Lima internal note", "Transportadora confirmou o atraso",
-        "Falei com a transportadora", "Ah, que bom! Obrigada, Ana.",
+        "Maria Souza WhatsApp",
+        "Olá! Meu pedido #4512 ainda não chegou",
+        "Automation flow 70582 started",
+        "Automation flow 70582 finished",
+        "Left the queue",
+        "Ana Lima entered the chat",
+        "Ana Lima agent",
+        "Oi, Maria!",
+        "Ana Lima internal note",
+        "Transportadora confirmou o atraso",
+        "Falei com a transportadora",
+        "Ah, que bom! Obrigada, Ana.",
         "Moved from step Em atendimento to Resolvido (Suporte)",
         "Qualquer coisa, é só chamar.",
         "Chat closed, tabulation: Pedido atrasado",
@@ -141,8 +155,8 @@ def test_the_events_log_shows_the_raw_json_of_each_event(inbox, post_huggy) -> N
 
     html = page(inbox, "/events")
 
-    assert '&#34;closed_at&#34;: &#34;2020-03-05 17:21:10&#34;' in html
-    assert '&#34;tabulation&#34;: false' in html
+    assert "&#34;closed_at&#34;: &#34;2020-03-05 17:21:10&#34;" in html
+    assert "&#34;tabulation&#34;: false" in html
 
 
 def test_the_status_page_says_whether_a_token_is_configured(inbox, tmp_path) -> None:
@@ -154,7 +168,7 @@ def test_the_status_page_says_whether_a_token_is_configured(inbox, tmp_path) -> 
 
 def test_the_status_page_counts_events_per_type(inbox, maria_chat) -> None:
     html = page(inbox, "/status")
-    per_type = visible_text(html[html.index('id="per-type"'):])
+    per_type = visible_text(html[html.index('id="per-type"') :])
 
     assert "receivedAllMessage 3" in per_type
     assert "closedChat 1" in per_type
@@ -163,7 +177,7 @@ def test_the_status_page_counts_events_per_type(inbox, maria_chat) -> None:
 
 def test_the_status_page_draws_events_per_hour_by_type(inbox, maria_chat) -> None:
     html = page(inbox, "/status")
-    chart = html[html.index('<svg class="chart"'):html.index("</svg>")]
+    chart = html[html.index('<svg class="chart"') : html.index("</svg>")]
 
     assert re.search(r"<title>\d\d:00: 3 receivedAllMessage</title>", chart)
     assert re.search(r"<title>\d\d:00: 1 closedChat</title>", chart)
@@ -175,8 +189,11 @@ def test_the_status_page_tells_when_the_handshake_was_answered_and_confirmed(inb
     post_huggy.handshake()
 
     handshake = visible_text(page(inbox, "/status")).split("Handshake", 1)[1].split("Traffic", 1)[0]
-    assert re.fullmatch(r" Answered \d+ \w{3} \d{4}, \d\d:\d\d:\d\d , with token \*\*\*\*62e4 "
-                        r"Confirmation request accepted by Huggy ", handshake), handshake
+    assert re.fullmatch(
+        r" Answered \d+ \w{3} \d{4}, \d\d:\d\d:\d\d , with token \*\*\*\*62e4 "
+        r"Confirmation request accepted by Huggy ",
+        handshake,
+    ), handshake
 
 
 def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> None:
@@ -190,12 +207,15 @@ def test_pages_poll_a_small_json_endpoint_for_new_events(inbox, post_huggy) -> N
     assert 'data-cursor="2"' in page(inbox, "/")
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("/events?before=99999999999999999999", 19),  # past any id: before every event
-    ("/events?before=-99999999999999999999", 0),
-    ("/updates?after=-99999999999999999999", 19),
-    ("/updates?after=99999999999999999999", 0),
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("/events?before=99999999999999999999", 19),  # past any id: before every event
+        ("/events?before=-99999999999999999999", 0),
+        ("/updates?after=-99999999999999999999", 19),
+        ("/updates?after=99999999999999999999", 0),
+    ],
+)
 def test_ids_past_what_a_database_holds_are_read_as_the_end_of_the_range(inbox, maria_chat, url, shown) -> None:
     response = inbox.test_client().get(url)
 
@@ -215,7 +235,9 @@ def test_pages_load_nothing_from_other_hosts(inbox, maria_chat, url) -> None:
 
 
 def test_the_demo_button_refuses_a_post_from_another_site(inbox) -> None:
-    response = inbox.test_client().post("/demo", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    response = inbox.test_client().post(
+        "/demo", headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    )
 
     assert response.status_code == 403
 
@@ -245,8 +267,10 @@ def test_times_carry_the_date_and_the_utc_instant(inbox, post_huggy) -> None:
 
     html = page(inbox, "/chats/30608118")
 
-    assert ('<time datetime="2020-03-05T20:21:10Z" title="2020-03-05 20:21:10 UTC" data-style="seconds">'
-            "5 Mar 2020, 17:21:10</time>") in html
+    assert (
+        '<time datetime="2020-03-05T20:21:10Z" title="2020-03-05 20:21:10 UTC" data-style="seconds">'
+        "5 Mar 2020, 17:21:10</time>"
+    ) in html
 
 
 def test_pages_render_times_in_the_zone_the_browser_told(inbox, post_huggy) -> None:
@@ -273,9 +297,15 @@ def test_a_chat_page_shows_its_phases(inbox, post_huggy) -> None:
 
 
 def test_the_status_page_says_how_the_confirmation_request_went(inbox) -> None:
-    failed = "failed : huggy_unreachable: Huggy could not be reached. The handshake was answered with the token all the same."
+    failed = (
+        "failed : huggy_unreachable: Huggy could not be reached. "
+        "The handshake was answered with the token all the same."
+    )
     for confirmed, expected in [(False, failed), (None, "switched off ( HUGGY_CONFIRM_URL is empty)")]:
-        huggy.endpoint(inbox).last_handshake_error = {"error": "huggy_unreachable", "message": "Huggy could not be reached."}
+        huggy.endpoint(inbox).last_handshake_error = {
+            "error": "huggy_unreachable",
+            "message": "Huggy could not be reached.",
+        }
         with inbox.app_context():
             signals.token_validated.send(inbox, token=TOKEN, confirmed=confirmed)
 
@@ -321,24 +351,32 @@ def test_one_failure_is_one_line_under_last_errors(inbox) -> None:
     assert visible_text(page(inbox, "/status")).count("Huggy could not be reached") == 1
 
     # A demo the webhook refused: the demo's line says why, the refusal is not listed again.
-    state.last_demo = DemoRun(started_at=now - timedelta(seconds=5), target="http://127.0.0.1:1/huggy/webhook", total=11,
-                              error="The webhook answered HTTP 403: invalid_token: The token does not match.",
-                              refused=(403, "invalid_token"))
+    state.last_demo = DemoRun(
+        started_at=now - timedelta(seconds=5),
+        target="http://127.0.0.1:1/huggy/webhook",
+        total=11,
+        error="The webhook answered HTTP 403: invalid_token: The token does not match.",
+        refused=(403, "invalid_token"),
+    )
     state.last_refusal = Refusal(at=now, status=403, error="invalid_token", message="The token does not match.")
     state.last_demo.finish()
     html = page(inbox, "/status")
-    errors = html[html.index('id="last-errors"'):html.index("</ul>", html.index('id="last-errors"'))]
+    errors = html[html.index('id="last-errors"') : html.index("</ul>", html.index('id="last-errors"'))]
     assert errors.count("<li>") == 2  # the demo, the handshake
     assert "Demo stopped" in errors and "Webhook refused" not in errors
 
 
 def test_a_finished_demos_banner_is_gone_after_the_banner_time(inbox) -> None:
     state = inbox_state(inbox)
-    state.last_demo = DemoRun(started_at=datetime.now(timezone.utc), target="http://127.0.0.1:1/huggy/webhook", total=11)
+    state.last_demo = DemoRun(
+        started_at=datetime.now(timezone.utc), target="http://127.0.0.1:1/huggy/webhook", total=11
+    )
     state.last_demo.finish()
     assert 'id="demo-status"' in page(inbox, "/")
 
-    state.last_demo.finished_at = datetime.now(timezone.utc) - timedelta(seconds=inbox.config["INBOX_BANNER_SECONDS"] + 1)
+    state.last_demo.finished_at = datetime.now(timezone.utc) - timedelta(
+        seconds=inbox.config["INBOX_BANNER_SECONDS"] + 1
+    )
 
     assert 'id="demo-status"' not in page(inbox, "/")
 
@@ -347,7 +385,10 @@ def test_without_a_token_the_inbox_takes_deliveries_from_anyone_and_says_so(tmp_
     open_inbox = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'open.sqlite3'}"})
 
     assert open_inbox.config["HUGGY_ALLOW_UNAUTHENTICATED"] is True
-    assert open_inbox.test_client().post("/huggy/webhook", json=load_payload("closedChat", token="anything")).status_code == 200
+    assert (
+        open_inbox.test_client().post("/huggy/webhook", json=load_payload("closedChat", token="anything")).status_code
+        == 200
+    )
     for url in ("/", "/status"):
         assert "Anyone can post deliveries to this inbox until a token is set" in visible_text(page(open_inbox, url))
 

@@ -26,11 +26,13 @@ from .conftest import TOKEN, load_payload
 
 @pytest.fixture
 def inbox(tmp_path) -> Flask:
-    return create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
 
 
 @pytest.fixture
@@ -54,7 +56,8 @@ def test_a_delivery_is_stored_with_its_events_in_payload_order(inbox, post_huggy
     assert delivery.event_count == 2
     assert delivery.sent_at.timestamp() == 1631130946
     assert [(e.position, e.name, e.delivery_id) for e in events] == [
-        (0, "startedChat", delivery.id), (1, "receivedMessage", delivery.id),
+        (0, "startedChat", delivery.id),
+        (1, "receivedMessage", delivery.id),
     ]
 
 
@@ -76,14 +79,24 @@ def test_an_event_keeps_its_chat_contact_body_times_and_raw_json(inbox, post_hug
 def test_a_conversation_builds_its_chat(inbox, post_huggy, huggy_delivery) -> None:
     chat_id, maria = 30608118, {"id": 7, "name": "Maria"}
     post_huggy(
-        huggy_delivery.event("startedChat", id=chat_id, contact=maria,
-                             channel={"id": 1, "name": "WhatsApp Loja", "type": "whatsapp"}),
-        huggy_delivery.event("agentEntered", id=chat_id, channel="whatsapp", customer=maria,
-                             agent={"id": 40419, "name": "Ana"}),
-        huggy_delivery.event("receivedAllMessage", body="Oi!", sender=maria, senderType="whatsapp", customer=maria,
-                             chat={"id": chat_id, "channel": "whatsapp", "customer": maria}),
+        huggy_delivery.event(
+            "startedChat", id=chat_id, contact=maria, channel={"id": 1, "name": "WhatsApp Loja", "type": "whatsapp"}
+        ),
+        huggy_delivery.event(
+            "agentEntered", id=chat_id, channel="whatsapp", customer=maria, agent={"id": 40419, "name": "Ana"}
+        ),
+        huggy_delivery.event(
+            "receivedAllMessage",
+            body="Oi!",
+            sender=maria,
+            senderType="whatsapp",
+            customer=maria,
+            chat={"id": chat_id, "channel": "whatsapp", "customer": maria},
+        ),
     )
-    post_huggy(huggy_delivery.event("closedChat", id=chat_id, channel="whatsapp", tabulation={"id": 1, "name": "Venda"}))
+    post_huggy(
+        huggy_delivery.event("closedChat", id=chat_id, channel="whatsapp", tabulation={"id": 1, "name": "Venda"})
+    )
 
     [chat] = stored(inbox, Chat)
     assert (chat.id, chat.contact_name, chat.channel, chat.agent_name) == ("30608118", "Maria", "whatsapp", "Ana")
@@ -96,7 +109,8 @@ def test_events_about_no_chat_are_stored_without_one(inbox, post_huggy) -> None:
     post_huggy("agentChangedStatus", "createdCustomer")
 
     assert [(e.name, e.chat_id) for e in stored(inbox, EventRecord)] == [
-        ("agentChangedStatus", None), ("createdCustomer", None),
+        ("agentChangedStatus", None),
+        ("createdCustomer", None),
     ]
     assert stored(inbox, Chat) == []
 
@@ -234,12 +248,14 @@ def test_each_event_is_still_logged(inbox, post_huggy, caplog) -> None:
 
 
 def test_with_huggy_dedup_on_a_delivery_retried_after_a_failure_is_stored_whole_once(tmp_path) -> None:
-    inbox = create_app({
-        "TESTING": True,
-        "HUGGY_WEBHOOK_TOKEN": TOKEN,
-        "HUGGY_DEDUP": "memory",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
-    })
+    inbox = create_app(
+        {
+            "TESTING": True,
+            "HUGGY_WEBHOOK_TOKEN": TOKEN,
+            "HUGGY_DEDUP": "memory",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'inbox.sqlite3'}",
+        }
+    )
     failures = [RuntimeError("the CRM is down")]
 
     def fail_once(sender: Flask, **extra: Any) -> None:

@@ -32,7 +32,11 @@ def test_flask_run_prints_the_inbox_url_and_the_webhook_url_then_serves_the_page
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'inbox.sqlite3'}", HUGGY_WEBHOOK_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "example_app", "run", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
@@ -47,7 +51,10 @@ def test_flask_run_prints_the_inbox_url_and_the_webhook_url_then_serves_the_page
 
         assert f" * Huggy inbox: http://127.0.0.1:{port}/\n" in output, "".join(output)
         assert f" * Webhook URL: http://127.0.0.1:{port}/huggy/webhook\n" in output
-        assert " * Paste into Huggy (Settings > Integrations > Webhook): https://<your public host>/huggy/webhook\n" in output
+        assert (
+            " * Paste into Huggy (Settings > Integrations > Webhook): https://<your public host>/huggy/webhook\n"
+            in output
+        )
         assert " * Token: ****62e4 (HUGGY_WEBHOOK_TOKEN)\n" in output
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
@@ -59,7 +66,12 @@ def test_other_commands_do_not_announce_the_inbox(tmp_path) -> None:
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'inbox.sqlite3'}")
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "example_app", "huggy-demo", "--help"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert result.returncode == 0, result.stderr

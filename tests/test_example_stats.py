@@ -39,7 +39,9 @@ def test_the_week_chart_has_one_bar_per_local_day_today_last() -> None:
 
     assert [bucket.label for bucket in days] == ["Sat 04", "Sun 05", "Mon 06", "Tue 07", "Wed 08", "Thu 09", "Fri 10"]
     assert sorted(segment.title for segment in chart.segments) == [
-        "Fri 10 May: 1 closedChat", "Sat 04 May: 1 startedChat", "Thu 09 May: 1 closedChat",
+        "Fri 10 May: 1 closedChat",
+        "Sat 04 May: 1 startedChat",
+        "Thu 09 May: 1 closedChat",
     ]
     assert chart.total == 3
 
@@ -57,14 +59,23 @@ def at(minutes: float) -> datetime:
 
 
 def test_a_chat_spends_time_in_the_queue_then_with_an_agent_until_it_closes() -> None:
-    phases = chat_phases([
-        ("startedChat", at(0), False), ("receivedMessage", at(0), False),
-        ("agentEntered", at(3), False), ("sendedAllMessage", at(4), True), ("closedChat", at(10), False),
-    ], closed=True)
+    phases = chat_phases(
+        [
+            ("startedChat", at(0), False),
+            ("receivedMessage", at(0), False),
+            ("agentEntered", at(3), False),
+            ("sendedAllMessage", at(4), True),
+            ("closedChat", at(10), False),
+        ],
+        closed=True,
+    )
 
     assert phases is not None
     assert (phases.in_queue, phases.with_agent, phases.to_close) == (
-        timedelta(minutes=3), timedelta(minutes=7), timedelta(minutes=10))
+        timedelta(minutes=3),
+        timedelta(minutes=7),
+        timedelta(minutes=10),
+    )
     assert phases.queue_share == 30.0
 
 
@@ -73,7 +84,11 @@ def test_an_open_chat_without_an_agent_has_only_been_waiting() -> None:
 
     assert phases is not None
     assert (phases.in_queue, phases.with_agent, phases.to_close, phases.queue_share) == (
-        timedelta(minutes=2), None, None, 100.0)
+        timedelta(minutes=2),
+        None,
+        None,
+        100.0,
+    )
 
 
 def test_an_agents_message_is_enough_to_say_an_agent_has_the_chat() -> None:
@@ -83,16 +98,26 @@ def test_an_agents_message_is_enough_to_say_an_agent_has_the_chat() -> None:
 
 
 def test_a_reopened_chat_is_not_closed_by_its_old_closed_chat() -> None:
-    phases = chat_phases([("startedChat", at(0), False), ("closedChat", at(1), False), ("agentEntered", at(5), False)],
-                         closed=False)
+    phases = chat_phases(
+        [("startedChat", at(0), False), ("closedChat", at(1), False), ("agentEntered", at(5), False)], closed=False
+    )
 
     assert phases is not None and phases.closed is None and phases.until == at(5)
 
 
-@pytest.mark.parametrize(("seconds", "said"), [
-    (0, "0 s"), (45, "45 s"), (60, "1 min"), (185, "3 min 5 s"), (7800, "2 h 10 min"), (3600, "1 h"),
-    (273600, "3 d 4 h"), (86400, "1 d"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (0, "0 s"),
+        (45, "45 s"),
+        (60, "1 min"),
+        (185, "3 min 5 s"),
+        (7800, "2 h 10 min"),
+        (3600, "1 h"),
+        (273600, "3 d 4 h"),
+        (86400, "1 d"),
+    ],
+)
 def test_durations_read_as_people_say_them(seconds, said) -> None:
     assert duration(timedelta(seconds=seconds)) == said
 
@@ -117,10 +142,13 @@ def _lab(color: str, matrix: tuple[tuple[float, float, float], ...]) -> tuple[fl
         c = channel / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
-    rgb = [linear(int(color[i:i + 2], 16)) for i in (1, 3, 5)]
+    rgb = [linear(int(color[i : i + 2], 16)) for i in (1, 3, 5)]
     r, g, b = (min(1.0, max(0.0, sum(m * v for m, v in zip(row, rgb)))) for row in matrix)
-    x, y, z = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b, \
-        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    x, y, z = (
+        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+        0.2126 * r + 0.7152 * g + 0.0722 * b,
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+    )
 
     def f(t: float) -> float:
         return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116

@@ -120,13 +120,18 @@ def test_two_endpoints_keep_their_own_state_and_deliveries_say_which_they_came_t
     Huggy(app)
     Huggy(app, name="huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
     endpoints: list[str] = []
-    signals.delivery_received.connect(lambda sender, delivery, **extra: endpoints.append(delivery.endpoint),
-                                      sender=app, weak=False)
+    signals.delivery_received.connect(
+        lambda sender, delivery, **extra: endpoints.append(delivery.endpoint), sender=app, weak=False
+    )
 
     client = app.test_client()
     assert post_delivery(client, load_payload("closedChat")).status_code == 200
-    assert client.post("/huggy-b/webhook",
-                       json=load_payload("closedChat", token="token-of-account-b-0123456789abcd")).status_code == 200
+    assert (
+        client.post(
+            "/huggy-b/webhook", json=load_payload("closedChat", token="token-of-account-b-0123456789abcd")
+        ).status_code
+        == 200
+    )
 
     assert endpoints == ["huggy", "huggy_b"]
     assert set(app.extensions["huggy"]) == {"huggy", "huggy_b"}
@@ -151,9 +156,21 @@ def test_the_blueprint_and_make_blueprint_use_the_same_endpoint_object() -> None
 
 def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
     assert len(flask_huggy.__all__) <= 15
-    assert {"Huggy", "blueprint", "make_blueprint", "signals", "Event", "Delivery", "Store", "HuggyError",
-            "DeliveryRejected", "Unavailable", "HandshakeError", "ConfigError", "__version__"} <= set(
-        flask_huggy.__all__)
+    assert {
+        "Huggy",
+        "blueprint",
+        "make_blueprint",
+        "signals",
+        "Event",
+        "Delivery",
+        "Store",
+        "HuggyError",
+        "DeliveryRejected",
+        "Unavailable",
+        "HandshakeError",
+        "ConfigError",
+        "__version__",
+    } <= set(flask_huggy.__all__)
     from flask_huggy.journal import Journal
 
     assert flask_huggy.Journal is Journal  # moved, not removed
@@ -162,8 +179,10 @@ def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
 
 
 def test_importing_the_package_imports_no_test_code_and_no_cli() -> None:
-    code = ("import sys, flask_huggy; "
-            "print(sorted(m for m in sys.modules if m.startswith(('flask_huggy.testing', 'flask_huggy.cli'))))")
+    code = (
+        "import sys, flask_huggy; "
+        "print(sorted(m for m in sys.modules if m.startswith(('flask_huggy.testing', 'flask_huggy.cli'))))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
@@ -180,9 +199,11 @@ def test_the_cli_is_loaded_when_it_runs() -> None:
 
 def test_every_error_belongs_to_one_branch_of_the_tree() -> None:
     branches = (errors.DeliveryRejected, errors.Unavailable, errors.HandshakeError, errors.ConfigError)
-    leaves = [cls for cls in vars(errors).values()
-              if isinstance(cls, type) and issubclass(cls, errors.HuggyError) and cls not in (errors.HuggyError,
-                                                                                             *branches)]
+    leaves = [
+        cls
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.HuggyError) and cls not in (errors.HuggyError, *branches)
+    ]
 
     assert leaves
     for cls in leaves:

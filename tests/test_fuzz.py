@@ -34,7 +34,11 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list
 
 DELIVERIES = [load_payload(name) for name in SAMPLE_NAMES]
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
-JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=20)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 class Capture(logging.Handler):
@@ -57,7 +61,7 @@ def target() -> Iterator[tuple[Flask, list[str], Capture]]:
 
     def on_event(sender: Any, event: Any, **extra: Any) -> None:
         fired.append(event.name)
-        event.data  # validation runs for every event, as with any receiver reading it
+        assert event.data is not None  # validation runs for every event, as with any receiver reading it
 
     signals.event_received.connect(on_event, sender=app)
     capture = Capture()
@@ -163,7 +167,9 @@ def corrupted_bytes(draw: st.DrawFn) -> bytes:
     if kind == "utf8":
         return body[:at] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf0\x28\x8c"])) + body[at:]
     if kind == "nan":
-        return body.replace(b'"time": ', b'"time": ' + draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity"])) + b", \"t0\": ", 1)
+        return body.replace(
+            b'"time": ', b'"time": ' + draw(st.sampled_from([b"NaN", b"Infinity", b"-Infinity"])) + b', "t0": ', 1
+        )
     if kind == "duplicate":
         return body.replace(b'"messages": {', b'"messages": {"closedChat": [{"id": 1}], "closedChat": [], ', 1).replace(
             b'"token"', b'"token": "x", "token"', draw(st.integers(0, 1))

@@ -98,9 +98,7 @@ def test_the_confirmation_request_waits_until_the_answer_is_closed(client, huggy
     ],
     ids=["200", "404", "401", "500", "redirect", "refused", "timeout"],
 )
-def test_the_answer_is_the_token_whatever_becomes_of_the_confirmation(
-    make_app, huggy, huggy_answer
-) -> None:
+def test_the_answer_is_the_token_whatever_becomes_of_the_confirmation(make_app, huggy, huggy_answer) -> None:
     app = make_app(HUGGY_WEBHOOK_TOKEN=HUGGY_TOKEN, HUGGY_CONFIRM_RETRIES=0)
     huggy.post(DEFAULT_CONFIRM_URL, **huggy_answer)
     confirmed = []
@@ -334,7 +332,10 @@ def test_without_a_configured_token_a_token_is_confirmed_at_most_once_a_minute(m
         assert_prints_the_token(post_handshake(client))  # the answer never changes
     post_handshake(client, {"token": "another-token-0123456789abcdef01", "validToken": True})
 
-    assert [json.loads(c.request.body)["token"] for c in huggy.calls] == [HUGGY_TOKEN, "another-token-0123456789abcdef01"]
+    assert [json.loads(c.request.body)["token"] for c in huggy.calls] == [
+        HUGGY_TOKEN,
+        "another-token-0123456789abcdef01",
+    ]
 
 
 def test_a_configured_endpoint_confirms_every_handshake_of_its_own_token(client, huggy) -> None:

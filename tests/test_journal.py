@@ -112,7 +112,8 @@ def test_the_delivery_is_on_disk_before_any_receiver_runs(tmp_path: Path) -> Non
     on_disk: list[list[str]] = []
     signals.event_received.connect(
         lambda sender, **extra: on_disk.append([r["kind"] for r in records(tmp_path / "journal")]),
-        sender=app, weak=False,
+        sender=app,
+        weak=False,
     )
 
     app.test_client().post("/huggy/webhook", json=build_delivery("closedChat", token=TOKEN))
@@ -132,8 +133,12 @@ def test_a_failing_receiver_is_journaled_with_the_events_it_never_reached(tmp_pa
     assert outcome["id"] == received["id"]
     assert outcome["events"] == [
         {"index": 0, "name": "startedChat", "status": "ok", "error": None},
-        {"index": 1, "name": "receivedMessage", "status": "failed",
-         "error": "RuntimeError: The CRM refused receivedMessage"},
+        {
+            "index": 1,
+            "name": "receivedMessage",
+            "status": "failed",
+            "error": "RuntimeError: The CRM refused receivedMessage",
+        },
     ]  # closedChat (#2) was never reached: no outcome
     assert outcome["error"] == "RuntimeError: The CRM refused receivedMessage"
 
@@ -255,8 +260,10 @@ def test_an_event_that_still_fails_stays_failing_and_the_replay_exits_1(tmp_path
     fixed = replay(app, "--failed", str(tmp_path / "journal"))
 
     assert result.exit_code == 1
-    assert "still failing: #1 receivedMessage: RuntimeError: The CRM refused receivedMessage; " \
-           "#2 closedChat: not reached" in result.output
+    assert (
+        "still failing: #1 receivedMessage: RuntimeError: The CRM refused receivedMessage; "
+        "#2 closedChat: not reached" in result.output
+    )
     assert "Replayed 1 delivery(ies): 2 event(s) re-run, 0 succeeded, 2 still failing." in result.output
     assert fixed.exit_code == 0, fixed.output
     assert handled.names == ["receivedMessage", "closedChat"]
@@ -318,8 +325,7 @@ def test_receivers_of_a_replay_get_the_configured_token_back(tmp_path: Path) -> 
     app = journal_app(tmp_path)
     handled = Handled(app)
     tokens: list[str] = []
-    signals.closed_chat.connect(lambda sender, delivery, **extra: tokens.append(delivery.token),
-                                sender=app, weak=False)
+    signals.closed_chat.connect(lambda sender, delivery, **extra: tokens.append(delivery.token), sender=app, weak=False)
     fail_once(app, handled, "receivedMessage")
     tokens.clear()
 
@@ -480,8 +486,10 @@ def test_a_forked_worker_writes_to_a_file_of_its_own(tmp_path: Path) -> None:
             os._exit(0)
     os.waitpid(child, 0)
 
-    by_file = {path.name: [json.loads(line)["id"] for line in path.read_text().splitlines()]
-               for path in tmp_path.glob("*.jsonl")}
+    by_file = {
+        path.name: [json.loads(line)["id"] for line in path.read_text().splitlines()]
+        for path in tmp_path.glob("*.jsonl")
+    }
 
     assert sorted(by_file.values()) == [["master"], ["worker"]]
     assert any(name.endswith(f"-{child}.jsonl") for name in by_file)
@@ -502,7 +510,9 @@ def test_with_dedup_duplicates_count_as_handled(tmp_path: Path) -> None:
     result = replay(app, "--failed", str(tmp_path / "journal"))
 
     assert [(e["index"], e["status"]) for e in records(tmp_path / "journal")[3]["events"]] == [
-        (0, "duplicate"), (1, "ok"), (2, "failed"),
+        (0, "duplicate"),
+        (1, "ok"),
+        (2, "failed"),
     ]
     assert result.exit_code == 0, result.output
     assert handled.names == ["closedChat"]

@@ -85,12 +85,57 @@ def dumped(draw: st.DrawFn) -> bytes:
 
 #: Snippets each decoder might take differently from the other.
 SNIPPETS = [
-    b'"', b"NaN", b"-Infinity", b"Infinity", b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\u0000"', b",", b"}", b"]",
-    b"\x00", b"\x01", b"\x7f", b"\xff", b"\xc3", b"\xef\xbb\xbf", b" ", b"\n", b"-", b"-0", b"-0.0", b"0.0e0",
-    b"1e400", b"-1e400", b"1e-400", b"1E+2", b"01", b"1.", b".5", b"+1", b"0x1", b"9" * 400, b"9" * 4301,
-    b"1" + b"0" * 30, b"123456789012345678901234567890.5", b"2.2250738585072011e-308", b"true", b"nul", b"'a'",
-    b'"a":1,', b'{"a":1,"a":2}', b'{"a":1,"\\u0061":2}', b'{"":1,"":2}', b"[" * 250 + b"]" * 250,
-    b'"\\x41"', b'"\\u00e9"', "é".encode(), "\u2028".encode(), b"\\", b"/*c*/", b"//",
+    b'"',
+    b"NaN",
+    b"-Infinity",
+    b"Infinity",
+    b'"\\ud800"',
+    b'"\\udc00\\ud800"',
+    b'"\\u0000"',
+    b",",
+    b"}",
+    b"]",
+    b"\x00",
+    b"\x01",
+    b"\x7f",
+    b"\xff",
+    b"\xc3",
+    b"\xef\xbb\xbf",
+    b" ",
+    b"\n",
+    b"-",
+    b"-0",
+    b"-0.0",
+    b"0.0e0",
+    b"1e400",
+    b"-1e400",
+    b"1e-400",
+    b"1E+2",
+    b"01",
+    b"1.",
+    b".5",
+    b"+1",
+    b"0x1",
+    b"9" * 400,
+    b"9" * 4301,
+    b"1" + b"0" * 30,
+    b"123456789012345678901234567890.5",
+    b"2.2250738585072011e-308",
+    b"true",
+    b"nul",
+    b"'a'",
+    b'"a":1,',
+    b'{"a":1,"a":2}',
+    b'{"a":1,"\\u0061":2}',
+    b'{"":1,"":2}',
+    b"[" * 250 + b"]" * 250,
+    b'"\\x41"',
+    b'"\\u00e9"',
+    "é".encode(),
+    "\u2028".encode(),
+    b"\\",
+    b"/*c*/",
+    b"//",
 ]
 
 
@@ -112,7 +157,7 @@ def repeated_keys(draw: st.DrawFn) -> bytes:
     if key:
         spellings.append('"' + "".join(f"\\u{ord(c):04x}" if ord(c) < 0x10000 else c for c in key) + '"')
     first, second = draw(st.sampled_from(spellings)), draw(st.sampled_from(spellings))
-    inner = f"{{{first}: 1, \"other\": [], {second}: 2}}"
+    inner = f'{{{first}: 1, "other": [], {second}: 2}}'
     return f'{{"time": 1, "messages": {{"closedChat": [{inner}]}}, "token": "t"}}'.encode()
 
 
@@ -171,7 +216,9 @@ def test_an_unknown_decoder_is_a_config_error(value: Any) -> None:
         read_settings({"HUGGY_JSON_DECODER": value})
 
 
-@pytest.mark.parametrize(("configured", "used"), [(None, "jiter"), ("auto", "jiter"), ("jiter", "jiter"), ("stdlib", "stdlib")])
+@pytest.mark.parametrize(
+    ("configured", "used"), [(None, "jiter"), ("auto", "jiter"), ("jiter", "jiter"), ("stdlib", "stdlib")]
+)
 def test_the_endpoint_reads_bodies_with_the_configured_decoder(configured: str | None, used: str) -> None:
     app = create_app() if configured is None else create_app(HUGGY_JSON_DECODER=configured)
     assert settings_for(app).json_decoder == used

@@ -49,7 +49,7 @@ RawDelivery = dict[str, Any]
 def one_event(sample: str, name: str | None = None, **changes: Any) -> RawDelivery:
     """The docs' sample ``sample`` with its first event's top-level keys changed, sent as ``name``."""
     delivery = load_payload(sample)
-    (documented, items), = delivery["messages"].items()
+    ((documented, items),) = delivery["messages"].items()
     event = {**items[0], **changes}
     delivery["messages"] = {name or documented: [event]}
     return delivery
@@ -70,8 +70,12 @@ def sent_as_alias() -> RawDelivery:
 
 def whatsapp_customer_message() -> RawDelivery:
     """A WhatsApp customer's message to an agent, with the business number it reached."""
-    return message("receivedAllMessage", senderType="whatsapp-enterprise", receiverType="agent",
-                   chat={"entrypoint": "5521992138359"})
+    return message(
+        "receivedAllMessage",
+        senderType="whatsapp-enterprise",
+        receiverType="agent",
+        chat={"entrypoint": "5521992138359"},
+    )
 
 
 def flow_with_free_text_token() -> RawDelivery:
@@ -85,17 +89,19 @@ def legacy_unknown_events() -> RawDelivery:
     # The keys a 2018 PHP receiver reads from updatedLeadByAgent and updatedLeadByLead
     # (id, channel, situation, department, company.id). No sample of updatedChatDepartment
     # is public: it gets the same chat shape, which only its name has to carry here.
-    chat = {"id": 30608118, "channel": "email", "situation": "in_chat", "department": 11445,
-            "company": {"id": "15691"}}
+    chat = {"id": 30608118, "channel": "email", "situation": "in_chat", "department": 11445, "company": {"id": "15691"}}
     names = ("updatedLeadByAgent", "updatedLeadByLead", "updatedChatDepartment")
     return {"time": 1583439114, "messages": {name: [dict(chat)] for name in names}, "token": TOKEN}
 
 
 def answered_chat_form() -> RawDelivery:
-    return one_event_from_template("answeredChatForm", answers=[
-        {"question": {"type": "text", "fieldName": "CPF"}, "text": "12345678909"},
-        {"question": {"type": "email", "fieldName": "E-mail"}, "text": "edward@teste.com"},
-    ])
+    return one_event_from_template(
+        "answeredChatForm",
+        answers=[
+            {"question": {"type": "text", "fieldName": "CPF"}, "text": "12345678909"},
+            {"question": {"type": "email", "fieldName": "E-mail"}, "text": "edward@teste.com"},
+        ],
+    )
 
 
 def one_event_from_template(name: str, **changes: Any) -> RawDelivery:
@@ -311,7 +317,9 @@ def test_a_free_text_flow_token_and_a_date_string_in_the_context_are_kept_as_sen
     assert flow.context is not None and flow.context["SYSTEM.CHAT_CREATED_DATE"] == "2024-02-29 22:21:47"
 
 
-def test_workflow_ids_at_the_top_of_created_chat_and_agent_entered(client: FlaskClient, recorder: SignalRecorder) -> None:
+def test_workflow_ids_at_the_top_of_created_chat_and_agent_entered(
+    client: FlaskClient, recorder: SignalRecorder
+) -> None:
     post(client, LIVE_SHAPES["createdChat with workflowID"]())
     post(client, LIVE_SHAPES["agentEntered with workflowID"]())
 
@@ -382,8 +390,11 @@ def test_one_message_id_received_and_sent_in_one_delivery_fires_both(dedup: Any)
     app = create_app(HUGGY_DEDUP=dedup)
     received = load_payload("receivedAllMessage")["messages"]["receivedAllMessage"][0]
     sent = {**load_payload("sendedAllMessage")["messages"]["sendedAllMessage"][0], "id": received["id"]}
-    delivery = {"time": 1562879079, "messages": {"receivedAllMessage": [received], "sentAllMessage": [sent]},
-                "token": TOKEN}
+    delivery = {
+        "time": 1562879079,
+        "messages": {"receivedAllMessage": [received], "sentAllMessage": [sent]},
+        "token": TOKEN,
+    }
     with SignalRecorder(app) as recorded:
         response = app.test_client().post(WEBHOOK, json=delivery)
 

@@ -122,7 +122,15 @@ def test_every_shared_part_has_its_class() -> None:
     events = {type(schema) for schema in EVENT_SCHEMAS.values()}
     parts = [s.model.__name__ for s in _all_schemas() if type(s) not in events]
     assert sorted(parts) == [
-        "Channel", "Chat", "Company", "Contact", "File", "FormAnswer", "FormQuestion", "NamedRef", "WorkflowStep"
+        "Channel",
+        "Chat",
+        "Company",
+        "Contact",
+        "File",
+        "FormAnswer",
+        "FormQuestion",
+        "NamedRef",
+        "WorkflowStep",
     ]
 
 
@@ -367,7 +375,7 @@ def test_typing_example_passes_mypy_strict() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-BAD_RECEIVER = '''
+BAD_RECEIVER = """
 from flask_huggy import Event
 from flask_huggy.models import ClosedChat
 
@@ -378,7 +386,7 @@ def on_closed(event: Event) -> None:
     event.obj.closed_att
     moment: int = event.obj.closed_at
     reason: str = event.obj.tabulation
-'''
+"""
 
 
 def test_mypy_catches_a_wrong_receiver(tmp_path: Path) -> None:

@@ -251,7 +251,12 @@ def test_every_variant_of_the_docs_samples_is_accepted_and_fires_each_event_once
     sent = copy.deepcopy(delivery)
     response = webhook.post(json=delivery)
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"status": "accepted", "events": len(flat_events(sent)), "invalid": 0, "duplicates": 0}
+    assert response.get_json() == {
+        "status": "accepted",
+        "events": len(flat_events(sent)),
+        "invalid": 0,
+        "duplicates": 0,
+    }
     assert webhook.recorder.names() == expected_signals(sent)
     received = webhook.recorder.events("huggy.event_received")
     assert [(event.name, event.raw) for event in received] == flat_events(sent)

@@ -10,7 +10,7 @@ import pytest
 pytest_plugins = ["pytester"]
 
 #: A user's app, as README's quick start builds it, in the user's conftest.
-USER_CONFTEST = '''
+USER_CONFTEST = """
     from __future__ import annotations
 
     import pytest
@@ -38,7 +38,7 @@ USER_CONFTEST = '''
     @pytest.fixture
     def app() -> Flask:
         return create_app()
-'''
+"""
 
 
 @pytest.fixture
@@ -54,7 +54,8 @@ def test_the_plugin_is_registered_through_the_pytest11_entry_point() -> None:
 
 
 def test_a_users_suite_posts_deliveries_and_sees_its_receivers_run(user_suite: pytest.Pytester) -> None:
-    user_suite.makepyfile(test_shop='''
+    user_suite.makepyfile(
+        test_shop="""
         def test_a_closed_chat_reaches_my_receiver(app, post_huggy, huggy_delivery):
             response = post_huggy(huggy_delivery.event("closedChat", id=30608118))
 
@@ -70,7 +71,8 @@ def test_a_users_suite_posts_deliveries_and_sees_its_receivers_run(user_suite: p
 
         def test_huggy_client_is_a_test_client_of_my_app(app, huggy_client):
             assert huggy_client.application is app
-    ''')
+    """
+    )
 
     result = user_suite.runpytest_subprocess()
 
@@ -78,7 +80,8 @@ def test_a_users_suite_posts_deliveries_and_sees_its_receivers_run(user_suite: p
 
 
 def test_huggy_delivery_builds_with_the_apps_token(user_suite: pytest.Pytester) -> None:
-    user_suite.makepyfile(test_builder='''
+    user_suite.makepyfile(
+        test_builder="""
         from conftest import TOKEN
 
 
@@ -93,7 +96,8 @@ def test_huggy_delivery_builds_with_the_apps_token(user_suite: pytest.Pytester) 
             delivery = huggy_delivery("closedChat", token="not-my-token")
 
             assert post_huggy(delivery).status_code == 403
-    ''')
+    """
+    )
 
     result = user_suite.runpytest_subprocess()
 
@@ -101,7 +105,8 @@ def test_huggy_delivery_builds_with_the_apps_token(user_suite: pytest.Pytester) 
 
 
 def test_huggy_signals_records_what_fired_during_the_test(user_suite: pytest.Pytester) -> None:
-    user_suite.makepyfile(test_signals='''
+    user_suite.makepyfile(
+        test_signals="""
         def test_names_and_events(post_huggy, huggy_signals):
             post_huggy("closedChat")
 
@@ -112,7 +117,8 @@ def test_huggy_signals_records_what_fired_during_the_test(user_suite: pytest.Pyt
 
         def test_each_test_starts_with_an_empty_recording(huggy_signals):
             assert huggy_signals.calls == []
-    ''')
+    """
+    )
 
     result = user_suite.runpytest_subprocess()
 
@@ -120,7 +126,8 @@ def test_huggy_signals_records_what_fired_during_the_test(user_suite: pytest.Pyt
 
 
 def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytester) -> None:
-    user_suite.makepyfile(test_handshake='''
+    user_suite.makepyfile(
+        test_handshake="""
         import requests
 
         from conftest import TOKEN
@@ -146,7 +153,8 @@ def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytest
 
             assert post_huggy.handshake().status_code == 200
             assert huggy_confirm.tokens == [TOKEN]
-    ''')
+    """
+    )
 
     result = user_suite.runpytest_subprocess()
 
@@ -154,7 +162,8 @@ def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytest
 
 
 def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite: pytest.Pytester) -> None:
-    user_suite.makepyfile(test_injected='''
+    user_suite.makepyfile(
+        test_injected="""
         from requests.adapters import HTTPAdapter
 
         from conftest import TOKEN
@@ -168,7 +177,8 @@ def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite
             post_huggy.handshake()
 
             assert huggy_confirm.tokens == [TOKEN]
-    ''')
+    """
+    )
 
     result = user_suite.runpytest_subprocess()
 
@@ -176,7 +186,8 @@ def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite
 
 
 def test_huggy_confirm_without_an_app_fixture_still_answers_for_any_app(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_no_app_fixture='''
+    pytester.makepyfile(
+        test_no_app_fixture="""
         from flask import Flask
 
         import flask_huggy
@@ -191,7 +202,8 @@ def test_huggy_confirm_without_an_app_fixture_still_answers_for_any_app(pytester
             post_handshake(app.test_client())
 
             assert huggy_confirm.tokens == ["t0ken"]
-    ''')
+    """
+    )
 
     result = pytester.runpytest_subprocess()
 
@@ -199,7 +211,8 @@ def test_huggy_confirm_without_an_app_fixture_still_answers_for_any_app(pytester
 
 
 def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_no_app='''
+    pytester.makepyfile(
+        test_no_app="""
         from flask_huggy.testing import SAMPLE_TOKEN
 
 
@@ -209,7 +222,8 @@ def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.
 
         def test_recorder_needs_no_app(huggy_signals):
             assert huggy_signals.names() == []
-    ''')
+    """
+    )
 
     result = pytester.runpytest_subprocess()
 
@@ -217,10 +231,12 @@ def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.
 
 
 def test_posting_without_an_app_fixture_says_what_to_define(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_no_app='''
+    pytester.makepyfile(
+        test_no_app="""
         def test_post(post_huggy):
             post_huggy("closedChat")
-    ''')
+    """
+    )
 
     result = pytester.runpytest_subprocess()
 
@@ -229,7 +245,8 @@ def test_posting_without_an_app_fixture_says_what_to_define(pytester: pytest.Pyt
 
 
 def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_plain='''
+    pytester.makepyfile(
+        test_plain="""
         from requests.adapters import HTTPAdapter
 
         from flask_huggy import signals
@@ -241,7 +258,8 @@ def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(pytester: pytes
 
         def test_no_receiver_is_connected():
             assert all(not signal.receivers for signal in signals.huggy_signals.values())
-    ''')
+    """
+    )
 
     result = pytester.runpytest_subprocess()
 
@@ -251,8 +269,11 @@ def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(pytester: pytes
 def test_the_fixtures_are_listed_with_their_documentation(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures")
 
-    result.stdout.fnmatch_lines([
-        "*huggy_delivery*", "*Builds deliveries*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*huggy_delivery*",
+            "*Builds deliveries*",
+        ]
+    )
     for name in ("huggy_app", "huggy_client", "post_huggy", "huggy_signals", "huggy_confirm"):
         assert name in result.stdout.str()

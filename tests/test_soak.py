@@ -83,9 +83,18 @@ TWICE_RATE = 0.10
 
 #: Events whose docs' sample has an ``id`` of its own, so that each event can carry a unique one.
 EVENT_NAMES = (
-    "receivedMessage", "receivedAllMessage", "sendedAllMessage", "newInternalMessage", "startedChat",
-    "agentEntered", "leftQueue", "closedChat", "createdCustomer", "updatedCustomer",
-    "startedWidgetAttendance", "agentChangedStatus",
+    "receivedMessage",
+    "receivedAllMessage",
+    "sendedAllMessage",
+    "newInternalMessage",
+    "startedChat",
+    "agentEntered",
+    "leftQueue",
+    "closedChat",
+    "createdCustomer",
+    "updatedCustomer",
+    "startedWidgetAttendance",
+    "agentChangedStatus",
 )
 
 
@@ -140,7 +149,9 @@ def plan(count: int, rng: random.Random) -> list[Planned]:
     return deliveries
 
 
-def post_until_accepted(session: requests.Session, url: str, planned: Planned, figures: Figures, deadline: float) -> int:
+def post_until_accepted(
+    session: requests.Session, url: str, planned: Planned, figures: Figures, deadline: float
+) -> int:
     """Post ``planned`` as Huggy does, again after each 5xx, timeout or lost connection; its ``duplicates``."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if attempt > 1:
@@ -219,7 +230,9 @@ def run_clients(url: str, deliveries: list[Planned], figures: Figures, deadline:
             if planned.twice == "after":
                 again = post_until_accepted(session, url, planned, figures, deadline)
                 if again != events:
-                    raise SoakFailure(f"a repeat of an accepted delivery of {events} event(s) reported {again} duplicates")
+                    raise SoakFailure(
+                        f"a repeat of an accepted delivery of {events} event(s) reported {again} duplicates"
+                    )
         figures.add("deliveries")
         figures.add("events", events)
         if planned.twice is not None:
@@ -265,9 +278,19 @@ def soak_server() -> Iterator[tuple[str, str, Path]]:
         )
         log = Path(workdir) / "gunicorn.log"
         command = [
-            sys.executable, "-m", "gunicorn",
-            "-w", str(GUNICORN_WORKERS), "-k", "gthread", "--threads", str(GUNICORN_THREADS),
-            "-b", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(GUNICORN_WORKERS),
+            "-k",
+            "gthread",
+            "--threads",
+            str(GUNICORN_THREADS),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
             *no_control_socket(),
             "tests.soak_app:create_app()",
         ]
@@ -346,7 +369,8 @@ def test_thousands_of_retried_and_repeated_deliveries_run_every_event_exactly_on
     c = figures.counts
     line = (
         f"soak: deliveries={c['deliveries']} events={c['events']} attempts={c['attempts']} retries={c['retries']} "
-        f"duplicates_suppressed={c['duplicates_suppressed']} lost={len(lost)} doubled={len(doubled)} seconds={seconds:.1f}"
+        f"duplicates_suppressed={c['duplicates_suppressed']} lost={len(lost)} doubled={len(doubled)} "
+        f"seconds={seconds:.1f}"
     )
     responses_5xx = " ".join(f"{name}={n}" for name, n in sorted(c.items()) if name.startswith("http_"))
     detail = (
@@ -357,7 +381,8 @@ def test_thousands_of_retried_and_repeated_deliveries_run_every_event_exactly_on
     )
     print(f"\n{line}\n{detail}")
     report = (
-        f"{line}\n{detail}\nproblems: {list(dict.fromkeys(figures.problems))[:5]}\nlost: {lost[:5]}\ndoubled: {doubled[:5]}\n"
+        f"{line}\n{detail}\nproblems: {list(dict.fromkeys(figures.problems))[:5]}\n"
+        f"lost: {lost[:5]}\ndoubled: {doubled[:5]}\n"
         f"unexpected: {unexpected[:5]}\nserver errors: {server_errors[:10]}"
     )
     if figures.problems:

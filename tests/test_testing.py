@@ -416,7 +416,8 @@ def test_with_the_app_every_endpoint_of_the_app_is_answered(app, client) -> None
         post_handshake(client, blueprint="huggy_b", config_prefix="HUGGY_B_")
 
     assert [(r.url, r.token) for r in huggy.requests] == [
-        (DEFAULT_CONFIRM_URL, TOKEN), ("https://huggy.example/b", "token-of-account-b")
+        (DEFAULT_CONFIRM_URL, TOKEN),
+        ("https://huggy.example/b", "token-of-account-b"),
     ]
 
 

@@ -15,7 +15,10 @@ def test_wrong_token_is_refused_and_nothing_fires(client, recorder, payload) -> 
     response = client.post("/huggy/webhook", json=payload("closedChat", token="0" * 32))
 
     assert response.status_code == 403
-    assert response.get_json() == {"error": "invalid_token", "message": "The token does not match the configured token."}
+    assert response.get_json() == {
+        "error": "invalid_token",
+        "message": "The token does not match the configured token.",
+    }
     assert recorder.names() == ["huggy.delivery_refused"]  # and nothing else
 
 

@@ -76,7 +76,9 @@ DECLARED_KEYS = sorted({key for schema in EVENT_SCHEMAS.values() for key in sche
 
 def assert_strictly_equal(got: Any, expected: Any, where: str = "") -> None:
     """Equal, and of the same types all the way down, dict keys and their order included."""
-    assert type(got) is type(expected), f"{where}: {got!r} ({type(got).__name__}) != {expected!r} ({type(expected).__name__})"
+    assert type(got) is type(expected), (
+        f"{where}: {got!r} ({type(got).__name__}) != {expected!r} ({type(expected).__name__})"
+    )
     if isinstance(expected, dict):
         assert [(type(key), key) for key in got] == [(type(key), key) for key in expected], f"{where}: keys"
         for key in expected:
@@ -159,10 +161,49 @@ def test_the_sharing_check_tells_a_copy_from_the_same_object() -> None:
 
 #: What Huggy (or anyone) might put in any slot.
 ODD_VALUES: list[Any] = [
-    None, False, True, 0, 1, -1, 2, 1.0, 5.0, 1.5, -0.0, 1e11, 1.5e12, 2**64, 10**30,
-    "", " ", "0", "1", "12", "-3", "+5", "007", "1e3", "5.0", "x", "true", "False", "\u0663",
-    "9" * 30, "9" * 31, "2020-03-05", "2020-03-05 17:21:10", "2020-03-05T17:21:10+02:00", "2020-13-45 00:00:00",
-    [], {}, [1], [False], [None], [{}], {"id": "1"}, {"": False},
+    None,
+    False,
+    True,
+    0,
+    1,
+    -1,
+    2,
+    1.0,
+    5.0,
+    1.5,
+    -0.0,
+    1e11,
+    1.5e12,
+    2**64,
+    10**30,
+    "",
+    " ",
+    "0",
+    "1",
+    "12",
+    "-3",
+    "+5",
+    "007",
+    "1e3",
+    "5.0",
+    "x",
+    "true",
+    "False",
+    "\u0663",
+    "9" * 30,
+    "9" * 31,
+    "2020-03-05",
+    "2020-03-05 17:21:10",
+    "2020-03-05T17:21:10+02:00",
+    "2020-13-45 00:00:00",
+    [],
+    {},
+    [1],
+    [False],
+    [None],
+    [{}],
+    {"id": "1"},
+    {"": False},
 ]
 
 
@@ -447,8 +488,19 @@ class _WithOverride(Schema):
         (ContactSchema(unknown=RAISE), {"id": "1", "extra": 2}),
     ],
     ids=[
-        "post_load", "validates_schema", "validator-refuses", "validator-accepts", "data_key", "attribute",
-        "unknown-field-class", "required-absent", "load_default", "load-overridden", "many", "partial", "unknown-raise",
+        "post_load",
+        "validates_schema",
+        "validator-refuses",
+        "validator-accepts",
+        "data_key",
+        "attribute",
+        "unknown-field-class",
+        "required-absent",
+        "load_default",
+        "load-overridden",
+        "many",
+        "partial",
+        "unknown-raise",
     ],
 )
 def test_what_the_walker_does_not_handle_is_left_to_marshmallow(schema: Schema, raw: Any) -> None:

@@ -64,16 +64,24 @@ def test_events_fire_in_payload_order_and_delivery_received_fires_last(client, r
     client.post("/huggy/webhook", json=body)
 
     assert recorder.names() == [
-        "receivedMessage", "huggy.event_received",
-        "receivedMessage", "huggy.event_received",
-        "startedChat", "huggy.event_received",
-        "closedChat", "huggy.event_received",
+        "receivedMessage",
+        "huggy.event_received",
+        "receivedMessage",
+        "huggy.event_received",
+        "startedChat",
+        "huggy.event_received",
+        "closedChat",
+        "huggy.event_received",
         "huggy.event_received",
         "huggy.delivery_received",
     ]
     delivery = recorder.deliveries()[0]
     assert [e.name for e in delivery.events] == [
-        "receivedMessage", "receivedMessage", "startedChat", "closedChat", "somethingHuggyAddsLater",
+        "receivedMessage",
+        "receivedMessage",
+        "startedChat",
+        "closedChat",
+        "somethingHuggyAddsLater",
     ]
 
 
@@ -148,10 +156,19 @@ def test_receivers_connected_to_another_app_hear_nothing(payload) -> None:
 
 
 def test_one_blueprint_serves_several_apps_each_with_its_own_token(payload) -> None:
-    first, second = create_app(HUGGY_WEBHOOK_TOKEN="token-of-first-app"), create_app(HUGGY_WEBHOOK_TOKEN="token-of-second")
+    first, second = (
+        create_app(HUGGY_WEBHOOK_TOKEN="token-of-first-app"),
+        create_app(HUGGY_WEBHOOK_TOKEN="token-of-second"),
+    )
 
-    assert first.test_client().post("/huggy/webhook", json=payload("closedChat", token="token-of-first-app")).status_code == 200
-    assert second.test_client().post("/huggy/webhook", json=payload("closedChat", token="token-of-first-app")).status_code == 403
+    assert (
+        first.test_client().post("/huggy/webhook", json=payload("closedChat", token="token-of-first-app")).status_code
+        == 200
+    )
+    assert (
+        second.test_client().post("/huggy/webhook", json=payload("closedChat", token="token-of-first-app")).status_code
+        == 403
+    )
 
 
 def test_register_blueprint_with_url_prefix_moves_the_route(payload) -> None:
@@ -205,8 +222,11 @@ def test_a_receiver_that_raises_becomes_a_500_so_huggy_retries(make_app, payload
 
     assert response.status_code == 500
     assert response.is_json and response.get_json()["error"] == "internal_server_error"
-    assert any("closedChat" in r.getMessage() and "RuntimeError" in r.getMessage()
-               for r in caplog.records if r.name == "flask_huggy")
+    assert any(
+        "closedChat" in r.getMessage() and "RuntimeError" in r.getMessage()
+        for r in caplog.records
+        if r.name == "flask_huggy"
+    )
 
 
 def test_a_receiver_that_raises_propagates_under_testing(client, app, payload) -> None:

@@ -20,7 +20,9 @@ def test_one_conversation_fires_in_order(post_huggy: HuggyPoster, huggy_signals:
     post_huggy("startedChat", "receivedMessage", "closedChat")
 
     assert [e.name for e in huggy_signals.events("event_received")] == [
-        "startedChat", "receivedMessage", "closedChat",
+        "startedChat",
+        "receivedMessage",
+        "closedChat",
     ]
     started, message, closed = huggy_signals.events()
     assert started.data["id"] == message.data["chat"]["id"] == closed.data["id"]

@@ -58,11 +58,19 @@ class Template:
 
 #: Huggy event name -> its :class:`Template`, in the order of Huggy's event list. An
 #: alias (``sentAllMessage``) has its event's template, whose ``name`` is the documented one.
-TEMPLATES: dict[str, Template] = with_aliases({
-    spec.name: Template(spec.name, spec.sample.source, spec.deprecated, spec.sample.own_id,
-                        spec.sample.chat_id, spec.sample.customer_id)
-    for spec in CATALOG
-})
+TEMPLATES: dict[str, Template] = with_aliases(
+    {
+        spec.name: Template(
+            spec.name,
+            spec.sample.source,
+            spec.deprecated,
+            spec.sample.own_id,
+            spec.sample.chat_id,
+            spec.sample.customer_id,
+        )
+        for spec in CATALOG
+    }
+)
 
 
 def template(name: str) -> Template:

@@ -27,7 +27,8 @@ else:
 # Longer ids are not ids: Python refuses to convert 4300+ digit strings anyway.
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
 _local_timezone: contextvars.ContextVar[tzinfo] = contextvars.ContextVar(
-    "flask_huggy_local_timezone", default=ZoneInfo("America/Sao_Paulo")
+    "flask_huggy_local_timezone",
+    default=ZoneInfo("America/Sao_Paulo"),  # noqa: B039 - a ZoneInfo is immutable
 )
 
 
@@ -92,7 +93,7 @@ class Integer(Id):
 class Flag(HuggyField):
     """A yes/no value, sent as ``true``/``false``, ``1``/``0`` or ``"1"``/``"0"``."""
 
-    default_error_messages = {"invalid": "Not a valid flag: expected true/false, 1/0 or \"1\"/\"0\"."}
+    default_error_messages = {"invalid": 'Not a valid flag: expected true/false, 1/0 or "1"/"0".'}
     _TRUE = frozenset({"1", "true"})
     _FALSE = frozenset({"0", "false", ""})
 
@@ -138,7 +139,9 @@ class HuggyDateTime(HuggyField):
 
     default_error_messages = {"invalid": "Not a valid timestamp."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime | None:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime | None:
         if value is False or value == "":
             return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -203,7 +206,9 @@ class LooseMapping(HuggyField):
 
     default_error_messages = {"invalid": "Not a valid mapping."}
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> dict[str, Any]:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> dict[str, Any]:
         if isinstance(value, dict):
             return dict(value)
         if isinstance(value, list) and not value:

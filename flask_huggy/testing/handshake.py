@@ -179,8 +179,9 @@ class ConfirmationInterceptor:
                 sent = json.loads(body) if body else None
             except ValueError:
                 pass
-        headers = {key: value if isinstance(value, str) else value.decode("latin-1")
-                   for key, value in request.headers.items()}
+        headers = {
+            key: value if isinstance(value, str) else value.decode("latin-1") for key, value in request.headers.items()
+        }
         self.requests.append(ConfirmationRequest(str(request.method), str(request.url), headers, sent, timeout))
         if self._error is not None:
             raise self._error
