@@ -14,6 +14,12 @@ from example_app.models import EventRecord, db
 
 from .conftest import TOKEN, load_payload
 
+#: Flask reads TRUSTED_HOSTS from 3.1 on; the lowest-versions run of .ci/run uses 3.0,
+#: where the inbox refuses the setting instead (tested below, on any Flask).
+needs_trusted_hosts = pytest.mark.skipif(
+    "TRUSTED_HOSTS" not in Flask.default_config, reason="TRUSTED_HOSTS needs Flask 3.1 or later"
+)
+
 PASSWORD = "correct horse battery staple"
 #: The realm README promises; browsers show it in their prompt.
 CHALLENGE = 'Basic realm="Huggy inbox"'
@@ -173,6 +179,7 @@ def test_trusted_hosts_come_from_the_environment_as_a_list(value, hosts) -> None
     assert config_from_environment({"TRUSTED_HOSTS": value}) == {"TRUSTED_HOSTS": hosts}
 
 
+@needs_trusted_hosts
 def test_a_request_for_another_host_is_refused(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TRUSTED_HOSTS", "inbox.example.com")
     inbox = make_inbox(tmp_path)
@@ -199,6 +206,7 @@ def test_trusted_hosts_on_a_flask_that_ignores_them_refuse_to_start(tmp_path, mo
         make_inbox(tmp_path, TRUSTED_HOSTS=["inbox.example.com"])
 
 
+@needs_trusted_hosts
 def test_the_demo_button_and_command_pass_trusted_hosts(tmp_path) -> None:
     inbox = make_inbox(tmp_path, TRUSTED_HOSTS=[".example.com"])
 
