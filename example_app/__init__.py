@@ -2,7 +2,7 @@
 
 Run it with ``flask --app example_app run`` (it prints its URL and its webhook
 URL), paste ``https://<your public host>/huggy/webhook`` into Huggy's panel
-(Settings > Integrations > Webhook), or press "Try it without Huggy".
+(Configurações > Webhook), or press "Try it without Huggy".
 
 It uses flask-huggy as any app would, through its public API only: the
 ``Huggy`` extension (:mod:`example_app.webhook`), receivers
@@ -171,7 +171,7 @@ def _announce(app: Flask) -> None:
     lines = [
         f" * Huggy inbox: {base}/",
         f" * Webhook URL: {base}{hook}",
-        " * Paste into Huggy (Settings > Integrations > Webhook): "
+        " * Paste into Huggy (Configurações > Webhook): "
         + (public_webhook_url(app) or f"https://<your public host>{hook}"),
     ]
     if not app.config.get("INBOX_PUBLIC_URL"):

@@ -51,10 +51,7 @@ def test_flask_run_prints_the_inbox_url_and_the_webhook_url_then_serves_the_page
 
         assert f" * Huggy inbox: http://127.0.0.1:{port}/\n" in output, "".join(output)
         assert f" * Webhook URL: http://127.0.0.1:{port}/huggy/webhook\n" in output
-        assert (
-            " * Paste into Huggy (Settings > Integrations > Webhook): https://<your public host>/huggy/webhook\n"
-            in output
-        )
+        assert " * Paste into Huggy (Configurações > Webhook): https://<your public host>/huggy/webhook\n" in output
         assert " * Token: ****62e4 (HUGGY_WEBHOOK_TOKEN)\n" in output
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
     finally:
