@@ -80,3 +80,34 @@ def test_a_receiver_of_refusals_that_raises_does_not_change_the_answer(client, a
     assert response.status_code == 403
     assert response.get_json()["error"] == "invalid_token"
     assert "A receiver of huggy.delivery_refused raised." in caplog.text
+
+
+def test_a_setting_broken_after_startup_is_told_as_a_500_refusal(make_app) -> None:
+    app = make_app(TESTING=False)
+    seen: list[HuggyError] = []
+    signals.delivery_refused.connect(lambda sender, error, **kw: seen.append(error), sender=app, weak=False)
+    app.config["HUGGY_TIMEZONE"] = "Mars/Olympus_Mons"  # registration checked it; this change comes later
+
+    response = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+    assert response.status_code == 500
+    assert [(e.status_code, e.code) for e in seen] == [(500, "misconfigured")]
+
+
+def test_a_receiver_that_raises_is_no_refusal(make_app) -> None:
+    app = make_app(TESTING=False)
+    refused: list[Any] = []
+    failed: list[Any] = []
+    signals.delivery_refused.connect(lambda sender, **kw: refused.append(kw), sender=app, weak=False)
+    signals.receiver_failed.connect(lambda sender, **kw: failed.append(kw), sender=app, weak=False)
+
+    def crm_down(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the CRM is down")
+
+    signals.closed_chat.connect(crm_down, sender=app, weak=False)
+
+    response = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+    assert response.status_code == 500
+    assert refused == []
+    assert len(failed) == 1
