@@ -182,7 +182,7 @@ def _handle_webhook(name: str) -> Response:
     if settings.dispatch == "celery":
         enqueue(endpoint, payload)
         return jsonify(status="queued", events=len(delivery.events))
-    summary = run_delivery(endpoint, delivery).summary
+    summary = run_delivery(endpoint, delivery, settings=settings).summary
     assert summary is not None  # run_delivery returned: the dispatch did
     return _accepted(app, summary)
 

@@ -62,7 +62,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 #: exponent or 309 digits in a row, which plain substring searches then find (a
 #: regular expression starting at every digit costs a hundred times more).
 _NUMBER_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
-_OVERFLOW_SIGNS = (b"0e000", b"0e+000", b"0" * 309)
+_EXPONENT, _SIGNED_EXPONENT, _LONG_MANTISSA = b"0e000", b"0e+000", b"0" * 309
 
 
 def decode_json(body: bytes, decoder: str = "auto", *, max_depth: int = MAX_DEPTH) -> Any:
@@ -121,7 +121,7 @@ def _decode(body: bytes, decoder: str, max_depth: int) -> Any:
 
 def _may_overflow(body: bytes) -> bool:
     shapes = body.translate(_NUMBER_SHAPES)
-    return any(sign in shapes for sign in _OVERFLOW_SIGNS)
+    return _EXPONENT in shapes or _SIGNED_EXPONENT in shapes or _LONG_MANTISSA in shapes
 
 
 def _check_values(payload: Any, max_depth: int) -> None:

@@ -17,6 +17,7 @@ from .errors import JournalUnavailable
 from .events import Delivery
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .endpoint import Endpoint
     from .journal import Journal
 
@@ -59,6 +60,7 @@ def run_delivery(
     journal: Journal | bool | None = True,
     replay: bool = False,
     run: Run | None = None,
+    settings: Settings | None = None,
 ) -> Run:
     """Run ``delivery``'s receivers for ``endpoint``'s app and return the :class:`Run`.
 
@@ -69,11 +71,13 @@ def run_delivery(
     any receiver runs when the delivery cannot be recorded. ``only`` limits the
     run to those event positions (a retry, a replay). A receiver's exception
     propagates after the outcome is recorded; pass ``run`` to read how far the
-    delivery got when that happens.
+    delivery got when that happens. ``settings`` are the endpoint's, when the
+    caller has just read them (the webhook): they are not read twice.
     """
     current = run if run is not None else Run(delivery)
     current.only = only
-    settings = endpoint.settings
+    if settings is None:
+        settings = endpoint.settings
     target = endpoint.journal_for(settings) if journal is True else journal or None
     if target is not None:
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)

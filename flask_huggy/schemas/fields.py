@@ -45,10 +45,13 @@ class local_timezone:  # lower case, as contextlib's context managers: it reads 
         self.tz = tz
 
     def __enter__(self) -> None:
-        self._token = _local_timezone.set(self.tz)
+        # Most loads ask for the zone already in force (the default's ZoneInfo is the
+        # very object settings hold): nothing to set, nothing to reset.
+        self._token = None if _local_timezone.get() is self.tz else _local_timezone.set(self.tz)
 
     def __exit__(self, *exc_info: object) -> None:
-        _local_timezone.reset(self._token)
+        if self._token is not None:
+            _local_timezone.reset(self._token)
 
 
 def is_absent(value: Any) -> bool:
