@@ -176,7 +176,8 @@ def _announce(app: Flask) -> None:
     ]
     if not app.config.get("INBOX_PUBLIC_URL"):
         lines.append(
-            "   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL (README)."
+            "   Huggy posts from the internet: expose this port with a tunnel and set INBOX_PUBLIC_URL "
+            "(example_app/README.rst)."
         )
     lines.append(
         f" * Token: {', '.join(mask_token(t) for t in tokens)} (HUGGY_WEBHOOK_TOKEN)"
