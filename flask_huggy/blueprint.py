@@ -28,6 +28,7 @@ from .errors import (
     HuggyError,
     InvalidBody,
     InvalidEnvelope,
+    MethodNotAllowed,
     PayloadTooLarge,
     SourceRejected,
     StaleDelivery,
@@ -392,13 +393,10 @@ def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool 
 
 
 def _method_not_allowed() -> Response:
-    refusal = DeliveryRejected(
-        f"Huggy delivers webhooks with POST; {request.method} is not accepted here.", code="method_not_allowed"
+    response, status = _huggy_error_response(
+        MethodNotAllowed(f"Huggy delivers webhooks with POST; {request.method} is not accepted here.")
     )
-    refusal.status_code = 405
-    _refused(refusal)
-    response = jsonify(refusal.to_dict())
-    response.status_code = 405
+    response.status_code = status
     response.headers["Allow"] = "POST, OPTIONS"
     return response
 

@@ -22,12 +22,11 @@ enqueued, so the blueprint can import :func:`enqueue_delivery` without it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,11 +263,12 @@ def _dispatch_delivery(
     when the de-duplication store first answered "busy" or "unavailable";
     ``record_id`` is the delivery's journal record, written by the first attempt.
     """
+    from celery.exceptions import Reject
+
     app: Flask = task.huggy_app
     with app.app_context():
         endpoint = endpoint_by_prefix(app, config_prefix)
         settings, config_error = _settings(app, config_prefix)
-        delivery: Delivery | None = None
         run: Run | None = None
         try:
             if config_error is not None:
@@ -280,45 +280,37 @@ def _dispatch_delivery(
             )
             run = Run(delivery)
             run_delivery(endpoint, delivery, only=only, record_id=record_id, run=run)
-        except (DuplicateInFlight, DedupUnavailable) as exc:
-            # Not the receivers' fault: another worker holds the event's lease, or
-            # Redis is down. Keep waiting until any lease would have expired.
-            remaining = _unhandled(run, only)
-            since = time.time() if busy_since is None else busy_since
-            if time.time() - since < settings.dedup_lease + settings.celery_retry_backoff_max:
-                with _dead_letter_if_unpublished(app, payload, delivery, exc, remaining, run, task):
-                    raise task.retry(
-                        args=[payload, config_prefix],
-                        kwargs={
-                            "only": remaining,
-                            "failures": failures,
-                            "busy_since": since,
-                            "record_id": _record_of(run, record_id),
-                        },
-                        countdown=retry_countdown(settings, task.request.retries - failures + 1),
-                        exc=exc,
-                    ) from None
-            _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
-            raise
         except Exception as exc:
-            remaining = _unhandled(run, only)
-            if failures < settings.celery_max_retries:
-                with _dead_letter_if_unpublished(app, payload, delivery, exc, remaining, run, task):
+            remaining = run.remaining if run is not None else only
+            retry: dict[str, Any] = {"only": remaining, "record_id": run.record_id if run else record_id}
+            if isinstance(exc, (DuplicateInFlight, DedupUnavailable)):
+                # Not the receivers' fault: another worker holds the event's lease, or
+                # Redis is down. Keep waiting, without using up retries, until any
+                # lease would have expired.
+                since = time.time() if busy_since is None else busy_since
+                may_retry = time.time() - since < settings.dedup_lease + settings.celery_retry_backoff_max
+                retry.update(failures=failures, busy_since=since)
+                countdown = retry_countdown(settings, task.request.retries - failures + 1)
+            else:
+                may_retry = failures < settings.celery_max_retries
+                retry.update(failures=failures + 1)
+                countdown = retry_countdown(settings, failures + 1)
+            if may_retry:
+                try:
                     raise task.retry(
-                        args=[payload, config_prefix],
-                        kwargs={"only": remaining, "failures": failures + 1, "record_id": _record_of(run, record_id)},
-                        countdown=retry_countdown(settings, failures + 1),
-                        exc=exc,
+                        args=[payload, config_prefix], kwargs=retry, countdown=countdown, exc=exc
                     ) from None
-            _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
+                except Reject:
+                    # The broker is down: Celery acknowledges the message anyway
+                    # (requeue=False), and the delivery must not go with it.
+                    logger.error("The retry of a Huggy delivery could not be published (the broker is unreachable).")
+                    _dead_letter(app, payload, run, exc, remaining, task.request.retries + 1)
+                    raise
+            _dead_letter(app, payload, run, exc, remaining, task.request.retries + 1)
             raise
     assert run is not None and run.summary is not None  # run_delivery returned
     summary = run.summary
     return {"events": summary.events, "invalid": summary.invalid, "duplicates": summary.duplicates}
-
-
-def _record_of(run: Run | None, record_id: str | None) -> str | None:
-    return run.record_id if run is not None and run.record_id is not None else record_id
 
 
 def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | None]:
@@ -341,59 +333,29 @@ def _settings(app: Flask, config_prefix: str) -> tuple[Settings, ConfigError | N
         return read_settings({}, config_prefix), error
 
 
-def _unhandled(run: Run | None, only: Sequence[int] | None) -> list[int] | None:
-    """Positions of the events still to run (``None``: all of them, the delivery was not even rebuilt)."""
-    if run is None:
-        return list(only) if only is not None else None
-    return run.remaining
-
-
-@contextlib.contextmanager
-def _dead_letter_if_unpublished(
-    app: Flask,
-    payload: Mapping[str, Any],
-    delivery: Delivery | None,
-    exc: BaseException,
-    remaining: Sequence[int] | None,
-    run: Run | None,
-    task: Any,
-) -> Iterator[None]:
-    """Dead-letter the delivery when its retry cannot be published (the broker is down).
-
-    Celery then turns the retry into ``Reject(requeue=False)``: the message is
-    acknowledged and gone. A delivery already acknowledged to Huggy must not go
-    with it, so it is dead-lettered first (journal, log line, signal), to be
-    replayed once the broker is back.
-    """
-    from celery.exceptions import Reject
-
-    try:
-        yield
-    except Reject:
-        logger.error("The retry of a Huggy delivery could not be published (the broker is unreachable).")
-        _dead_letter(app, payload, delivery, exc, remaining, run, task.request.retries + 1)
-        raise
-
-
 def _dead_letter(
     app: Flask,
     payload: Mapping[str, Any],
-    delivery: Delivery | None,
+    run: Run | None,
     exc: BaseException,
     remaining: Sequence[int] | None,
-    run: Run | None,
     attempts: int,
 ) -> None:
-    """Give up on a delivery: one replayable ERROR line, then :data:`~flask_huggy.signals.delivery_dead_lettered`."""
-    if delivery is None:
+    """Give up on a delivery: one replayable ERROR line, then :data:`~flask_huggy.signals.delivery_dead_lettered`.
+
+    ``run`` is ``None`` when the delivery could not even be rebuilt (the worker's
+    config is unusable); ``remaining`` are the positions not handled (``None``: all).
+    """
+    delivery: Delivery | None = None
+    if run is None:
         events: list[Event] = []
         culprit, not_handled = "rebuilding the delivery", "all"
     else:
+        delivery = run.delivery
         positions = range(len(delivery.events)) if remaining is None else remaining
         events = [delivery.events[i] for i in positions]
         not_handled = ", ".join(f"#{i} {delivery.events[i].name}" for i in positions) or "none"
-        outcomes = run.outcomes if run is not None else []
-        failed = next((o for o in outcomes if o.status is Outcome.FAILED), None)
+        failed = next((o for o in run.outcomes if o.status is Outcome.FAILED), None)
         if failed is not None:
             culprit = f"{failed.name} #{failed.index}"
         elif isinstance(exc, (DuplicateInFlight, DedupUnavailable)):

@@ -79,6 +79,13 @@ class InvalidEnvelope(DeliveryRejected):
     code = "invalid_envelope"
 
 
+class MethodNotAllowed(DeliveryRejected):
+    """Any method but POST: Huggy only ever posts."""
+
+    status_code = 405
+    code = "method_not_allowed"
+
+
 class PayloadTooLarge(DeliveryRejected):
     """The body is larger than ``HUGGY_MAX_CONTENT_LENGTH``."""
 

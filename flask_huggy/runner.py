@@ -57,17 +57,17 @@ def run_delivery(
     *,
     only: Collection[int] | None = None,
     record_id: str | None = None,
-    journal: Journal | bool | None = True,
+    journal: Journal | None = None,
     replay: bool = False,
     run: Run | None = None,
     settings: Settings | None = None,
 ) -> Run:
     """Run ``delivery``'s receivers for ``endpoint``'s app and return the :class:`Run`.
 
-    With a journal (the endpoint's, unless ``journal`` gives another or
-    ``False``), a ``received`` record is written first, unless ``record_id``
-    names the one written by an earlier attempt, and an ``outcome`` record last,
-    whatever happens. :class:`~flask_huggy.JournalUnavailable` is raised before
+    With a journal (the endpoint's ``HUGGY_JOURNAL``, or ``journal``: replay
+    writes its outcomes beside the files it read), a ``received`` record is
+    written first, unless ``record_id`` names the one written by an earlier
+    attempt, and an ``outcome`` record last, whatever happens. :class:`~flask_huggy.JournalUnavailable` is raised before
     any receiver runs when the delivery cannot be recorded. ``only`` limits the
     run to those event positions (a retry, a replay). A receiver's exception
     propagates after the outcome is recorded; pass ``run`` to read how far the
@@ -78,7 +78,7 @@ def run_delivery(
     current.only = only
     if settings is None:
         settings = endpoint.settings
-    target = endpoint.journal_for(settings) if journal is True else journal or None
+    target = journal if journal is not None else endpoint.journal_for(settings)
     if target is not None:
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)
     error: BaseException | None = None
