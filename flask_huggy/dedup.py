@@ -274,12 +274,12 @@ class Deduplicator:
         states = []
         for key in keys:
             states.append(self.store.claim(key, owner, self.lease))
-            if states[-1] == BUSY:
+            if states[-1] == BUSY:  # give back what was taken: all or none, as claim_all
                 for taken, state in zip(keys, states):
                     if state == CLAIMED:
                         self.store.release(taken, owner)
                 break
-        return states + [CLAIMED] * (len(keys) - len(states))
+        return states
 
     def complete(self, claim: Claim) -> None:
         """Mark the event done; if the store is down, keep the mark and write it when it is back."""
