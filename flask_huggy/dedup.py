@@ -221,7 +221,9 @@ class Deduplicator:
     A done mark that cannot be written (the store went away just after the
     receivers returned) is kept in this process and written as soon as the store
     answers again, before the lease runs out, so that a finished event is never
-    run twice.
+    run twice. A lease that cannot be given back (a receiver raised while the
+    store was away) is kept the same way, so that Huggy's retry need not wait
+    for the whole lease to run out.
     """
 
     def __init__(self, store: Store, *, ttl: float = 86_400, lease: float = 300, key: KeyFunction = event_key) -> None:
@@ -229,8 +231,8 @@ class Deduplicator:
         self.ttl = ttl
         self.lease = lease
         self.key = key
-        #: Done marks still to write: (claim, when its lease runs out, on time.monotonic()).
-        self._pending: list[tuple[Claim, float]] = []
+        #: Writes still to make: (claim, when its lease runs out on time.monotonic(), done mark or release).
+        self._pending: list[tuple[Claim, float, bool]] = []
         self._pending_lock = threading.Lock()
 
     def claim(self, event: Event, delivery: Delivery, index: int) -> Claim | None:
@@ -288,29 +290,44 @@ class Deduplicator:
         try:
             self.store.complete(claim.key, claim.owner, self.ttl)
         except DedupUnavailable:
-            with self._pending_lock:
-                self._pending.append((claim, time.monotonic() + self.lease))
+            self._keep(claim, done=True)
             logger.warning(
                 "Could not mark a handled event done (the de-duplication store is down); "
                 "the mark is kept and written when the store answers again."
             )
 
     def release(self, claim: Claim) -> None:
-        if claim.key is not None:
+        """Give the lease back (the event failed); if the store is down, give it back when it is back."""
+        if claim.key is None:
+            return
+        try:
             self.store.release(claim.key, claim.owner)
+        except DedupUnavailable:
+            self._keep(claim, done=False)
+            logger.warning(
+                "Could not release the lease of a failed event (the de-duplication store is down); "
+                "it is released when the store answers again."
+            )
+
+    def _keep(self, claim: Claim, *, done: bool) -> None:
+        with self._pending_lock:
+            self._pending.append((claim, time.monotonic() + self.lease, done))
 
     def flush(self) -> None:
-        """Write the done marks the store could not take before; raise DedupUnavailable if it still cannot."""
+        """Make the writes the store could not take before; raise DedupUnavailable if it still cannot."""
         if not self._pending:
             return
         with self._pending_lock:
             now = time.monotonic()
-            # Past its lease a mark would be refused anyway: the key is free, or another's.
-            waiting = [(claim, deadline) for claim, deadline in self._pending if deadline > now]
+            # Past its lease a write would be refused anyway: the key is free, or another's.
+            waiting = [write for write in self._pending if write[1] > now]
             while waiting:
-                claim, _ = waiting[0]
+                claim, _, done = waiting[0]
                 try:
-                    self.store.complete(claim.key or "", claim.owner, self.ttl)
+                    if done:
+                        self.store.complete(claim.key or "", claim.owner, self.ttl)
+                    else:
+                        self.store.release(claim.key or "", claim.owner)
                 except DedupUnavailable:
                     self._pending = waiting
                     raise
@@ -319,7 +336,7 @@ class Deduplicator:
 
     @property
     def pending(self) -> int:
-        """How many done marks wait for the store."""
+        """How many done marks and releases wait for the store."""
         return len(self._pending)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -21,31 +22,74 @@ def redis_server_binary() -> str:
     return binary
 
 
+class RedisServer:
+    """A redis-server the soak tests can crash (``kill -9``) and start again, on the same port and data.
+
+    ``durable=True`` keeps an append-only file synced on every write, as a Redis
+    used as a broker or a de-duplication store is deployed: what it answered
+    "OK" to survives the crash, so what a test loses is the library's doing.
+    """
+
+    def __init__(self, *, durable: bool = False) -> None:
+        self.binary = redis_server_binary()
+        self.port = free_port()
+        self.durable = durable
+        self.workdir = tempfile.mkdtemp(prefix="huggy-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
+             "--dir", self.workdir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not self._answers_ping():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """Crash it: SIGKILL, no shutdown; connections drop and new ones are refused until :meth:`start`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process, timeout=5)
+            self.process = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+@contextmanager
+def redis_server(*, durable: bool = False) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer`, stopped and its data removed on exit."""
+    server = RedisServer(durable=durable)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @contextmanager
 def running_redis() -> Iterator[str]:
     """Start redis-server without persistence; yield its ``redis://`` URL; stop it."""
-    binary = redis_server_binary()
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="huggy-redis-")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(process, timeout=5)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with redis_server() as server:
+        yield server.url

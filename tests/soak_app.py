@@ -1,14 +1,20 @@
-"""The app tests/test_soak.py runs under gunicorn: the blueprint, Redis de-duplication, one unreliable receiver.
+"""The app the soak tests run under gunicorn (and Celery): the blueprint, Redis de-duplication, one unreliable receiver.
 
-Run by gunicorn as ``tests.soak_app:create_app()`` from the repository root; every
-setting comes from the environment, so that all workers share one configuration:
+Run by gunicorn as ``tests.soak_app:create_app()`` from the repository root, and
+by ``celery -A tests.soak_worker worker``; every setting comes from the
+environment, so that all processes share one configuration:
 
-``HUGGY_WEBHOOK_TOKEN``
-    The token deliveries must carry.
-``HUGGY_DEDUP``
-    The ``redis://`` URL of the de-duplication store, shared by every worker.
+``HUGGY_*``
+    The library's settings, as the environment gives them: at least
+    ``HUGGY_WEBHOOK_TOKEN`` and ``HUGGY_DEDUP`` (a ``redis://`` URL).
 ``SOAK_REDIS_URL``
-    Where the receiver records what it handled (default: ``HUGGY_DEDUP``).
+    Where the receiver records what it handled: "the CRM" (default: ``HUGGY_DEDUP``).
+    The soaks that crash the de-duplication store keep the CRM on a Redis of its own.
+``SOAK_BROKER_URL``
+    Set, the webhook enqueues (``HUGGY_DISPATCH = "celery"``) into this Redis broker.
+``SOAK_VISIBILITY_TIMEOUT``
+    Seconds after which the Redis broker hands a task it got no acknowledgement for
+    to a worker again (default ``30``; Celery's own is an hour).
 ``SOAK_FAILURE_RATE``
     The probability that a receiver call fails (default ``0.1``).
 ``SOAK_SLOW_RATE`` / ``SOAK_SLOW_SECONDS``
@@ -52,11 +58,21 @@ def event_key(name: str, event_id: Any) -> str:
 def create_app() -> Flask:
     """The webhook app, configured from the environment (see the module docstring)."""
     app = Flask(__name__)
-    app.config.update(
-        HUGGY_WEBHOOK_TOKEN=os.environ["HUGGY_WEBHOOK_TOKEN"],
-        HUGGY_DEDUP=os.environ["HUGGY_DEDUP"],
-    )
+    app.config.update({key: value for key, value in os.environ.items() if key.startswith("HUGGY_")})
     app.register_blueprint(flask_huggy.blueprint)
+    broker_url = os.environ.get("SOAK_BROKER_URL")
+    if broker_url:
+        from celery import Celery
+
+        celery = Celery("soak", broker=broker_url)
+        celery.conf.update(
+            broker_connection_retry_on_startup=True,
+            worker_prefetch_multiplier=1,
+            broker_transport_options={"visibility_timeout": float(os.environ.get("SOAK_VISIBILITY_TIMEOUT", "30"))},
+        )
+        app.config["HUGGY_DISPATCH"] = "celery"
+        flask_huggy.init_celery(app, celery)
+        app.extensions["celery"] = celery
     store = redis.Redis.from_url(os.environ.get("SOAK_REDIS_URL") or os.environ["HUGGY_DEDUP"])
     failure_rate = float(os.environ.get("SOAK_FAILURE_RATE", "0.1"))
     slow_rate = float(os.environ.get("SOAK_SLOW_RATE", "0"))

@@ -367,3 +367,36 @@ def test_a_kept_done_mark_waits_while_the_store_is_still_down() -> None:
 
     assert dedup.pending == 0
     assert store.claim("k", "other", 60) == "done"
+
+
+def test_a_lease_redis_could_not_take_back_is_given_back_when_it_answers_so_the_retry_runs() -> None:
+    import time
+
+    from flask_huggy.dedup import RedisStore
+
+    with running_redis() as url:
+        store = RedisStore(url, timeout=0.2)
+        app = create_app(HUGGY_DEDUP=store, TESTING=False)  # lease: 300 s by default
+        runs: list[int] = []
+        admin = redis.Redis.from_url(url)
+
+        @signals.closed_chat.connect_via(app)
+        def fail_during_a_blip(sender: Flask, event: Any, **extra: Any) -> None:
+            runs.append(event.raw["id"])
+            if len(runs) == 1:
+                admin.execute_command("CLIENT", "PAUSE", 700, "ALL")  # Redis stops answering for 0.7 s
+                raise RuntimeError("the CRM is down")
+
+        first = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+        assert first.status_code == 500
+        assert app.extensions["huggy"]["huggy"].dedup.pending == 1
+        time.sleep(0.8)
+
+        retried = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+        # Not "duplicate_in_flight" for the rest of the lease: the kept release went first.
+        assert retried.status_code == 200, retried.get_json()
+        assert retried.get_json()["duplicates"] == 0
+        assert runs == [30608118, 30608118]
+        assert app.extensions["huggy"]["huggy"].dedup.pending == 0
+        assert [admin.get(key) for key in admin.keys("huggy:dedup:*")] == [b"done"]
