@@ -1,0 +1,242 @@
+"""Celery soak: deliveries through gunicorn to real Celery workers while the broker and the dedup Redis crash.
+
+``HUGGY_DISPATCH = "celery"``: tests/soak_app.py runs under gunicorn (2 gthread
+workers of 4 threads) and enqueues each delivery into a Redis broker; a real
+``celery worker`` (prefork, 3 processes, ``tests/soak_worker.py``) runs the
+receivers, de-duplicating with a second Redis and journaling every attempt. The
+receiver fails 10% of the time, before its side effect, so that retries are always
+due; it records what it handled in a third Redis, "the CRM". The broker and the
+dedup store keep an append-only file synced on every write, as in production, so
+that what they acknowledged survives their crash and whatever goes missing is the
+library's doing.
+
+The clients behave as Huggy does (``tests/soak_support.py``). While they post:
+
+- at 30% of the deliveries the broker's Redis is killed (``kill -9``) and started
+  again 3.5 s later: the webhook answers 503 ``queue_unavailable`` meanwhile, and
+  the workers cannot publish the retries that fall due;
+- at 60% the dedup Redis is killed and started again 1.5 s later.
+
+Once every delivery has been queued, the test waits for the workers to finish
+(tasks whose acknowledgement was lost with the broker come back after the broker's
+visibility timeout, 10 s here), then runs ``flask huggy replay --failed`` on the
+journal, as the docs tell an operator to after a dead letter, until it has nothing
+left. The CRM's records must then show every event handled exactly once::
+
+    celery soak: deliveries=1500 events=2980 attempts=1763 retries=110 dead_lettered=9 replayed=1 lost=0 doubled=0
+
+(``lost`` counts the events neither handled nor dead-lettered, before the replay.)
+It is marked ``soak`` and runs as part of ``.ci/run``'s soak step; about a minute
+on two cores. Scale it with ``SOAK_CELERY_DELIVERIES`` (default 1500).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from .redis_server import RedisServer, redis_server
+from .soak_app import COUNTERS, HANDLED
+from .soak_support import (
+    ROOT,
+    Fault,
+    Figures,
+    faults_during,
+    gunicorn,
+    plan,
+    run_clients,
+    soak_env,
+    stop_group,
+    unexpected_errors,
+)
+
+pytestmark = pytest.mark.soak
+
+DELIVERIES = int(os.environ.get("SOAK_CELERY_DELIVERIES", "1500"))
+#: Seconds from the first post after which sending stops and the test fails.
+BUDGET_SECONDS = float(os.environ.get("SOAK_BUDGET_SECONDS", "90"))
+#: Seconds the workers get, after the last delivery was queued, to handle everything.
+SETTLE_SECONDS = 180.0
+WORKER_PROCESSES = 3
+FAILURE_RATE = 0.10
+#: Seconds each Redis is away, from its crash to its restart.
+BROKER_DOWN_SECONDS = 3.5
+DEDUP_DOWN_SECONDS = 1.5
+#: The webhook's time to give up on the broker (default 2 s): well under the client's timeout.
+ENQUEUE_TIMEOUT = 1.0
+
+
+@dataclass
+class CelerySoak:
+    url: str
+    env: dict[str, str]
+    broker: RedisServer
+    dedup: RedisServer
+    crm: str
+    journal: Path
+    web_log: Path
+    worker_log: Path
+
+
+@pytest.fixture
+def celery_soak() -> Iterator[CelerySoak]:
+    """Three Redis servers, gunicorn enqueueing into one of them, a prefork Celery worker consuming it."""
+    with (
+        redis_server(durable=True) as broker,
+        redis_server(durable=True) as dedup,
+        redis_server() as crm,
+        tempfile.TemporaryDirectory(prefix="huggy-celery-soak-") as workdir,
+    ):
+        journal = Path(workdir) / "journal"
+        env = soak_env(
+            HUGGY_DEDUP=dedup.url,
+            # Longer than any receiver runs; short enough that a lease left by a crash frees up within the test.
+            HUGGY_DEDUP_LEASE="30",
+            HUGGY_JOURNAL=str(journal),
+            HUGGY_CELERY_MAX_RETRIES="8",
+            HUGGY_CELERY_RETRY_BACKOFF="0.2",
+            HUGGY_CELERY_RETRY_BACKOFF_MAX="2",
+            HUGGY_CELERY_ENQUEUE_TIMEOUT=str(ENQUEUE_TIMEOUT),
+            SOAK_BROKER_URL=broker.url,
+            SOAK_VISIBILITY_TIMEOUT="10",
+            SOAK_REDIS_URL=crm.url,
+            SOAK_FAILURE_RATE=str(FAILURE_RATE),
+            SOAK_RECEIVER_DELAY="0.005",
+        )
+        web_log, worker_log = Path(workdir) / "gunicorn.log", Path(workdir) / "worker.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "tests.soak_worker", "worker", "--pool=prefork",
+            f"--concurrency={WORKER_PROCESSES}", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "--hostname", f"huggy-soak-{uuid.uuid4().hex[:8]}@%h",
+        ]  # fmt: skip
+        with worker_log.open("wb") as output:
+            worker = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            wait_for_worker(worker, worker_log)
+            with gunicorn("tests.soak_app:create_app()", env, web_log, workers=2, threads=4) as url:
+                yield CelerySoak(url, env, broker, dedup, crm.url, journal, web_log, worker_log)
+        finally:
+            stop_group(worker)
+
+
+def wait_for_worker(worker: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.1)
+
+
+def wait_until_settled(crm: redis.Redis, broker: redis.Redis, expected: set[str]) -> None:
+    """Until every event is handled and the broker holds no task, or SETTLE_SECONDS passed.
+
+    A task whose acknowledgement was lost with the broker stays in the broker's
+    ``unacked`` hash until the worker hands it out again: after the visibility
+    timeout, at kombu's next restore pass (every tenth poll cycle, so up to about
+    100 s). Its events already ran; when it comes back, de-duplication skips them.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        if expected <= crm.hgetall(HANDLED).keys() and not broker.llen("celery") and not broker.hlen("unacked"):
+            return
+        time.sleep(0.5)
+
+
+def replay_failed(soak: CelerySoak) -> tuple[int, str]:
+    """``flask huggy replay --failed`` on the journal until it has nothing left (at most 5 runs); runs and output.
+
+    It runs the receivers in its own process, synchronously, with the app's dedup
+    store, as an operator would run it after the outage.
+    """
+    env = {key: value for key, value in soak.env.items() if key != "SOAK_BROKER_URL"}
+    command = [sys.executable, "-m", "flask", "--app", "tests.soak_app:create_app()", "huggy", "replay", "--failed"]
+    outputs = []
+    for run in range(1, 6):
+        done = subprocess.run(
+            [*command, str(soak.journal)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        outputs.append(done.stdout + done.stderr)
+        if done.returncode == 0:
+            return run, "\n".join(outputs)
+    return 5, "\n".join(outputs)
+
+
+def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twice(celery_soak: CelerySoak) -> None:
+    soak = celery_soak
+    deliveries = plan(DELIVERIES, random.Random(20261130))
+    expected = {key for planned in deliveries for key in planned.keys}
+    figures = Figures()
+
+    def crash(server: RedisServer, seconds: float) -> None:
+        server.kill()
+        time.sleep(seconds)
+        server.start()
+
+    schedule = [
+        Fault(0.3, "broker_crash", lambda: crash(soak.broker, BROKER_DOWN_SECONDS)),
+        Fault(0.6, "dedup_redis_crash", lambda: crash(soak.dedup, DEDUP_DOWN_SECONDS)),
+    ]
+    started = time.monotonic()
+    with faults_during(schedule, figures, DELIVERIES) as faults:
+        run_clients(soak.url, deliveries, figures, deadline=started + BUDGET_SECONDS)
+    crm = redis.Redis.from_url(soak.crm, decode_responses=True)
+    broker = redis.Redis.from_url(soak.broker.url)
+    wait_until_settled(crm, broker, expected)
+    seconds = time.monotonic() - started
+
+    worker_log = soak.worker_log.read_text(errors="replace")
+    dead_lettered = worker_log.count("Dead-lettered a Huggy delivery")
+    before_replay = {key: int(n) for key, n in crm.hgetall(HANDLED).items()}
+    replays, replay_output = replay_failed(soak)
+    handled = {key: int(n) for key, n in crm.hgetall(HANDLED).items()}
+    receiver = {key: int(n) for key, n in crm.hgetall(COUNTERS).items()}
+
+    # Lost: neither handled by a worker nor kept in a dead letter that replay brings back.
+    lost = sorted(key for key in expected if handled.get(key, 0) == 0)
+    doubled = sorted(key for key, n in handled.items() if n > 1)
+    unexpected = sorted(set(handled) - expected)
+    replayed = sum(1 for key in expected if key in handled and key not in before_replay)
+    web_errors = unexpected_errors(soak.web_log.read_text(errors="replace"))
+    # What the broker still holds: tasks waiting, and tasks handed out but never acknowledged.
+    broker_left = f"queued={broker.llen('celery')} unacked={broker.hlen('unacked')}"
+
+    c = figures.counts
+    line = "celery soak: " + figures.line(
+        dead_lettered=dead_lettered, replayed=replayed, lost=len(lost), doubled=len(doubled), seconds=f"{seconds:.1f}"
+    )
+    detail = (
+        f"celery soak detail: faults={','.join(faults) or 'none'} {figures.answers()} "
+        f"receiver_failures={receiver.get('failures', 0)} "
+        f"retries_unpublishable={worker_log.count('could not be published')} replay_runs={replays} {broker_left} "
+        f"web_errors={len(web_errors)}"
+    )
+    print(f"\n{line}\n{detail}")
+    Path("/tmp/celery-soak-worker.log").write_text(worker_log)
+    report = (
+        f"{line}\n{detail}\nproblems: {list(dict.fromkeys(figures.problems))[:5]}\n"
+        f"lost: {lost[:5]}\ndoubled: {doubled[:5]}\nunexpected: {unexpected[:5]}\n"
+        f"web errors: {web_errors[:10]}\nreplay:\n{replay_output[-2000:]}\n"
+        f"worker log (tail):\n{worker_log[-3000:]}"
+    )
+
+    assert not figures.problems, report
+    assert faults == ["broker_crash", "dedup_redis_crash"], report
+    assert (c["deliveries"], c["events"]) == (len(deliveries), len(expected)), report
+    assert lost == [] and doubled == [] and unexpected == [], report
+    assert web_errors == [], report
+    assert c["http_503_queue_unavailable"] > 0, report  # the broker crashed while deliveries were coming in
+    assert receiver["failures"] > 0, report
