@@ -22,6 +22,7 @@ enqueued, so the blueprint can import :func:`enqueue_delivery` without it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -47,9 +48,6 @@ logger = logging.getLogger("flask_huggy")
 #: The name of the task for the default endpoint (``HUGGY_*`` keys).
 TASK_NAME = "flask_huggy.dispatch_delivery"
 
-#: The webhook retries a publish once, at once: enough to replace a pooled broker
-#: connection that died while the broker restarted, short enough to answer fast.
-_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
 #: The settings a task needs to retry, read on their own when the rest of the config is broken.
 _RETRY_KEYS = ("CELERY_MAX_RETRIES", "CELERY_RETRY_BACKOFF", "CELERY_RETRY_BACKOFF_MAX")
 #: Broker URL schemes of kombu's Redis transports, which take socket timeouts.
@@ -207,31 +205,71 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
         # A test suite's eager Celery runs the task here and now, with no broker to reach.
         eager_id: str = state.task.apply_async(args=[body, config_prefix], serializer="json").id
         return eager_id
-    from celery.exceptions import CeleryError  # type: ignore[import-untyped]
-    from kombu.exceptions import KombuError
-
+    options = {
+        "args": [body, config_prefix],
+        "serializer": "json",
+        # What monitoring (events, Flower) shows instead of the delivery's
+        # contents: no personal data there, and no repr of a large payload.
+        "argsrepr": _describe(body, config_prefix),
+        "kwargsrepr": "{}",
+    }
+    # One try, and a second only if the first lost its connection before the timeout ran
+    # out: a pooled connection that died while the broker restarted fails at once and is
+    # replaced; a broker that hangs has used up the timeout and is not waited on again.
+    deadline = time.monotonic() + timeout
     try:
-        pool = state.producer_pool(timeout)
-        with pool.acquire(block=True, timeout=timeout) as producer:
-            result = state.task.apply_async(
-                args=[body, config_prefix],
-                serializer="json",
-                producer=producer,
-                retry=True,
-                retry_policy=_PUBLISH_RETRY_POLICY,
-                # What monitoring (events, Flower) shows instead of the delivery's
-                # contents: no personal data there, and no repr of a large payload.
-                argsrepr=_describe(body, config_prefix),
-                kwargsrepr="{}",
-            )
-    except (KombuError, CeleryError, OSError) as exc:
+        try:
+            return _publish(state, timeout, deadline, options)
+        except _Unpublished as failure:
+            if not failure.connection_lost or time.monotonic() >= deadline:
+                raise
+        return _publish(state, timeout, deadline, options)
+    except _Unpublished as failure:
+        cause = failure.__cause__
         logger.warning(
-            "Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.", type(exc).__name__
+            "Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.", type(cause).__name__
         )
         raise QueueUnavailable(
             "The task queue (Celery's broker) is unavailable; Huggy will retry the delivery."
-        ) from exc
-    task_id: str = result.id
+        ) from cause
+
+
+class _Unpublished(Exception):
+    """One try to publish failed; ``connection_lost``: the broker's connection broke (worth one more try)."""
+
+    def __init__(self, connection_lost: bool) -> None:
+        super().__init__(connection_lost)
+        self.connection_lost = connection_lost
+
+
+def _publish(state: CeleryState, timeout: float, deadline: float, options: dict[str, Any]) -> str:
+    """Publish the task once, on a pooled producer; raise :class:`_Unpublished` from what the broker did.
+
+    Without Celery's publish retry (``retry=False``): kombu's retry loop reconnects
+    up to twice after a failed publish, each time waiting the whole socket timeout
+    on a broker that hangs, so the first publish of a pooled connection took three
+    timeouts (6 s with the default 2 s). A connection that failed is closed here
+    (``collect()``, as kombu's own retry does), so that its next use connects anew.
+    """
+    from celery.exceptions import CeleryError  # type: ignore[import-untyped]
+    from kombu.exceptions import KombuError, OperationalError
+
+    try:
+        pool = state.producer_pool(timeout)
+        with pool.acquire(block=True, timeout=max(deadline - time.monotonic(), 0.0)) as producer:
+            connection = producer.connection
+            # Without kombu's retry, the transport's own exceptions (redis-py's) come through as they are.
+            lost = (OperationalError, *connection.connection_errors, *connection.channel_errors)
+            try:
+                task_id: str = state.task.apply_async(producer=producer, retry=False, **options).id
+            except lost as exc:
+                with contextlib.suppress(*lost):
+                    connection.collect()
+                raise _Unpublished(connection_lost=True) from exc
+    except _Unpublished:
+        raise
+    except (KombuError, CeleryError, OSError) as exc:
+        raise _Unpublished(connection_lost=False) from exc
     return task_id
 
 
