@@ -213,7 +213,7 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
         "argsrepr": _describe(body, config_prefix),
         "kwargsrepr": "{}",
     }
-    # One try, and a second only if the first lost its connection before the timeout ran
+    # One try, and a second only if the broker failed the first before the timeout ran
     # out: a pooled connection that died while the broker restarted fails at once and is
     # replaced; a broker that hangs has used up the timeout and is not waited on again.
     deadline = time.monotonic() + timeout
@@ -221,7 +221,7 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
         try:
             return _publish(state, timeout, deadline, options)
         except _Unpublished as failure:
-            if not failure.connection_lost or time.monotonic() >= deadline:
+            if not failure.broker_failed or time.monotonic() >= deadline:
                 raise
         return _publish(state, timeout, deadline, options)
     except _Unpublished as failure:
@@ -235,11 +235,11 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
 
 
 class _Unpublished(Exception):
-    """One try to publish failed; ``connection_lost``: the broker's connection broke (worth one more try)."""
+    """One try to publish failed; ``broker_failed``: its connection or channel did, so a new one may not."""
 
-    def __init__(self, connection_lost: bool) -> None:
-        super().__init__(connection_lost)
-        self.connection_lost = connection_lost
+    def __init__(self, broker_failed: bool) -> None:
+        super().__init__(broker_failed)
+        self.broker_failed = broker_failed
 
 
 def _publish(state: CeleryState, timeout: float, deadline: float, options: dict[str, Any]) -> str:
@@ -248,8 +248,10 @@ def _publish(state: CeleryState, timeout: float, deadline: float, options: dict[
     Without Celery's publish retry (``retry=False``): kombu's retry loop reconnects
     up to twice after a failed publish, each time waiting the whole socket timeout
     on a broker that hangs, so the first publish of a pooled connection took three
-    timeouts (6 s with the default 2 s). A connection that failed is closed here
-    (``collect()``, as kombu's own retry does), so that its next use connects anew.
+    timeouts (6 s with the default 2 s); it also writes its policy into the pooled
+    connection's transport options, over the bounds :meth:`CeleryState.producer_pool`
+    set. A connection that failed is closed here (``collect()``, as kombu's own retry
+    does), so that its next use connects anew.
     """
     from celery.exceptions import CeleryError  # type: ignore[import-untyped]
     from kombu.exceptions import KombuError, OperationalError
@@ -258,18 +260,18 @@ def _publish(state: CeleryState, timeout: float, deadline: float, options: dict[
         pool = state.producer_pool(timeout)
         with pool.acquire(block=True, timeout=max(deadline - time.monotonic(), 0.0)) as producer:
             connection = producer.connection
-            # Without kombu's retry, the transport's own exceptions (redis-py's) come through as they are.
+            # Celery wraps the transport's errors in kombu's OperationalError, but not all of them.
             lost = (OperationalError, *connection.connection_errors, *connection.channel_errors)
             try:
                 task_id: str = state.task.apply_async(producer=producer, retry=False, **options).id
             except lost as exc:
                 with contextlib.suppress(*lost):
                     connection.collect()
-                raise _Unpublished(connection_lost=True) from exc
+                raise _Unpublished(broker_failed=True) from exc
     except _Unpublished:
         raise
     except (KombuError, CeleryError, OSError) as exc:
-        raise _Unpublished(connection_lost=False) from exc
+        raise _Unpublished(broker_failed=False) from exc
     return task_id
 
 

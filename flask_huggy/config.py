@@ -99,7 +99,7 @@ class Settings:
     #: Seconds before the first retry; each next one waits twice as long, up to the max.
     celery_retry_backoff: float
     celery_retry_backoff_max: float
-    #: Seconds the webhook may spend reaching the broker before it answers 503.
+    #: Seconds the webhook waits for a broker that does not answer before it answers 503 (twice this at most).
     celery_enqueue_timeout: float
     #: ``"jiter"`` or ``"stdlib"``: what reads request bodies (``"auto"`` resolved).
     json_decoder: str
@@ -576,7 +576,10 @@ SETTINGS: tuple[Setting, ...] = (
         "CELERY_ENQUEUE_TIMEOUT",
         2.0,
         _seconds(positive=True, example="2"),
-        doc="seconds, more than 0, the webhook may spend reaching the broker before it answers 503.",
+        doc=(
+            "seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503"
+            " (twice this at most: a second try starts only within it)."
+        ),
     ),
     Setting(
         "JSON_DECODER",

@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
+
 from .processes import free_port, missing_system_tool, stop
 
 
@@ -61,6 +63,32 @@ class RedisServer:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self.process = None
+
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        """Freeze it (SIGSTOP) for the block, then let it go on (SIGCONT).
+
+        A hung broker, as a Redis swapping or stuck on a slow disk is: the kernel
+        still accepts connections and takes what clients send, Redis answers nothing.
+        """
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.process.send_signal(signal.SIGCONT)
+
+    def connections_received(self) -> int:
+        """How many connections Redis has accepted since it started (``INFO``), this one included.
+
+        The connection that asks is the newest: Redis accepts in arrival order, so
+        every connection made before it, even while Redis was frozen, is counted.
+        """
+        client = redis.Redis(port=self.port, socket_timeout=10)
+        try:
+            return int(client.info("stats")["total_connections_received"])
+        finally:
+            client.close()
 
     def stop(self) -> None:
         if self.process is not None:

@@ -41,7 +41,7 @@ from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fre
 from . import conftest
 from .celery_app import BROKER_ENV, TOKEN, create_app, describe
 from .processes import free_port, stop
-from .redis_server import redis_server_binary, running_redis
+from .redis_server import redis_server, redis_server_binary, running_redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the worker may take to start, and a test to see its receivers' effect.
@@ -359,6 +359,32 @@ def test_a_broker_that_never_answers_gets_a_503_within_the_enqueue_timeout() -> 
     assert response.status_code == 503
     assert response.get_json()["error"] == "queue_unavailable"
     assert elapsed < 3.0, elapsed  # measured: about 0.5 s, one timeout
+
+
+def test_a_broker_that_hangs_under_a_pooled_connection_is_waited_on_once_not_three_times() -> None:
+    """The first publish after the broker hung used to wait three timeouts (issue 13: 6 s, not 2 s).
+
+    The web process's pooled connection is healthy, then Redis freezes: the publish
+    times out, and kombu's publish retry reconnected twice, each new connection
+    waiting a whole timeout for Redis's answer to its handshake. Every connection
+    opened to the frozen Redis is one more timeout the request waited, so the test
+    counts them, once Redis runs again: none may be opened after a publish that
+    used up the timeout. The count is what the fix changes, not a speed; the
+    elapsed time is only reported.
+    """
+    with redis_server() as server:
+        app = create_app(server.url, HUGGY_CELERY_ENQUEUE_TIMEOUT=0.5)
+        assert post(app, closed_chats(fresh_id())).status_code == 200  # the pool now holds a live connection
+        before = server.connections_received()
+        with server.hung():
+            started = time.monotonic()
+            response = post(app, closed_chats(fresh_id()))
+            elapsed = time.monotonic() - started
+        opened = server.connections_received() - before - 1  # the count's own connection
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "queue_unavailable"
+    assert opened == 0, f"{opened} connection(s) opened to the hung broker; 503 after {elapsed:.2f} s"
 
 
 def test_the_webhook_enqueues_again_once_the_broker_is_back() -> None:
