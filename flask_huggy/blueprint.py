@@ -181,7 +181,11 @@ def _handle_webhook(name: str) -> Response:
     if settings.strict:
         validate_all(delivery)
     if settings.dispatch == "celery":
-        enqueue(endpoint, payload)
+        # On disk before it is queued: a task the broker loses (it crashed as a
+        # worker took the task) is still in the journal, for replay --failed.
+        journal = endpoint.journal_for(settings)
+        record_id = journal.received(delivery, endpoint=endpoint.config_prefix) if journal is not None else None
+        enqueue(endpoint, payload, record_id=record_id)
         return jsonify(status="queued", events=len(delivery.events))
     summary = run_delivery(endpoint, delivery, settings=settings).summary
     assert summary is not None  # run_delivery returned: the dispatch did

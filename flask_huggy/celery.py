@@ -193,20 +193,26 @@ def enqueue_delivery(app: Flask, payload: Mapping[str, Any], config_prefix: str 
     return enqueue(endpoint_by_prefix(app, config_prefix), payload)
 
 
-def enqueue(endpoint: Endpoint, payload: Mapping[str, Any]) -> str:
-    """:func:`enqueue_delivery` for an endpoint the caller holds (the webhook)."""
+def enqueue(endpoint: Endpoint, payload: Mapping[str, Any], *, record_id: str | None = None) -> str:
+    """:func:`enqueue_delivery` for an endpoint the caller holds (the webhook).
+
+    ``record_id`` is the delivery's journal record, written by the webhook: the
+    worker writes its outcomes under it instead of journaling the delivery again.
+    """
     state = _celery_of(endpoint)
     config_prefix = endpoint.config_prefix
     timeout = endpoint.settings.celery_enqueue_timeout
     body = dict(payload)
     if "token" in body:
         body["token"] = mask_token(body["token"])
+    kwargs = {} if record_id is None else {"record_id": record_id}
     if state.celery.conf.task_always_eager:
         # A test suite's eager Celery runs the task here and now, with no broker to reach.
-        eager_id: str = state.task.apply_async(args=[body, config_prefix], serializer="json").id
+        eager_id: str = state.task.apply_async(args=[body, config_prefix], kwargs=kwargs, serializer="json").id
         return eager_id
     options = {
         "args": [body, config_prefix],
+        "kwargs": kwargs,
         "serializer": "json",
         # What monitoring (events, Flower) shows instead of the delivery's
         # contents: no personal data there, and no repr of a large payload.
@@ -301,7 +307,7 @@ def _dispatch_delivery(
     ``only`` limits a retry to the events that did not succeed (``None``: all);
     ``failures`` counts the attempts in which something raised; ``busy_since`` is
     when the de-duplication store first answered "busy" or "unavailable";
-    ``record_id`` is the delivery's journal record, written by the first attempt.
+    ``record_id`` is the delivery's journal record, written by the webhook (or the first attempt).
     """
     from celery.exceptions import Reject
 

@@ -329,6 +329,30 @@ def test_the_broker_gets_one_json_task_per_delivery_with_the_token_masked(web, p
     assert published[0]["headers"]["argsrepr"] == "(<Huggy delivery of HUGGY_: {'closedChat': 2}>, 'HUGGY_')"
 
 
+def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_broker_loses_is_replayed(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "journal"
+    with running_redis() as url:  # a broker with no worker: the task stays in the queue
+        app = create_app(url, HUGGY_JOURNAL=str(journal))
+        chat = fresh_id()
+
+        assert post(app, closed_chats(chat)).get_json() == {"status": "queued", "events": 1}
+
+        [written] = [json.loads(line) for path in journal.glob("*.jsonl") for line in path.read_text().splitlines()]
+        assert written["kind"] == "received" and written["delivery"]["messages"] == closed_chats(chat)["messages"]
+        broker = redis.Redis.from_url(url)
+        [message] = broker.lrange("celery", 0, -1)
+        _, kwargs, _ = json.loads(base64.b64decode(json.loads(message)["body"]))
+        assert kwargs == {"record_id": written["id"]}  # the worker's outcomes go under the webhook's record
+
+        broker.delete("celery")  # the broker crashed as a worker took the task: it is gone
+        replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+
+        assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
+        assert broker.hgetall("test:handled") == {f"closedChat:{chat}".encode(): b"1"}
+
+
 # --- Broker down -------------------------------------------------------------------------
 
 
