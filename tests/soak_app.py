@@ -24,6 +24,10 @@ environment, so that all processes share one configuration:
     At most this many seconds of ordinary work per call (default ``0``), so that
     concurrent duplicates overlap.
 
+The first call for an event whose key the test put in the CRM's ``soak:stall`` set
+hangs, before any side effect, with its pid in ``soak:stalled``: the test kills that
+process (``kill -9``), as a worker dies in the middle of a task.
+
 The receiver stands for a CRM call: it fails *before* its side effect, as a refused
 API call does. A receiver that recorded and then raised would have had its effect
 while the library, seeing the exception, lets Huggy's retry run the event again:
@@ -48,6 +52,12 @@ from flask_huggy import Event, signals
 HANDLED = "soak:handled"
 #: The Redis hash of the receiver's counters (``failures``, ``slow``).
 COUNTERS = "soak:counters"
+#: The Redis set of event keys whose first call stalls, for the test to kill the process running it.
+STALL = "soak:stall"
+#: The Redis hash of the stalled calls: event key -> the pid of the process stalled in it.
+STALLED = "soak:stalled"
+#: Seconds a stalled call waits for its process to be killed.
+STALL_SECONDS = 60
 
 
 def event_key(name: str, event_id: Any) -> str:
@@ -81,6 +91,9 @@ def create_app() -> Flask:
 
     @signals.event_received.connect_via(app)
     def record_in_crm(sender: Flask, event: Event, **extra: Any) -> None:
+        key = event_key(event.name, event.raw.get("id"))
+        if store.sismember(STALL, key) and store.hsetnx(STALLED, key, os.getpid()):
+            time.sleep(STALL_SECONDS)  # a CRM call that hangs: the test kills this process meanwhile
         if random.random() < slow_rate:
             store.hincrby(COUNTERS, "slow", 1)
             time.sleep(slow_seconds)
@@ -89,6 +102,6 @@ def create_app() -> Flask:
         if random.random() < failure_rate:
             store.hincrby(COUNTERS, "failures", 1)
             raise RuntimeError(f"The CRM refused {event.name} {event.raw.get('id')}")
-        store.hincrby(HANDLED, event_key(event.name, event.raw.get("id")), 1)
+        store.hincrby(HANDLED, key, 1)
 
     return app

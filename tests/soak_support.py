@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from flask_huggy.testing import build_delivery, build_event
 
 from .conftest import TOKEN
 from .processes import free_port
-from .soak_app import event_key
+from .soak_app import STALLED, event_key
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_PATH = "/huggy/webhook"
@@ -289,6 +290,17 @@ def faults_during(schedule: list[Fault], figures: Figures, deliveries: int) -> I
         figures.stop.set()  # faults not reached yet give up
         for thread in threads:
             thread.join(60)
+
+
+def kill_stalled(crm: redis.Redis, key: str, timeout: float = 60) -> int:
+    """Wait until a process stalls on event ``key`` (tests/soak_app.py), kill it (SIGKILL); its pid."""
+    deadline = time.monotonic() + timeout
+    while (pid := crm.hget(STALLED, key)) is None:
+        if time.monotonic() > deadline:
+            raise SoakFailure(f"no process stalled on {key} within {timeout:g} s")
+        time.sleep(0.05)
+    os.kill(int(pid), signal.SIGKILL)
+    return int(pid)
 
 
 def soak_env(**settings: str) -> dict[str, str]:

@@ -15,6 +15,10 @@ The clients behave as Huggy does (``tests/soak_support.py``). While they post:
 - at 30% of the deliveries the broker's Redis is killed (``kill -9``) and started
   again 3.5 s later: the webhook answers 503 ``queue_unavailable`` meanwhile, and
   the workers cannot publish the retries that fall due;
+- at 45% the worker process running one chosen event's receiver, which hangs before
+  its side effect, is killed (``kill -9``): Celery hands the task out again, and it
+  runs once the dead process's lease on the event (``HUGGY_DEDUP_LEASE``, 10 s here)
+  has run out;
 - at 60% the dedup Redis is killed and started again 1.5 s later.
 
 Once every delivery has been queued, the test waits for the workers to finish
@@ -50,13 +54,14 @@ import pytest
 import redis
 
 from .redis_server import RedisServer, redis_server
-from .soak_app import COUNTERS, HANDLED
+from .soak_app import COUNTERS, HANDLED, STALL
 from .soak_support import (
     ROOT,
     Fault,
     Figures,
     faults_during,
     gunicorn,
+    kill_stalled,
     plan,
     run_clients,
     soak_env,
@@ -106,8 +111,9 @@ def celery_soak() -> Iterator[CelerySoak]:
         journal = Path(workdir) / "journal"
         env = soak_env(
             HUGGY_DEDUP=dedup.url,
-            # Longer than any receiver runs; short enough that a lease left by a crash frees up within the test.
-            HUGGY_DEDUP_LEASE="30",
+            # Longer than any receiver runs (but the one killed); short enough that the lease
+            # the killed process held frees up within the test.
+            HUGGY_DEDUP_LEASE="10",
             HUGGY_JOURNAL=str(journal),
             HUGGY_CELERY_MAX_RETRIES="8",
             HUGGY_CELERY_RETRY_BACKOFF="0.2",
@@ -196,14 +202,18 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
         time.sleep(seconds)
         server.start()
 
+    crm = redis.Redis.from_url(soak.crm, decode_responses=True)
+    # The worker process that runs this event's receiver hangs in it, before its side effect, and is killed.
+    stalled = deliveries[int(0.45 * DELIVERIES)].keys[0]
+    crm.sadd(STALL, stalled)
     schedule = [
         Fault(0.3, "broker_crash", lambda: crash(soak.broker, BROKER_DOWN_SECONDS)),
+        Fault(0.45, "worker_process_kill", lambda: kill_stalled(crm, stalled)),
         Fault(0.6, "dedup_redis_crash", lambda: crash(soak.dedup, DEDUP_DOWN_SECONDS)),
     ]
     started = time.monotonic()
     with faults_during(schedule, figures, DELIVERIES) as faults:
         run_clients(soak.url, deliveries, figures, deadline=started + BUDGET_SECONDS)
-    crm = redis.Redis.from_url(soak.crm, decode_responses=True)
     broker = redis.Redis.from_url(soak.broker.url)
     wait_until_settled(broker)
     seconds = time.monotonic() - started
@@ -243,7 +253,8 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     )
 
     assert not figures.problems, report
-    assert faults == ["broker_crash", "dedup_redis_crash"], report
+    assert sorted(faults) == ["broker_crash", "dedup_redis_crash", "worker_process_kill"], report
+    assert "WorkerLostError" in worker_log, report  # Celery saw its process die mid-task
     assert (c["deliveries"], c["events"]) == (len(deliveries), len(expected)), report
     assert lost == [] and doubled == [] and unexpected == [], report
     assert web_errors == [], report
