@@ -223,21 +223,18 @@ def enqueue(endpoint: Endpoint, payload: Mapping[str, Any], *, record_id: str | 
     # out: a pooled connection that died while the broker restarted fails at once and is
     # replaced; a broker that hangs has used up the timeout and is not waited on again.
     deadline = time.monotonic() + timeout
-    try:
+    for attempt in (1, 2):
         try:
             return _publish(state, timeout, deadline, options)
         except _Unpublished as failure:
-            if not failure.broker_failed or time.monotonic() >= deadline:
-                raise
-        return _publish(state, timeout, deadline, options)
-    except _Unpublished as failure:
-        cause = failure.__cause__
-        logger.warning(
-            "Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.", type(cause).__name__
-        )
-        raise QueueUnavailable(
-            "The task queue (Celery's broker) is unavailable; Huggy will retry the delivery."
-        ) from cause
+            if attempt == 1 and failure.broker_failed and time.monotonic() < deadline:
+                continue
+            cause = failure.__cause__
+            break
+    logger.warning(
+        "Could not enqueue a Huggy delivery (%s): answering 503 so that Huggy retries.", type(cause).__name__
+    )
+    raise QueueUnavailable("The task queue (Celery's broker) is unavailable; Huggy will retry the delivery.") from cause
 
 
 class _Unpublished(Exception):
@@ -274,8 +271,6 @@ def _publish(state: CeleryState, timeout: float, deadline: float, options: dict[
                 with contextlib.suppress(*lost):
                     connection.collect()
                 raise _Unpublished(broker_failed=True) from exc
-    except _Unpublished:
-        raise
     except (KombuError, CeleryError, OSError) as exc:
         raise _Unpublished(broker_failed=False) from exc
     return task_id

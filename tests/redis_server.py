@@ -90,6 +90,12 @@ class RedisServer:
         finally:
             client.close()
 
+    def crash(self, seconds: float) -> None:
+        """Kill it, and start it again ``seconds`` later: a Redis that crashed and was restarted."""
+        self.kill()
+        time.sleep(seconds)
+        self.start()
+
     def stop(self) -> None:
         if self.process is not None:
             stop(self.process, timeout=5)

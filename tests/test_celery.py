@@ -15,11 +15,9 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fre
 from . import conftest
 from .celery_app import BROKER_ENV, TOKEN, create_app, describe
 from .processes import free_port, stop
-from .redis_server import redis_server, redis_server_binary, running_redis
+from .redis_server import redis_server, running_redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the worker may take to start, and a test to see its receivers' effect.
@@ -412,46 +410,21 @@ def test_a_broker_that_hangs_under_a_pooled_connection_is_waited_on_once_not_thr
 
 
 def test_the_webhook_enqueues_again_once_the_broker_is_back() -> None:
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    app = create_app(url)
-    with redis_on(port):
+    with redis_server() as server:
+        app = create_app(server.url)
         assert post(app, closed_chats(fresh_id())).status_code == 200
-    assert post(app, closed_chats(fresh_id())).status_code == 503
-    with redis_on(port):
+        server.kill()
+        assert post(app, closed_chats(fresh_id())).status_code == 503
+        server.start()  # empty: it kept nothing
         delivery = closed_chats(fresh_id())
         assert post(app, delivery).status_code == 200  # the pooled connection died with the broker
 
-        message = json.loads(redis.Redis.from_url(url).lindex("celery", 0))
+        message = json.loads(redis.Redis.from_url(server.url).lindex("celery", 0))
     assert message["content-type"] == "application/json"
     assert message["headers"]["task"] == TASK_NAME
     args, _, _ = json.loads(base64.b64decode(message["body"]))
     assert args[0]["messages"] == delivery["messages"]
     assert TOKEN not in json.dumps(message)
-
-
-@contextmanager
-def redis_on(port: int) -> Iterator[None]:
-    """A redis-server on a given port, stopped (and its data lost) on exit."""
-    process = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", tempfile.gettempdir()],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=port, socket_timeout=0.5).ping():
-                    break
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-        yield
-    finally:
-        stop(process)
 
 
 # --- Eager Celery (a user's test suite) --------------------------------------------------

@@ -52,6 +52,7 @@ from .soak_support import (
     plan,
     run_clients,
     soak_env,
+    tally,
     unexpected_errors,
 )
 
@@ -109,13 +110,9 @@ def test_thousands_of_retried_and_repeated_deliveries_run_every_event_exactly_on
     expected = {key for planned in deliveries for key in planned.keys}
     figures = Figures()
 
-    def crash_the_dedup_redis() -> None:
-        soak_server.dedup.kill()
-        time.sleep(BLIP_SECONDS)
-        soak_server.dedup.start()
-
+    crash = Fault(0.5, "dedup_redis_crash", lambda: soak_server.dedup.crash(BLIP_SECONDS))
     started = time.monotonic()
-    with faults_during([Fault(0.5, "dedup_redis_crash", crash_the_dedup_redis)], figures, DELIVERIES) as faults:
+    with faults_during([crash], figures, DELIVERIES) as faults:
         run_clients(soak_server.url, deliveries, figures, deadline=started + BUDGET_SECONDS)
     seconds = time.monotonic() - started
 
@@ -125,9 +122,7 @@ def test_thousands_of_retried_and_repeated_deliveries_run_every_event_exactly_on
     store = redis.Redis.from_url(soak_server.dedup.url, decode_responses=True)
     dedup_keys = list(store.scan_iter("huggy:dedup:*", count=1000))
     marks = store.mget(dedup_keys) if dedup_keys else []
-    lost = sorted(key for key in expected if handled.get(key, 0) == 0)
-    doubled = sorted(key for key, n in handled.items() if n > 1)
-    unexpected = sorted(set(handled) - expected)
+    lost, doubled, unexpected = tally(expected, handled)
     leases_left = sum(mark != "done" for mark in marks)
     server_log = soak_server.log.read_text(errors="replace")
     server_errors = unexpected_errors(server_log)

@@ -66,6 +66,7 @@ from .soak_support import (
     run_clients,
     soak_env,
     stop_group,
+    tally,
     unexpected_errors,
 )
 
@@ -197,19 +198,14 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     expected = {key for planned in deliveries for key in planned.keys}
     figures = Figures()
 
-    def crash(server: RedisServer, seconds: float) -> None:
-        server.kill()
-        time.sleep(seconds)
-        server.start()
-
     crm = redis.Redis.from_url(soak.crm, decode_responses=True)
     # The worker process that runs this event's receiver hangs in it, before its side effect, and is killed.
     stalled = deliveries[int(0.45 * DELIVERIES)].keys[0]
     crm.sadd(STALL, stalled)
     schedule = [
-        Fault(0.3, "broker_crash", lambda: crash(soak.broker, BROKER_DOWN_SECONDS)),
+        Fault(0.3, "broker_crash", lambda: soak.broker.crash(BROKER_DOWN_SECONDS)),
         Fault(0.45, "worker_process_kill", lambda: kill_stalled(crm, stalled)),
-        Fault(0.6, "dedup_redis_crash", lambda: crash(soak.dedup, DEDUP_DOWN_SECONDS)),
+        Fault(0.6, "dedup_redis_crash", lambda: soak.dedup.crash(DEDUP_DOWN_SECONDS)),
     ]
     started = time.monotonic()
     with faults_during(schedule, figures, DELIVERIES) as faults:
@@ -225,10 +221,8 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     handled = {key: int(n) for key, n in crm.hgetall(HANDLED).items()}
     receiver = {key: int(n) for key, n in crm.hgetall(COUNTERS).items()}
 
-    # Lost: neither handled by a worker nor kept in a dead letter that replay brings back.
-    lost = sorted(key for key in expected if handled.get(key, 0) == 0)
-    doubled = sorted(key for key, n in handled.items() if n > 1)
-    unexpected = sorted(set(handled) - expected)
+    # Lost: neither handled by a worker nor kept in the journal for the replay to bring back.
+    lost, doubled, unexpected = tally(expected, handled)
     replayed = sum(1 for key in expected if key in handled and key not in before_replay)
     web_errors = unexpected_errors(soak.web_log.read_text(errors="replace"))
     # What the broker still holds: tasks waiting, and tasks handed out but never acknowledged.
