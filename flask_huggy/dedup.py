@@ -222,8 +222,9 @@ class Deduplicator:
     receivers returned) is kept in this process and written as soon as the store
     answers again, before the lease runs out, so that a finished event is never
     run twice. A lease that cannot be given back (a receiver raised while the
-    store was away) is kept the same way, so that Huggy's retry need not wait
-    for the whole lease to run out.
+    store was away, or the store crashed before answering a claim it took) is
+    kept the same way, so that Huggy's retry need not wait for the whole lease
+    to run out.
     """
 
     def __init__(self, store: Store, *, ttl: float = 86_400, lease: float = 300, key: KeyFunction = event_key) -> None:
@@ -261,7 +262,15 @@ class Deduplicator:
             except (RecursionError, ValueError, TypeError):
                 # An object nested too deeply to serialise: run it, untracked, rather than lose it.
                 claims[index] = Claim(None, owner)
-        states = self._claim_keys([key for _, _, key in keyed], owner)
+        try:
+            states = self._claim_keys([key for _, _, key in keyed], owner)
+        except DedupUnavailable:
+            # The store may have taken the leases and lost only its answer (it crashed
+            # in between): give back whatever this owner holds once it answers again,
+            # or Huggy's retries would be "in flight" until the leases run out.
+            for _, _, key in keyed:
+                self._keep(Claim(key, owner), done=False)
+            raise
         for (index, event, key), state in zip(keyed, states):
             if state == BUSY:
                 raise DuplicateInFlight(f"Event {event.name} (#{index}) is being handled by another worker right now.")

@@ -400,3 +400,31 @@ def test_a_lease_redis_could_not_take_back_is_given_back_when_it_answers_so_the_
         assert runs == [30608118, 30608118]
         assert app.extensions["huggy"]["huggy"].dedup.pending == 0
         assert [admin.get(key) for key in admin.keys("huggy:dedup:*")] == [b"done"]
+
+
+def test_a_claim_whose_answer_the_store_lost_is_given_back_so_the_retry_runs() -> None:
+    from collections.abc import Sequence
+
+    from flask_huggy.errors import DedupUnavailable
+
+    class CrashesAfterClaiming(MemoryStore):
+        """Takes the leases, then "crashes" before answering, once: the leases are held by nobody who knows."""
+
+        crashed = False
+
+        def claim_all(self, keys: Sequence[str], owner: str, lease: float) -> list[str]:
+            states = super().claim_all(keys, owner, lease)
+            if not self.crashed:
+                self.crashed = True
+                raise DedupUnavailable("the connection dropped before the answer came")
+            return states
+
+    app = create_app(HUGGY_DEDUP=CrashesAfterClaiming(), TESTING=False)  # lease: 300 s by default
+    handled = Handled(app)
+
+    first = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+    retried = app.test_client().post("/huggy/webhook", json=load_payload("closedChat"))
+
+    assert first.get_json()["error"] == "dedup_unavailable"
+    assert retried.status_code == 200, retried.get_json()  # not "duplicate_in_flight" for 300 s
+    assert handled.ids == [("closedChat", 30608118)]
