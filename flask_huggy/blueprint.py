@@ -1,4 +1,4 @@
-"""The webhook endpoint: HTTP in, signals out, JSON back."""
+"""The webhook: HTTP in, signals out (or a queue), JSON back."""
 
 from __future__ import annotations
 
@@ -9,61 +9,33 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any
 
-import click
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
-from flask.cli import AppGroup
-from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers import Response as WerkzeugResponse
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .auth import mask_token, token_matches
-from .celery import enqueue
-from .config import Settings, check_settings
 from .dispatch import DispatchSummary, send_alert, validate_all
-from .endpoint import CONFIRM_INTERVAL, EXTENSION_KEY, Endpoint, add_endpoint, endpoint_by_prefix
-from .envelope import decode_json, is_handshake, parse_delivery
-from .errors import (
-    DeliveryRejected,
-    HandshakeError,
-    HuggyError,
-    InvalidBody,
-    InvalidEnvelope,
-    MethodNotAllowed,
-    PayloadTooLarge,
-    SourceRejected,
-    StaleDelivery,
-    TokenNotConfigured,
-    TokenRejected,
-)
+from .endpoint import EXTENSION_KEY, Endpoint
+from .envelope import MAX_DEPTH, decode_json, is_handshake, parse_delivery
+from .errors import DeliveryRejected
 from .events import Delivery
-from .handshake import confirm_token
+from .handshake import confirmations
 from .runner import run_delivery
-from .signals import delivery_refused, token_validated
+from .signals import delivery_refused
 
 logger = logging.getLogger("flask_huggy")
 
 _READ_CHUNK = 64 * 1024
 #: The longest token a handshake may carry: Huggy's are 32 hex digits.
 MAX_HANDSHAKE_TOKEN = 256
+#: The most events one delivery may carry; more get a 413 ``too_many_events`` before anything fires.
+MAX_EVENTS = 1000
+#: Methods answered with a JSON 405 rather than Flask's HTML one; Huggy only ever posts.
+_OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
 
 
-#: The state of one endpoint in one app: an :class:`~flask_huggy.endpoint.Endpoint`.
-EndpointState = Endpoint
-
-
-def endpoint_state(app: Flask, config_prefix: str = "HUGGY_") -> Endpoint:
-    """The :class:`~flask_huggy.endpoint.Endpoint` of ``app`` that reads ``config_prefix`` keys."""
-    return endpoint_by_prefix(app, config_prefix)
-
-
-def make_blueprint(
-    name: str = "huggy",
-    *,
-    url_prefix: str = "/huggy",
-    config_prefix: str = "HUGGY_",
-    import_name: str = __name__,
-) -> Blueprint:
-    """Build a webhook blueprint: ``POST {url_prefix}/webhook``.
+def make_blueprint(name: str = "huggy", *, url_prefix: str = "/huggy", config_prefix: str = "HUGGY_") -> Blueprint:
+    """Build a webhook blueprint: ``POST {url_prefix}/webhook``, configured by ``{config_prefix}*`` keys.
 
     :data:`flask_huggy.blueprint` is ``make_blueprint()``. Build another one for a
     second endpoint in the same app, e.g. a second Huggy account whose settings
@@ -71,70 +43,27 @@ def make_blueprint(
 
         app.register_blueprint(make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
 
-    Signals are shared; receivers tell endpoints apart by ``delivery`` or by the
-    ``endpoint`` of the request.
+    Registering it reads and checks the settings, once. ``celery=`` given to
+    ``register_blueprint`` makes the webhook queue deliveries for Celery
+    workers (``app.register_blueprint(flask_huggy.blueprint, celery=celery)``);
+    :class:`~flask_huggy.Huggy` passes its own ``celery`` the same way.
     """
-    bp = Blueprint(name, import_name, url_prefix=url_prefix)
-
-    def webhook() -> Response:
-        return _handle_webhook(name)
-
-    bp.add_url_rule("/webhook", endpoint="webhook", view_func=webhook, methods=["POST"])
-    bp.add_url_rule(
-        "/webhook",
-        endpoint="webhook_method_not_allowed",
-        view_func=_method_not_allowed,
-        methods=["GET", "PUT", "PATCH", "DELETE"],
-    )
-    bp.register_error_handler(HuggyError, _huggy_error_response)
-    bp.register_error_handler(HTTPException, _http_error_response)
-    bp.cli = _Commands(name, config_prefix)  # flask <name> ...
-    bp.record(partial(_on_register, name=name, config_prefix=config_prefix, blueprint=bp))
+    bp = Blueprint(name, __name__, url_prefix=url_prefix)
+    bp.add_url_rule("/webhook", endpoint="webhook", view_func=_webhook, methods=["POST", *_OTHER_METHODS])
+    bp.register_error_handler(HTTPException, _error_response)
+    bp.record(partial(_on_register, config_prefix=config_prefix))
     return bp
 
 
-class _Commands(AppGroup):
-    """``flask <name> ...``: the commands of :mod:`flask_huggy.cli`, loaded when the CLI runs.
-
-    A web process never runs them, so it never imports them (nor the test
-    builders they use).
-    """
-
-    def __init__(self, blueprint: str, config_prefix: str) -> None:
-        super().__init__(blueprint, short_help="Simulate, replay and inspect Huggy webhooks.")
-        self._blueprint = blueprint
-        self._config_prefix = config_prefix
-        self._loaded = False
-
-    def _load(self) -> None:
-        if not self._loaded:
-            self._loaded = True
-            from .cli import register_commands
-
-            register_commands(self, blueprint=self._blueprint, config_prefix=self._config_prefix)
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        self._load()
-        return super().list_commands(ctx)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._load()
-        return super().get_command(ctx, cmd_name)
-
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self._load()
-        super().format_help(ctx, formatter)
-
-
-def _on_register(state: BlueprintSetupState, *, name: str, config_prefix: str, blueprint: Blueprint) -> None:
+def _on_register(state: BlueprintSetupState, *, config_prefix: str) -> None:
     app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
-    check_settings(app.config, config_prefix)  # a broken HUGGY_* value stops the app here, not at Huggy's delivery
-    add_endpoint(app, name, config_prefix)
-    # Flask adds a blueprint's command group only when it already has commands;
-    # these are loaded on first use, so the group is added here.
-    if blueprint.cli.name is not None and blueprint.cli.name not in app.cli.commands:
-        app.cli.add_command(blueprint.cli)
-    _exempt_from_csrf(app, blueprint)
+    endpoint = Endpoint.create(app, state.name, config_prefix)
+    celery = state.options.get("celery")
+    if celery is not None:
+        from .celery import CeleryQueue  # Celery's glue is loaded only by apps that use Celery
+
+        endpoint.queue = CeleryQueue(celery, endpoint)
+    _exempt_from_csrf(app, state.blueprint)
 
 
 def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
@@ -161,35 +90,52 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
     app.before_request(exempt_once)
 
 
-def _handle_webhook(name: str) -> Response:
+def _webhook() -> Response:
+    if request.method != "POST":
+        raise MethodNotAllowed(["POST"], f"Huggy delivers webhooks with POST; {request.method} is not accepted here.")
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    endpoint: Endpoint = app.extensions[EXTENSION_KEY][name]
+    endpoint: Endpoint = app.extensions[EXTENSION_KEY][request.blueprint]
     settings = endpoint.settings
     if settings.allowed_networks:
-        _check_source(request.remote_addr, settings)
+        _check_source(request.remote_addr, endpoint)
     body = _read_body(request.stream, request.content_length, settings.max_content_length)
-    payload = decode_json(body, settings.json_decoder, max_depth=settings.max_depth)
+    payload = _decode(body)
     if not isinstance(payload, dict):
-        raise InvalidBody("The body must be a JSON object.", code="not_an_object")
+        raise DeliveryRejected("The body must be a JSON object.", error="not_an_object")
     if is_handshake(payload):
-        return _handle_handshake(app, payload, settings, endpoint)
-    _authenticate(payload.get("token"), settings, endpoint)
-    _check_event_count(payload.get("messages"), settings.max_events)
-    delivery = parse_delivery(payload, settings.timezone, endpoint=name)
+        return _answer_handshake(app, payload, endpoint)
+    _authenticate(payload.get("token"), endpoint)
+    _check_event_count(payload.get("messages"))
+    delivery = parse_delivery(payload, settings.timezone, endpoint=endpoint.name)
     if settings.max_age is not None:
         _check_freshness(delivery, settings.max_age)
     if settings.strict:
         validate_all(delivery)
-    if settings.dispatch == "celery":
+    if endpoint.queue is not None:
         # On disk before it is queued: a task the broker loses (it crashed as a
         # worker took the task) is still in the journal, for replay --failed.
-        journal = endpoint.journal_for(settings)
+        journal = endpoint.journal
         record_id = journal.received(delivery, endpoint=endpoint.config_prefix) if journal is not None else None
-        enqueue(endpoint, payload, record_id=record_id)
+        endpoint.queue.enqueue(delivery, record_id=record_id)
         return jsonify(status="queued", events=len(delivery.events))
-    summary = run_delivery(endpoint, delivery, settings=settings).summary
+    summary = run_delivery(endpoint, delivery).summary
     assert summary is not None  # run_delivery returned: the dispatch did
     return _accepted(app, summary)
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return decode_json(body, max_depth=MAX_DEPTH)
+    except DeliveryRejected as exc:
+        mimetype = request.mimetype
+        if exc.error != "invalid_json" or not mimetype or mimetype.endswith("json"):
+            raise
+        # curl -d 'token=...' sends a form: say so, rather than "Expecting value".
+        raise DeliveryRejected(
+            f"The body is sent as {mimetype}, which is not JSON; Huggy posts JSON (Content-Type: application/json).",
+            error="unsupported_media_type",
+            status=415,
+        ) from None
 
 
 def _accepted(app: Flask, summary: DispatchSummary) -> Response:
@@ -227,27 +173,33 @@ def _read_body(stream: IO[bytes], content_length: int | None, limit: int) -> byt
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The body is larger than the {limit} bytes this endpoint accepts.", limit=limit)
+def _too_large(limit: int) -> DeliveryRejected:
+    return DeliveryRejected(
+        f"The body is larger than the {limit} bytes this endpoint accepts.",
+        error="payload_too_large",
+        status=413,
+        limit=limit,
+    )
 
 
-def _authenticate(token: object, settings: Settings, state: Endpoint) -> None:
-    if not settings.tokens:
-        _allow_without_token(settings, state)
+def _authenticate(token: object, endpoint: Endpoint) -> None:
+    tokens = endpoint.settings.tokens
+    if not tokens:
+        _allow_without_token(endpoint)
         return
     if token is None:
-        raise TokenRejected("The delivery carries no token.", code="missing_token")
-    if not token_matches(token, settings.tokens):
+        raise DeliveryRejected("The delivery carries no token.", error="missing_token", status=403)
+    if not token_matches(token, tokens):
         logger.warning("Refused a Huggy request with a wrong token (%s).", mask_token(token))
-        raise TokenRejected("The token does not match the configured token.")
+        raise DeliveryRejected("The token does not match the configured token.", error="invalid_token", status=403)
 
 
-def _allow_without_token(settings: Settings, state: Endpoint) -> None:
+def _allow_without_token(endpoint: Endpoint) -> None:
     # Without a token anyone who finds the URL can post deliveries, so that takes
     # an explicit opt-in; the refusal is a 403 that Huggy retries, so nothing is
     # lost while the token is being set.
-    prefix = state.config_prefix
-    if not settings.allow_unauthenticated:
+    prefix = endpoint.config_prefix
+    if not endpoint.settings.allow_unauthenticated:
         logger.error(
             "Refused a Huggy delivery: %sWEBHOOK_TOKEN is not set. Set it to the token shown in Huggy's panel "
             "(Configurações > Webhook), or set %sALLOW_UNAUTHENTICATED = True to accept unsigned deliveries "
@@ -255,11 +207,13 @@ def _allow_without_token(settings: Settings, state: Endpoint) -> None:
             prefix,
             prefix,
         )
-        raise TokenNotConfigured(
-            f"This endpoint has no token configured ({prefix}WEBHOOK_TOKEN) and refuses deliveries until it has one."
+        raise DeliveryRejected(
+            f"This endpoint has no token configured ({prefix}WEBHOOK_TOKEN) and refuses deliveries until it has one.",
+            error="token_not_configured",
+            status=403,
         )
-    if not state.warned_no_token:
-        state.warned_no_token = True
+    if not endpoint.warned_no_token:
+        endpoint.warned_no_token = True
         logger.warning(
             "%sWEBHOOK_TOKEN is not set and %sALLOW_UNAUTHENTICATED is on: Huggy deliveries are accepted "
             "without checking their token. Set %sWEBHOOK_TOKEN to the token shown in Huggy's panel "
@@ -270,66 +224,78 @@ def _allow_without_token(settings: Settings, state: Endpoint) -> None:
         )
 
 
-def _check_event_count(messages: Any, limit: int) -> None:
+def _check_event_count(messages: Any) -> None:
     # Counted before a single Event is built: 350,000 empty events cost seconds
     # (and, with Redis de-duplication, as many keys) otherwise.
     if isinstance(messages, dict):
         count = sum(len(events) for events in messages.values() if isinstance(events, list))
-        if count > limit:
-            raise PayloadTooLarge(
-                f"The delivery carries {count} events; this endpoint accepts at most {limit} in one.",
-                code="too_many_events",
-                limit=limit,
+        if count > MAX_EVENTS:
+            raise DeliveryRejected(
+                f"The delivery carries {count} events; this endpoint accepts at most {MAX_EVENTS} in one.",
+                error="too_many_events",
+                status=413,
+                limit=MAX_EVENTS,
             )
 
 
-def _check_source(remote_addr: str | None, settings: Settings) -> None:
+def _check_source(remote_addr: str | None, endpoint: Endpoint) -> None:
     # remote_addr is the TCP peer, or what Werkzeug's ProxyFix set from the number
     # of proxies the user declared; X-Forwarded-For alone is never trusted.
     try:
         address = ipaddress.ip_address(remote_addr or "")
     except ValueError:
-        raise SourceRejected("The request's source address is unknown.") from None
+        raise DeliveryRejected(
+            "The request's source address is unknown.", error="forbidden_source", status=403
+        ) from None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    if not any(address in network for network in settings.allowed_networks):
+    if not any(address in network for network in endpoint.settings.allowed_networks):
         logger.warning("Refused a Huggy request from %s: not in ALLOWED_NETWORKS.", address)
-        raise SourceRejected(f"Requests from {address} are not accepted here.")
+        raise DeliveryRejected(f"Requests from {address} are not accepted here.", error="forbidden_source", status=403)
 
 
 def _check_freshness(delivery: Delivery, max_age: float) -> None:
     if delivery.time is None:
-        raise StaleDelivery("The delivery carries no time, and this endpoint only accepts recent ones.")
+        raise DeliveryRejected(
+            "The delivery carries no time, and this endpoint only accepts recent ones.",
+            error="stale_delivery",
+            status=403,
+        )
     age = time.time() - delivery.time.timestamp()
     # A delivery from the future is as suspect as an old one (beyond clock skew).
     if abs(age) > max_age:
-        raise StaleDelivery(f"The delivery was sent {age:.0f} s ago, outside the {max_age:g} s window.", age=round(age))
+        raise DeliveryRejected(
+            f"The delivery was sent {age:.0f} s ago, outside the {max_age:g} s window.",
+            error="stale_delivery",
+            status=403,
+            age=round(age),
+        )
 
 
-def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, state: Endpoint) -> Response:
-    """Answer Huggy's URL check by printing the token, then confirm it once the answer has left.
+def _answer_handshake(app: Flask, payload: dict[str, Any], endpoint: Endpoint) -> Response:
+    """Answer Huggy's URL check by printing the token; its confirmation request follows off this thread.
 
     Huggy accepts the URL when the answer's body is the token (its help pages:
     "imprimir o token"). The confirmation request its current docs mention has
-    no published endpoint, so it is sent after the answer, and whatever becomes
-    of it cannot change or delay what Huggy receives.
+    no published endpoint, so it is queued once the answer has left, and
+    whatever becomes of it cannot change or delay what Huggy receives.
     """
     token = payload.get("token")
     if payload.get("validToken") is not True:
-        raise InvalidEnvelope('A handshake must carry "validToken": true.', code="invalid_handshake")
+        raise DeliveryRejected('A handshake must carry "validToken": true.', error="invalid_handshake")
     if not isinstance(token, str) or not token:
-        raise InvalidEnvelope("The handshake carries no token.", code="missing_token")
+        raise DeliveryRejected("The handshake carries no token.", error="missing_token")
     if len(token) > MAX_HANDSHAKE_TOKEN:
         # Huggy's tokens are 32 hex digits; this answer prints the token back.
-        raise InvalidEnvelope(
+        raise DeliveryRejected(
             f"The handshake's token is longer than {MAX_HANDSHAKE_TOKEN} characters.",
-            code="token_too_long",
+            error="token_too_long",
             limit=MAX_HANDSHAKE_TOKEN,
         )
-    prefix = state.config_prefix
-    if settings.tokens:
-        _authenticate(token, settings, state)
+    if endpoint.settings.tokens:
+        _authenticate(token, endpoint)
     else:
+        prefix = endpoint.config_prefix
         logger.warning(
             "Answered Huggy's handshake for token %s while %sWEBHOOK_TOKEN is unset: set %sWEBHOOK_TOKEN to the "
             "token shown in Huggy's panel (it ends as shown here) so that deliveries are accepted.",
@@ -337,101 +303,30 @@ def _handle_handshake(app: Flask, payload: dict[str, Any], settings: Settings, s
             prefix,
             prefix,
         )
-    state.handshake_at = datetime.now(timezone.utc)
+    endpoint.handshake_at = datetime.now(timezone.utc)
     response = app.response_class(token, mimetype="text/plain")
     # The body is text Huggy sent: never let a browser read it as anything else.
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.call_on_close(partial(_confirm_after_answer, app, token, settings, state))
+    response.call_on_close(partial(confirmations.submit, endpoint, token))
     return response
 
 
-def _confirm_after_answer(app: Flask, token: str, settings: Settings, state: Endpoint) -> None:
-    # Runs when the server closes the answer (Werkzeug's call_on_close), outside
-    # the request: nothing here may raise into the server.
-    with app.app_context():
-        confirmed = _send_confirmation(token, settings, state)
-        try:
-            token_validated.send(app, token=token, confirmed=confirmed)
-        except Exception:
-            logger.exception("A token_validated receiver raised after Huggy's handshake was answered.")
-
-
-def _send_confirmation(token: str, settings: Settings, state: Endpoint) -> bool | None:
-    if not settings.tokens and not state.may_confirm(token):
-        # Without a configured token anyone may post handshakes: this process
-        # must not become a way to flood Huggy with requests.
-        logger.info(
-            "Answered a repeated handshake for token %s; its confirmation request was sent less than "
-            "%g s ago and is not sent again.",
-            mask_token(token),
-            CONFIRM_INTERVAL,
-        )
-        return None
-    if settings.confirm_url is None:
-        state.confirmed = None
-        logger.info(
-            "Answered Huggy's handshake for token %s; the confirmation request is switched off (%sCONFIRM_URL).",
-            mask_token(token),
-            state.config_prefix,
-        )
-        return None
-    try:
-        confirm_token(token, settings, session=state.http)
-    except HandshakeError as exc:
-        state.confirmed = False
-        state.last_handshake_error = exc.to_dict()
-        logger.warning(
-            "Answered Huggy's handshake for token %s; the confirmation request to %s failed: %s",
-            mask_token(token),
-            settings.confirm_url,
-            exc.message,
-        )
-        return False
-    state.confirmed = True
-    state.confirmed_at = datetime.now(timezone.utc)
-    state.last_handshake_error = None
-    logger.info(
-        "Answered Huggy's handshake for token %s and confirmed it to %s.", mask_token(token), settings.confirm_url
-    )
-    return True
-
-
-def _method_not_allowed() -> Response:
-    response, status = _huggy_error_response(
-        MethodNotAllowed(f"Huggy delivers webhooks with POST; {request.method} is not accepted here.")
-    )
+def _error_response(error: HTTPException) -> Response:
+    """The one handler: every refusal, ours or Werkzeug's (405, an app-wide 413), answers in one JSON shape."""
+    if isinstance(error, DeliveryRejected):
+        body = error.to_dict()
+    else:
+        body = {"error": (error.name or "error").lower().replace(" ", "_"), "message": error.description}
+    status = error.code or 500
+    if status < 500 or isinstance(error, DeliveryRejected):  # a 500 here is a receiver that raised
+        send_alert(delivery_refused, current_app._get_current_object(), error=error, status=status)  # type: ignore[attr-defined]
+    response = jsonify(body)
     response.status_code = status
-    response.headers["Allow"] = "POST, OPTIONS"
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
     return response
 
 
-def _huggy_error_response(error: HuggyError) -> tuple[Response, int]:
-    _refused(error)
-    return jsonify(error.to_dict()), error.status_code
-
-
-def _http_error_response(error: HTTPException) -> WerkzeugResponse:
-    # Werkzeug's own rejections (a client that hung up, an app-wide
-    # MAX_CONTENT_LENGTH) answer in the same JSON shape as ours.
-    code = (error.name or "error").lower().replace(" ", "_")
-    message = error.description or error.name
-    if (error.code or 500) < 500:  # a 500 here is a receiver that raised: receiver_failed told it
-        refusal = DeliveryRejected(message, code=code)
-        refusal.status_code = error.code or 400
-        _refused(refusal)
-    response = error.get_response()
-    response.data = jsonify(error=code, message=message).get_data()
-    response.content_type = "application/json"
-    return response
-
-
-def _refused(error: HuggyError) -> None:
-    send_alert(
-        delivery_refused,
-        current_app._get_current_object(),  # type: ignore[attr-defined]
-        error=error,
-        status=error.status_code,
-    )
-
-
+#: The webhook of the default endpoint: ``POST /huggy/webhook``, ``HUGGY_*`` keys.
 blueprint = make_blueprint()

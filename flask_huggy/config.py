@@ -1,41 +1,38 @@
-"""Settings read from ``app.config``: the ``HUGGY_*`` keys, their defaults and their parsers.
+"""The ``HUGGY_*`` settings: each declared once, as a field of :class:`Settings`.
 
-Each setting is declared once, in :data:`SETTINGS`: its key, its default, and the
-parser that turns a config value into what :class:`Settings` holds or raises a
-:class:`~flask_huggy.ConfigError` naming the key, the value and the fix.
-:data:`DEFAULTS` is derived from it.
+A field carries its key, default, parser and doc together (:func:`setting`), so
+nothing repeats them: :data:`SETTINGS`, ``flask huggy check`` and the
+configuration docs are all derived from :class:`Settings`.
 
-Settings are read when a request needs them, never copied at import time, so one
-blueprint serves many apps, each with its own config. A second endpoint reads the
-same keys under another prefix (``HUGGY_B_WEBHOOK_TOKEN`` for prefix ``HUGGY_B_``).
-Registering the blueprint (and :func:`~flask_huggy.init_celery`) reads them once
-with :func:`check_settings`, so that a broken value stops the app at startup
-instead of answering Huggy's first delivery with a 500.
+Settings are read once, when the webhook is registered on an app (``Huggy(app)``
+or ``app.register_blueprint``), as Flask-SQLAlchemy reads its keys in
+``init_app``: later changes to ``app.config`` are not seen. A second endpoint
+reads the same keys under another prefix (``HUGGY_B_WEBHOOK_TOKEN`` for prefix
+``HUGGY_B_``).
 
-Values often come from environment variables, as strings: booleans read
-``"true"``/``"false"``, ``"1"``/``"0"`` and ``"yes"``/``"no"`` (any case), numbers
-read numeric strings, and anything else is refused rather than guessed
-(``bool("false")`` is true).
+Values often come from environment variables, as strings
+(``app.config.from_prefixed_env()``): booleans read ``"true"``/``"false"``,
+``"1"``/``"0"`` and ``"yes"``/``"no"`` (any case), numbers read numeric strings,
+and anything else is refused rather than guessed (``bool("false")`` is true).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import ipaddress
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta, tzinfo
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import mask_token
 from .errors import ConfigError
-from .jsondecoders import JSON_DECODERS, resolve_decoder
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,62 +44,6 @@ Parser = Callable[[Any, str], Any]
 #: they do not print the endpoint, so this default is our best reading of
 #: Huggy's API v3 and can be changed with ``HUGGY_CONFIRM_URL``.
 DEFAULT_CONFIRM_URL = "https://api.huggy.app/v3/webhook/validate"
-
-#: The values ``HUGGY_DISPATCH`` takes: run receivers in the request, or on Celery workers.
-DISPATCH_MODES = ("sync", "celery")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The settings of one webhook endpoint, as read from one app's config.
-
-    Built by :func:`read_settings`; each attribute is what the parser of its
-    setting in :data:`SETTINGS` returned.
-    """
-
-    #: Accepted tokens; empty when none is configured (first setup).
-    tokens: tuple[str, ...]
-    timezone: ZoneInfo
-    strict: bool
-    max_content_length: int
-    #: How deeply a body may nest; deeper is a 400 ``too_deep``.
-    max_depth: int
-    #: How many events one delivery may carry; more is a 413 ``too_many_events``.
-    max_events: int
-    #: Where the token goes after a handshake; ``None`` when the request is switched off.
-    confirm_url: str | None
-    confirm_timeout: float
-    confirm_retries: int
-    #: Extra headers of the confirmation request (e.g. an API token of a Huggy app).
-    confirm_headers: tuple[tuple[str, str], ...]
-    #: Accept deliveries while no token is configured (first setup, local demos only).
-    allow_unauthenticated: bool
-    #: Source networks allowed to post; empty means any.
-    allowed_networks: tuple[IPNetwork, ...]
-    #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
-    max_age: float | None
-    #: ``False``, ``"memory"``, a ``redis://`` URL, or a store object.
-    dedup: Any
-    dedup_ttl: float
-    #: How long a worker may hold an event before another may take it over.
-    dedup_lease: float
-    #: ``(event, delivery, index) -> str``; ``None`` for the default key.
-    dedup_key: Any
-    #: Directory of the delivery journal; ``None`` when off.
-    journal: str | None
-    journal_max_bytes: int
-    journal_backups: int
-    #: ``"sync"`` (receivers run in the request) or ``"celery"`` (the request only enqueues).
-    dispatch: str
-    #: Retries of a delivery whose receiver raised, on the Celery worker, before it is dead-lettered.
-    celery_max_retries: int
-    #: Seconds before the first retry; each next one waits twice as long, up to the max.
-    celery_retry_backoff: float
-    celery_retry_backoff_max: float
-    #: Seconds the webhook waits for a broker that does not answer before it answers 503 (twice this at most).
-    celery_enqueue_timeout: float
-    #: ``"jiter"`` or ``"stdlib"``: what reads request bodies (``"auto"`` resolved).
-    json_decoder: str
 
 
 # --- Showing values in messages ----------------------------------------------------------------
@@ -122,7 +63,7 @@ def show_value(value: Any) -> str:
 
 
 def show_tokens(value: Any) -> str:
-    """A ``HUGGY_WEBHOOK_TOKEN`` value with each token masked (:func:`~flask_huggy.mask_token`)."""
+    """A ``HUGGY_WEBHOOK_TOKEN`` value with each token masked (:func:`~flask_huggy.auth.mask_token`)."""
     if isinstance(value, str):
         return repr(mask_token(value)) if value else "''"
     if value is None:
@@ -203,7 +144,7 @@ def _whole(*, minimum: int, unit: str, example: str) -> Parser:
             raise _invalid(
                 key, value, f"not a whole number of {unit}, {minimum} or more", f"write the number, e.g. {example}"
             )
-        return value if isinstance(value, int) else int(number)
+        return int(number)
 
     return parse
 
@@ -274,18 +215,13 @@ def _networks(value: Any, key: str) -> tuple[IPNetwork, ...]:
     if value is None or value is False or value == "":
         return ()
     fix = "list addresses or CIDR networks, e.g. ['10.0.0.0/8', '2001:db8::/32'] or '10.0.0.0/8, 192.0.2.7'"
+    entries = value.replace(",", " ").split() if isinstance(value, str) else value
     try:
-        return _parse_networks(tuple(value.replace(",", " ").split()) if isinstance(value, str) else tuple(value))
-    except TypeError:  # not iterable, or an entry not hashable
+        return tuple(ipaddress.ip_network(str(entry).strip(), strict=False) for entry in entries)
+    except TypeError:  # not iterable
         raise _invalid(key, value, "not a list of networks", fix) from None
     except ValueError as exc:
         raise _invalid(key, value, str(exc), fix) from None
-
-
-@lru_cache(maxsize=32)
-def _parse_networks(entries: tuple[Any, ...]) -> tuple[IPNetwork, ...]:
-    # Parsed once per distinct setting: ip_network() is too slow for every request.
-    return tuple(ipaddress.ip_network(str(entry).strip(), strict=False) for entry in entries)
 
 
 def _max_age(value: Any, key: str) -> float | None:
@@ -320,7 +256,7 @@ def _dedup(value: Any, key: str) -> Any:
             return "memory"
         if not text.startswith(_REDIS_URL_SCHEMES):
             raise _invalid(key, value, "neither 'memory' nor a Redis URL", fix)
-        if not _redis_installed():
+        if importlib.util.find_spec("redis") is None:
             raise _invalid(
                 key, value, "a Redis URL, but the redis package is missing", "pip install 'flask-huggy[redis]'"
             )
@@ -328,11 +264,6 @@ def _dedup(value: Any, key: str) -> Any:
     if all(hasattr(value, method) for method in ("claim", "complete", "release")):
         return value
     raise _invalid(key, value, "not a de-duplication store", fix)
-
-
-@lru_cache(maxsize=1)
-def _redis_installed() -> bool:
-    return importlib.util.find_spec("redis") is not None
 
 
 def _dedup_key(value: Any, key: str) -> Any:
@@ -356,311 +287,239 @@ def _journal(value: Any, key: str) -> str | None:
     )
 
 
-def _dispatch(value: Any, key: str) -> str:
-    # A typo ("Celery ", "async") must not silently run receivers in the request.
-    if value not in DISPATCH_MODES:
-        raise _invalid(key, value, "not a dispatch mode", f"use one of {', '.join(map(repr, DISPATCH_MODES))}")
-    return str(value)
-
-
-def _json_decoder(value: Any, key: str) -> str:
-    if value not in JSON_DECODERS:
-        raise _invalid(key, value, "not a JSON decoder", f"use one of {', '.join(map(repr, JSON_DECODERS))}")
-    try:
-        return resolve_decoder(value)
-    except ValueError:
-        raise _invalid(key, value, "jiter is not installed", "pip install 'flask-huggy[fast]', or use 'auto'") from None
-
-
 # --- The settings -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its key (without the prefix), its default, and how a value is read."""
+    """How one field of :class:`Settings` is configured: key (without the prefix), default, parser, doc."""
 
     key: str
     default: Any
-    #: Turns a config value into the :class:`Settings` attribute, or raises :class:`ConfigError`.
+    #: Turns a config value into the field's value, or raises :class:`ConfigError`.
     parse: Parser
-    #: The :class:`Settings` attribute; the key in lower case unless given.
-    attr: str = ""
+    #: Its type and meaning, then who would change it and why, in reStructuredText (the docs' table).
+    doc: str
     #: How a value is shown (``flask huggy check``, error messages): secrets are masked.
     show: Callable[[Any], str] = show_value
-    #: Its type and meaning, in reStructuredText: the configuration docs are generated from it.
-    doc: str = ""
     #: The default as the docs show it, when ``repr(default)`` would not say enough.
     shown_default: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.attr:
-            object.__setattr__(self, "attr", self.key.lower())
+    #: The :class:`Settings` attribute; filled in from the field's name.
+    attr: str = ""
 
 
-#: Every setting, in the order ``flask huggy check`` lists them.
-SETTINGS: tuple[Setting, ...] = (
-    Setting(
+def setting(
+    key: str, default: Any, parse: Parser, doc: str, *, show: Callable[[Any], str] = show_value, shown_default: str = ""
+) -> Any:
+    """Declare a field of :class:`Settings` together with its key, default, parser and doc."""
+    return field(metadata={"setting": Setting(key, default, parse, doc, show, shown_default)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings of one webhook endpoint, read once from its app's config by :func:`read_settings`."""
+
+    #: Accepted tokens; empty when none is configured (first setup).
+    tokens: tuple[str, ...] = setting(
         "WEBHOOK_TOKEN",
         None,
         _tokens,
-        attr="tokens",
+        "str, or a list of str to accept several: the token shown in Huggy's panel (Configurações > "
+        "Webhook). Unset: deliveries get 403 ``token_not_configured``. Everyone sets it; a list lets you "
+        "rotate the token or take several Huggy accounts on one URL.",
         show=show_tokens,
-        doc=(
-            "str, or a list of str to accept several (rotation, several accounts): the token shown in"
-            " Huggy's panel (Configurações > Webhook). Unset: deliveries get 403 "
-            "``token_not_configured``."
-        ),
-    ),
-    Setting(
+    )
+    timezone: ZoneInfo = setting(
         "TIMEZONE",
         "America/Sao_Paulo",
         _timezone,
-        doc="IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read.",
-    ),
-    Setting(
+        "IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read. Change it "
+        "only if your Huggy account writes another zone's local time.",
+    )
+    strict: bool = setting(
         "STRICT",
         False,
         _boolean,
-        doc="bool: refuse (422) a delivery with an invalid event instead of passing the event on raw.",
-    ),
-    Setting(
+        "bool: refuse (422) a delivery with an invalid event instead of passing the event on raw. For "
+        "receivers that would rather Huggy retried than see a malformed event.",
+    )
+    max_content_length: int = setting(
         "MAX_CONTENT_LENGTH",
         1024 * 1024,
         _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
-        doc="bytes, 1 or more: larger bodies get a 413; never more than this is read.",
+        "bytes, 1 or more: larger bodies get a 413; never more than this is read. Raise it if your "
+        "deliveries carry long chains of events.",
         shown_default="``1048576`` (1 MiB)",
-    ),
-    Setting(
-        "MAX_DEPTH",
-        64,
-        _whole(minimum=8, unit="levels", example="64"),
-        doc=(
-            "whole number, 8 or more: how deeply a body may nest (Huggy's own nest about 8 levels); "
-            "deeper bodies get a 400 ``too_deep`` before anything fires or is queued."
-        ),
-    ),
-    Setting(
-        "MAX_EVENTS",
-        1000,
-        _whole(minimum=1, unit="events", example="1000"),
-        doc=(
-            "whole number, 1 or more: the most events one delivery may carry; more get a 413 "
-            "``too_many_events`` before anything fires or is queued."
-        ),
-    ),
-    Setting(
+    )
+    #: Where the token goes after a handshake; ``None`` when the request is switched off.
+    confirm_url: str | None = setting(
         "CONFIRM_URL",
         DEFAULT_CONFIRM_URL,
         _confirm_url,
-        doc=(
-            "http(s) URL where the confirmation request is sent after a handshake (unverified "
-            'default); ``None``, ``""`` or ``False`` switch it off.'
-        ),
-    ),
-    Setting(
-        "CONFIRM_TIMEOUT",
-        5.0,
-        _seconds(positive=True, example="5"),
-        doc="seconds, more than 0, each confirmation attempt may take.",
-    ),
-    Setting(
-        "CONFIRM_RETRIES",
-        2,
-        _whole(minimum=0, unit="retries", example="2"),
-        doc="whole number, 0 or more: retries of the confirmation after a connection error.",
-    ),
-    Setting(
+        "http(s) URL where the confirmation request is sent after a handshake (unverified default); "
+        '``None``, ``""`` or ``False`` switch it off. Change it when Huggy publishes the endpoint.',
+    )
+    #: Extra headers of the confirmation request (e.g. an API token of a Huggy app).
+    confirm_headers: tuple[tuple[str, str], ...] = setting(
         "CONFIRM_HEADERS",
         None,
         _confirm_headers,
+        "dict of header name to str, added to the confirmation request; shown masked. For accounts "
+        "whose confirmation needs an API token.",
         show=show_headers,
-        doc="dict of header name to str, added to the confirmation request (e.g. an API token); shown masked.",
-    ),
-    Setting(
+    )
+    allow_unauthenticated: bool = setting(
         "ALLOW_UNAUTHENTICATED",
         False,
         _boolean,
-        doc="bool: accept deliveries while no token is set (local tests only); a warning is logged once.",
-    ),
-    Setting(
+        "bool: accept deliveries while no token is set; a warning is logged once. Local demos only.",
+    )
+    #: Source networks allowed to post; empty means any.
+    allowed_networks: tuple[IPNetwork, ...] = setting(
         "ALLOWED_NETWORKS",
         None,
         _networks,
-        doc=("list of addresses or CIDRs, or one string of them separated by commas or spaces; other sources get 403."),
+        "list of addresses or CIDRs, or one string of them separated by commas or spaces; other sources "
+        "get 403. For operators who know the addresses Huggy posts from.",
         shown_default="``None`` (any source)",
-    ),
-    Setting(
+    )
+    #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
+    max_age: float | None = setting(
         "MAX_AGE",
         None,
         _max_age,
-        doc="seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403.",
+        "seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403. "
+        "Against replayed captures; leave it off if Huggy retries for long.",
         shown_default="``None`` (off)",
-    ),
-    Setting(
+    )
+    #: ``False``, ``"memory"``, a ``redis://`` URL, or a store object.
+    dedup: Any = setting(
         "DEDUP",
         False,
         _dedup,
-        doc=(
-            '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to '
-            "handle each event once."
-        ),
-    ),
-    Setting(
+        '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to handle '
+        "each event once. Set it when receivers must not run twice for Huggy's retries; Redis when "
+        "several processes serve the webhook.",
+    )
+    dedup_ttl: float = setting(
         "DEDUP_TTL",
         24 * 3600,
         _seconds(positive=True, example="86400 (a day)"),
-        doc="seconds, more than 0, a handled event is remembered.",
+        "seconds, more than 0, a handled event is remembered. Longer if Huggy may retry later than that.",
         shown_default="``86400`` (a day)",
-    ),
-    Setting(
+    )
+    #: How long a worker may hold an event before another may take it over.
+    dedup_lease: float = setting(
         "DEDUP_LEASE",
         300,
         _seconds(positive=True, example="300"),
-        doc="seconds, more than 0, a worker may hold an event before another may take it over.",
-    ),
-    Setting(
+        "seconds, more than 0, a worker may hold an event before another may take it over. Longer than "
+        "your slowest receiver.",
+    )
+    #: ``(event, delivery, index) -> str``; ``None`` for the default key.
+    dedup_key: Any = setting(
         "DEDUP_KEY",
         None,
         _dedup_key,
-        doc="callable ``(event, delivery, index) -> str`` to recognise events.",
+        "callable ``(event, delivery, index) -> str`` to recognise events, for apps whose idea of "
+        "'the same event' differs from the built-in one.",
         shown_default="``None`` (built-in)",
-    ),
-    Setting(
+    )
+    #: Directory of the delivery journal; ``None`` when off.
+    journal: str | None = setting(
         "JOURNAL",
         None,
         _journal,
-        doc="directory (str or path) of the delivery journal.",
+        "directory (str or path) of the delivery journal, for replays (``flask huggy replay --failed``).",
         shown_default="``None`` (off)",
-    ),
-    Setting(
+    )
+    journal_max_bytes: int = setting(
         "JOURNAL_MAX_BYTES",
         10 * 1024 * 1024,
         _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB"),
-        doc="bytes, 1 or more: a journal file is rotated past this size.",
+        "bytes, 1 or more: a journal file is rotated past this size. For operators sizing the disk.",
         shown_default="``10485760`` (10 MiB)",
-    ),
-    Setting(
+    )
+    journal_backups: int = setting(
         "JOURNAL_BACKUPS",
         10,
         _whole(minimum=0, unit="files", example="10"),
-        doc="whole number, 0 or more: rotated journal files kept per process.",
-    ),
-    Setting(
-        "DISPATCH",
-        "sync",
-        _dispatch,
-        doc=(
-            '``"sync"`` (receivers run in the request) or ``"celery"`` (the webhook queues deliveries'
-            " for Celery workers)."
-        ),
-    ),
-    Setting(
+        "whole number, 0 or more: rotated journal files kept per process. For operators sizing the disk.",
+    )
+    #: Retries of a delivery whose receiver raised, on the Celery worker, before it is dead-lettered.
+    celery_max_retries: int = setting(
         "CELERY_MAX_RETRIES",
         5,
         _whole(minimum=0, unit="retries", example="5"),
-        doc="whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered.",
-    ),
-    Setting(
+        "whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered. "
+        "More if your CRM has long outages.",
+    )
+    #: Seconds before the first retry; each next one waits twice as long, up to the max.
+    celery_retry_backoff: float = setting(
         "CELERY_RETRY_BACKOFF",
         2.0,
         _seconds(positive=False, example="2"),
-        doc="seconds, 0 or more, before the first retry; doubled at each retry.",
-    ),
-    Setting(
+        "seconds, 0 or more, before the first retry; doubled at each retry. With ``CELERY_MAX_RETRIES``, "
+        "how long a failing delivery is tried.",
+    )
+    celery_retry_backoff_max: float = setting(
         "CELERY_RETRY_BACKOFF_MAX",
         300.0,
         _seconds(positive=False, example="300"),
-        doc="seconds, 0 or more: the longest wait between two retries.",
-    ),
-    Setting(
+        "seconds, 0 or more: the longest wait between two retries.",
+    )
+    #: Seconds the webhook waits for a broker that does not answer before it answers 503 (twice this at most).
+    celery_enqueue_timeout: float = setting(
         "CELERY_ENQUEUE_TIMEOUT",
         2.0,
         _seconds(positive=True, example="2"),
-        doc=(
-            "seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503"
-            " (twice this at most: a second try starts only within it)."
-        ),
-    ),
-    Setting(
-        "JSON_DECODER",
-        "auto",
-        _json_decoder,
-        doc=(
-            'What reads request bodies: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or '
-            '``"auto"``: jiter when installed. Either way a body jiter refuses is read again by '
-            "``json``, which names the fault, so every answer is the same."
-        ),
-    ),
-)
+        "seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503 "
+        "(twice this at most). Shorter than your server's worker timeout.",
+    )
 
-#: Key (without prefix) -> default value, derived from :data:`SETTINGS`.
-DEFAULTS: dict[str, Any] = {setting.key: setting.default for setting in SETTINGS}
+
+#: Every setting, in the order of :class:`Settings`' fields (``flask huggy check``, the docs).
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(**{**vars(f.metadata["setting"]), "attr": f.name}) for f in fields(Settings)
+)
 
 
 def read_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
     """Build :class:`Settings` from a Flask config mapping, filling in defaults.
 
-    Raises :class:`ConfigError` for the first unusable value; :func:`check_settings`
-    names them all.
+    The :class:`ConfigError` names every unusable key, not only the first, so that
+    a typo stops the app at startup with everything to fix.
     """
-    return Settings(
-        **{
-            setting.attr: setting.parse(config.get(key, setting.default), key)
-            for setting, key in zip(SETTINGS, _prefixed_keys(prefix))
-        }
-    )
-
-
-def setting_problems(config: Mapping[str, Any], prefix: str = "HUGGY_") -> dict[str, ConfigError]:
-    """Prefixed key -> the :class:`ConfigError` its value raises, for every unusable setting."""
-    problems: dict[str, ConfigError] = {}
-    for setting, key in zip(SETTINGS, _prefixed_keys(prefix)):
+    values: dict[str, Any] = {}
+    problems: list[ConfigError] = []
+    for entry in SETTINGS:
+        key = prefix + entry.key
         try:
-            setting.parse(config.get(key, setting.default), key)
+            values[entry.attr] = entry.parse(config.get(key, entry.default), key)
         except ConfigError as exc:
-            problems[key] = exc
-    return problems
-
-
-def check_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> Settings:
-    """:func:`read_settings` for startup: the :class:`ConfigError` names every unusable key, not only the first.
-
-    The blueprint calls it when it is registered on an app, and
-    :func:`~flask_huggy.init_celery` when it runs, so that a typo stops the app
-    at startup rather than answering Huggy with 500s.
-    """
-    problems = setting_problems(config, prefix)
+            problems.append(exc)
     if len(problems) == 1:
-        raise next(iter(problems.values()))
+        raise problems[0]
     if problems:
-        lines = "".join(f"\n  {error.message}" for error in problems.values())
+        lines = "".join(f"\n  {error}" for error in problems)
         raise ConfigError(f"{len(problems)} {prefix}* settings are unusable:{lines}")
-    return read_settings(config, prefix)
+    return Settings(**values)
 
 
-_MISSING = object()
-_MISSINGS = (_MISSING,) * len(SETTINGS)
-_SNAPSHOT_TYPES = (list, set, dict, bytearray)
+def unknown_keys(config: Iterable[str], prefixes: Iterable[str]) -> dict[str, str | None]:
+    """Keys that start with one of ``prefixes`` but are no setting of it -> the setting meant, if one is close.
+
+    A key that is a setting under another of the prefixes (``HUGGY_B_WEBHOOK_TOKEN``
+    with ``HUGGY_`` and ``HUGGY_B_``) is known.
+    """
+    prefixes = tuple(prefixes)
+    known = {prefix + entry.key for prefix in prefixes for entry in SETTINGS}
+    unknown: dict[str, str | None] = {}
+    for key in config:
+        if isinstance(key, str) and key.startswith(prefixes) and key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            unknown[key] = close[0] if close else None
+    return unknown
 
 
-def raw_settings(config: Mapping[str, Any], prefix: str = "HUGGY_") -> tuple[Any, ...]:
-    """The raw ``HUGGY_*`` values of ``config``, in :data:`DEFAULTS` order: what a settings cache compares."""
-    return tuple(map(config.get, _prefixed_keys(prefix), _MISSINGS))  # map over dict.get: no Python frame per key
-
-
-def snapshot(raw: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``raw`` with its mutable values copied, so that a change made in place is seen."""
-    return tuple(value.copy() if isinstance(value, _SNAPSHOT_TYPES) else value for value in raw)
-
-
-def settings_for(app: Any, prefix: str = "HUGGY_") -> Settings:
-    """The settings of ``app``'s endpoint that reads ``prefix`` keys (see :attr:`Endpoint.settings
-    <flask_huggy.endpoint.Endpoint.settings>`), rebuilt only when a value changed."""
-    from .endpoint import endpoint_by_prefix
-
-    return endpoint_by_prefix(app, prefix).settings
-
-
-@lru_cache(maxsize=64)
-def _prefixed_keys(prefix: str) -> tuple[str, ...]:
-    return tuple(prefix + setting.key for setting in SETTINGS)
+__all__ = ["DEFAULT_CONFIRM_URL", "SETTINGS", "Setting", "Settings", "read_settings", "unknown_keys"]

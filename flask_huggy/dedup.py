@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import ConfigError, DedupUnavailable, DuplicateInFlight
+from .errors import ConfigError, Unavailable
 
 if TYPE_CHECKING:
     from .events import Delivery, Event
@@ -202,8 +202,9 @@ class RedisStore:
         try:
             yield
         except self._redis_errors as exc:
-            raise DedupUnavailable(
-                "The de-duplication store (Redis) is unavailable; Huggy will retry the delivery."
+            raise Unavailable(
+                "The de-duplication store (Redis) is unavailable; Huggy will retry the delivery.",
+                error="dedup_unavailable",
             ) from exc
 
 
@@ -239,7 +240,7 @@ class Deduplicator:
     def claim(self, event: Event, delivery: Delivery, index: int) -> Claim | None:
         """A :class:`Claim` to run the event, or ``None`` if it was handled already.
 
-        Raises :class:`~flask_huggy.DuplicateInFlight` when another worker is
+        Raises :class:`~flask_huggy.Unavailable` (``"duplicate_in_flight"``) when another worker is
         handling the same event right now: the delivery gets a 503, Huggy retries,
         and by then the event is done (skipped) or free again (run).
         """
@@ -249,7 +250,7 @@ class Deduplicator:
         """Claims for every ``(index, event)`` of a delivery at once: a :class:`Claim` to run, ``None`` if done.
 
         Taken before any receiver runs: if one event is in flight elsewhere,
-        :class:`~flask_huggy.DuplicateInFlight` is raised holding no lease at all,
+        :class:`~flask_huggy.Unavailable` (``"duplicate_in_flight"``) is raised holding no lease at all,
         so that "503: nothing fired" stays true.
         """
         self.flush()
@@ -264,7 +265,7 @@ class Deduplicator:
                 claims[index] = Claim(None, owner)
         try:
             states = self._claim_keys([key for _, _, key in keyed], owner)
-        except DedupUnavailable:
+        except Unavailable:
             # The store may have taken the leases and lost only its answer (it crashed
             # in between): give back whatever this owner holds once it answers again,
             # or Huggy's retries would be "in flight" until the leases run out.
@@ -273,7 +274,7 @@ class Deduplicator:
             raise
         for (index, event, key), state in zip(keyed, states):
             if state == BUSY:
-                raise DuplicateInFlight(f"Event {event.name} (#{index}) is being handled by another worker right now.")
+                raise Unavailable(f"Event {event.name} (#{index}) is being handled by another worker right now.", error="duplicate_in_flight")
             claims[index] = Claim(key, owner) if state == CLAIMED else None
         return claims
 
@@ -298,7 +299,7 @@ class Deduplicator:
             return
         try:
             self.store.complete(claim.key, claim.owner, self.ttl)
-        except DedupUnavailable:
+        except Unavailable:
             self._keep(claim, done=True)
             logger.warning(
                 "Could not mark a handled event done (the de-duplication store is down); "
@@ -311,7 +312,7 @@ class Deduplicator:
             return
         try:
             self.store.release(claim.key, claim.owner)
-        except DedupUnavailable:
+        except Unavailable:
             self._keep(claim, done=False)
             logger.warning(
                 "Could not release the lease of a failed event (the de-duplication store is down); "
@@ -323,7 +324,7 @@ class Deduplicator:
             self._pending.append((claim, time.monotonic() + self.lease, done))
 
     def flush(self) -> None:
-        """Make the writes the store could not take before; raise DedupUnavailable if it still cannot."""
+        """Make the writes the store could not take before; raise Unavailable if it still cannot."""
         if not self._pending:
             return
         with self._pending_lock:
@@ -337,7 +338,7 @@ class Deduplicator:
                         self.store.complete(claim.key or "", claim.owner, self.ttl)
                     else:
                         self.store.release(claim.key or "", claim.owner)
-                except DedupUnavailable:
+                except Unavailable:
                     self._pending = waiting
                     raise
                 waiting.pop(0)

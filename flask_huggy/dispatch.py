@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any
 
 from .dedup import Claim, Deduplicator
-from .errors import InvalidEvent
+from .errors import DeliveryRejected
 from .events import Delivery, Event
 from .safelog import printable
 from .signals import (
@@ -75,15 +75,17 @@ class EventOutcome:
 
 
 def validate_all(delivery: Delivery) -> None:
-    """Validate every event now; raise :class:`~flask_huggy.InvalidEvent` on the first bad one.
+    """Validate every event now; raise :class:`~flask_huggy.DeliveryRejected` (422 ``"invalid_event"``) on the first bad one.
 
     This is ``HUGGY_STRICT``: a delivery is either wholly valid or refused
     before anything fires.
     """
     for index, event in enumerate(delivery.events):
         if not event.validate():
-            raise InvalidEvent(
+            raise DeliveryRejected(
                 f"Event {event.name} (#{index} of the delivery) failed validation: see 'fields'.",
+                error="invalid_event",
+                status=422,
                 event=event.name,
                 index=index,
                 fields=event.errors,
@@ -106,7 +108,7 @@ def dispatch(
     one of those signals has receivers for ``sender``.
 
     With ``dedup``, the events are claimed together before any receiver runs
-    (:class:`~flask_huggy.DuplicateInFlight` then means nothing fired), an event
+    (:class:`~flask_huggy.Unavailable` (``"duplicate_in_flight"``) then means nothing fired), an event
     handled before is skipped (``event.duplicate``), and one is marked handled
     only once all its receivers returned. ``only`` limits
     the run to those event positions (a replay of the failed ones); ``outcomes``,

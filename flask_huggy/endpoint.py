@@ -1,56 +1,64 @@
-"""What one app keeps for one webhook endpoint: settings, stores, handshake status.
+"""What one app keeps for one webhook endpoint: settings, stores, the queue, handshake status.
 
 Flask extensions keep their per-app state in ``app.extensions``; flask-huggy
 keeps one :class:`Endpoint` per webhook there, under
-``app.extensions["huggy"][<endpoint name>]``. Everything that used to be looked up
-by a config prefix (the settings snapshot, the de-duplication store, the journal,
-the Celery producer, the handshake's outcome) hangs off that one object, so the
-view, a Celery worker and ``flask huggy replay`` all pass the endpoint around
-instead of loose strings.
+``app.extensions["huggy"][<endpoint name>]``. It is built once, when the
+webhook's blueprint is registered on the app, from the app's config as it is
+then: the view, a Celery worker and ``flask huggy replay`` all pass it around.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import requests
 from flask import Flask
 
-from .config import Settings, raw_settings, read_settings, snapshot
+from .config import Settings, read_settings
+from .dedup import Deduplicator, make_deduplicator
 from .errors import ConfigError
+from .journal import Journal, shared_journal
 
 if TYPE_CHECKING:
-    from .celery import CeleryState
-    from .dedup import Deduplicator
-    from .journal import Journal
+    import requests
+
+    from .events import Delivery
 
 #: The key of ``app.extensions`` that holds every endpoint of the app, by name.
 EXTENSION_KEY = "huggy"
-#: Seconds before an endpoint without a configured token confirms the same token again.
-CONFIRM_INTERVAL = 60.0
-#: Tokens remembered for that, at most: an attacker's stream of new tokens is bounded too.
-_MAX_REMEMBERED = 1000
+
+
+class Queue(Protocol):
+    """Where the webhook hands deliveries that receivers run elsewhere (the Celery glue)."""
+
+    def enqueue(self, delivery: Delivery, *, record_id: str | None) -> str:
+        """Queue ``delivery``; return the task's id, or raise :class:`~flask_huggy.Unavailable`."""
+        ...
 
 
 @dataclass(eq=False)
 class Endpoint:
-    """One webhook endpoint of one app.
+    """One webhook endpoint of one app, built by :meth:`create` when its blueprint is registered."""
 
-    Built when the endpoint's blueprint is registered on the app, and found again
-    with :func:`get_endpoint`. Its settings are read from ``app.config`` under
-    :attr:`config_prefix` when needed, and rebuilt when a value changes, so one
-    blueprint serves many apps and tests may change the config between requests.
-    """
-
-    #: The blueprint's name (``"huggy"``): ``url_for(f"{name}.webhook")``.
+    #: The blueprint's name as registered (``"huggy"``): ``url_for(f"{name}.webhook")``.
     name: str
     #: The prefix of its config keys (``"HUGGY_"``).
     config_prefix: str
     app: Flask = field(repr=False)
+    #: The settings, read once from the app's config: later changes are not seen.
+    settings: Settings = field(repr=False)
+    #: The de-duplicator ``HUGGY_DEDUP`` asks for (one store, one Redis pool), or ``None``.
+    dedup: Deduplicator | None = field(default=None, repr=False)
+    #: The journal of ``HUGGY_JOURNAL``, shared by the endpoints of the process that name its directory.
+    journal: Journal | None = field(default=None, repr=False)
+    #: Where deliveries go when receivers run on Celery workers (``Huggy(app, celery=...)``); ``None``:
+    #: they run in the request.
+    queue: Queue | None = field(default=None, repr=False)
+    #: The ``requests`` session the handshake's confirmation request goes through; ``None``: plain
+    #: ``requests``. A seam, not a setting: give it your own adapters (a proxy), and a test gives it a
+    #: fake Huggy (:class:`~flask_huggy.testing.ConfirmationInterceptor`).
+    http: requests.Session | None = field(default=None, repr=False)
 
     #: Set once the "no token configured" warning has been logged.
     warned_no_token: bool = False
@@ -63,105 +71,28 @@ class Endpoint:
     confirmed_at: datetime | None = None
     #: The last confirmation failure, as ``{"error": ..., "message": ...}``.
     last_handshake_error: dict[str, Any] | None = None
+    #: When the last confirmation request was started (``time.monotonic()``).
+    last_confirmation: float | None = None
 
-    #: What :func:`~flask_huggy.init_celery` registered for this endpoint.
-    celery: CeleryState | None = field(default=None, repr=False)
-    #: The ``requests`` session the handshake's confirmation request goes
-    #: through; ``None``: plain ``requests``. A seam, not a setting: give it
-    #: your own adapters (a proxy, retries), and a test gives it a fake Huggy
-    #: (:class:`~flask_huggy.testing.ConfirmationInterceptor` with ``app``)
-    #: instead of patching ``requests`` for the whole process.
-    http: requests.Session | None = field(default=None, repr=False)
+    @classmethod
+    def create(cls, app: Flask, name: str, config_prefix: str) -> Endpoint:
+        """Read and check the endpoint's settings, build its stores, and keep it in ``app.extensions``.
 
-    _settings: tuple[tuple[Any, ...], Settings] | None = field(default=None, repr=False)
-    _dedup: tuple[Any, Deduplicator] | None = field(default=None, repr=False)
-    _journal: tuple[str, Journal] | None = field(default=None, repr=False)
-    #: Digest of a token -> when its confirmation request was last sent (time.monotonic()).
-    _confirmations: dict[str, float] = field(default_factory=dict, repr=False)
-
-    def may_confirm(self, token: str) -> bool:
-        """Whether a confirmation request may be sent for ``token`` now: once per token per minute.
-
-        Only asked while no token is configured, when anyone can post a handshake.
+        Raises :class:`~flask_huggy.ConfigError` naming every unusable key, so that
+        a broken value stops the app at startup instead of answering Huggy with 500s.
         """
-        now = time.monotonic()
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-        last = self._confirmations.get(digest)
-        if last is not None and now - last < CONFIRM_INTERVAL:
-            return False
-        if len(self._confirmations) >= _MAX_REMEMBERED:
-            self._confirmations = {k: t for k, t in self._confirmations.items() if now - t < CONFIRM_INTERVAL}
-            if len(self._confirmations) >= _MAX_REMEMBERED:
-                return False  # a flood of fresh tokens: none is sent until it ebbs
-        self._confirmations[digest] = now
-        return True
-
-    @property
-    def settings(self) -> Settings:
-        """The endpoint's :class:`~flask_huggy.config.Settings`, rebuilt only when a value changed.
-
-        Building them (token tuples, zone lookup, network parsing) costs more than
-        the rest of a small delivery; comparing the raw values with those of the
-        last build costs a few dict lookups. Mutable values are compared with a
-        copy taken at build time, so ``config["HUGGY_WEBHOOK_TOKEN"].append(...)``
-        is seen too.
-        """
-        raw = raw_settings(self.app.config, self.config_prefix)
-        cached = self._settings
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        settings = read_settings(self.app.config, self.config_prefix)
-        self._settings = (snapshot(raw), settings)
-        return settings
-
-    @property
-    def dedup(self) -> Deduplicator | None:
-        """The de-duplicator ``HUGGY_DEDUP`` asks for, built once (one store, one Redis pool)."""
-        return self.dedup_for(self.settings)
-
-    def dedup_for(self, settings: Settings) -> Deduplicator | None:
-        """:attr:`dedup` for settings the caller has just read (one config check per request)."""
-        if not settings.dedup:
-            return None
-        setting = settings.dedup
-        ident = (
-            setting if isinstance(setting, str) else id(setting),
-            settings.dedup_ttl,
-            settings.dedup_lease,
-            settings.dedup_key,
-        )
-        cached = self._dedup
-        if cached is not None and cached[0] == ident:
-            return cached[1]
-        from .dedup import make_deduplicator
-
-        deduplicator = make_deduplicator(
-            setting, ttl=settings.dedup_ttl, lease=settings.dedup_lease, key=settings.dedup_key
-        )
-        self._dedup = (ident, deduplicator)
-        return deduplicator
-
-    @property
-    def journal(self) -> Journal | None:
-        """The journal of ``HUGGY_JOURNAL``, or ``None`` when it is unset.
-
-        Endpoints and apps of one process that name the same directory share one
-        journal (one file), with the size limits of the first.
-        """
-        return self.journal_for(self.settings)
-
-    def journal_for(self, settings: Settings) -> Journal | None:
-        """:attr:`journal` for settings the caller has just read."""
-        if not settings.journal:
-            return None
-        cached = self._journal
-        if cached is not None and cached[0] == settings.journal:
-            return cached[1]
-        from .journal import shared_journal
-
-        journal = shared_journal(settings)
-        self._journal = (settings.journal, journal)
-        return journal
+        endpoints: dict[str, Endpoint] = app.extensions.setdefault(EXTENSION_KEY, {})
+        if name in endpoints:
+            raise ConfigError(f"The app already has a Huggy endpoint named {name!r}: give the second one another name.")
+        settings = read_settings(app.config, config_prefix)
+        dedup = None
+        if settings.dedup:
+            dedup = make_deduplicator(
+                settings.dedup, ttl=settings.dedup_ttl, lease=settings.dedup_lease, key=settings.dedup_key
+            )
+        journal = shared_journal(settings) if settings.journal else None
+        endpoint = endpoints[name] = cls(name, config_prefix, app, settings, dedup, journal)
+        return endpoint
 
 
 def get_endpoint(app: Flask, name: str = "huggy") -> Endpoint:
@@ -177,23 +108,4 @@ def get_endpoint(app: Flask, name: str = "huggy") -> Endpoint:
         ) from None
 
 
-def add_endpoint(app: Flask, name: str, config_prefix: str) -> Endpoint:
-    """Create ``app``'s :class:`Endpoint` ``name`` (or return it, registered again)."""
-    endpoints: dict[str, Endpoint] = app.extensions.setdefault(EXTENSION_KEY, {})
-    endpoint = endpoints.get(name)
-    if endpoint is None or endpoint.config_prefix != config_prefix:
-        endpoint = endpoints[name] = Endpoint(name, config_prefix, app)
-    return endpoint
-
-
-def endpoint_by_prefix(app: Flask, config_prefix: str) -> Endpoint:
-    """The endpoint of ``app`` that reads ``config_prefix`` keys (made if none was registered)."""
-    endpoints: dict[str, Endpoint] = app.extensions.setdefault(EXTENSION_KEY, {})
-    for endpoint in endpoints.values():
-        if endpoint.config_prefix == config_prefix:
-            return endpoint
-    name = "huggy" if config_prefix == "HUGGY_" else config_prefix.rstrip("_").lower()
-    return add_endpoint(app, name, config_prefix)
-
-
-__all__ = ["EXTENSION_KEY", "Endpoint", "add_endpoint", "endpoint_by_prefix", "get_endpoint"]
+__all__ = ["EXTENSION_KEY", "Endpoint", "Queue", "get_endpoint"]

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from marshmallow import ValidationError
 
-from .errors import InvalidBody, InvalidEnvelope
+from .errors import DeliveryRejected
 from .events import Delivery, Event
 from .jsondecoders import fast_decoder
 from .schemas import EnvelopeSchema, walker
@@ -41,7 +41,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _reject_constant(name: str) -> NoReturn:
-    raise InvalidBody(f"{name} is not valid JSON.", code="invalid_json")
+    raise DeliveryRejected(f"{name} is not valid JSON.", error="invalid_json")
 
 
 #: One decoder for every request, as json.loads itself keeps one: given options,
@@ -77,7 +77,7 @@ def decode_json(body: bytes, decoder: str = "auto", *, max_depth: int = MAX_DEPT
     (``HUGGY_JSON_DECODER``): jiter, when installed and chosen, reads the body
     first, and the standard library's ``json`` reads whatever jiter refuses, so
     that every answer is the same either way. Raises
-    :class:`~flask_huggy.InvalidBody` saying what is wrong.
+    :class:`~flask_huggy.DeliveryRejected` saying what is wrong.
     """
     payload = _decode(body, decoder, max_depth)
     if (
@@ -97,26 +97,26 @@ def _decode(body: bytes, decoder: str, max_depth: int) -> Any:
         except Exception:  # noqa: BLE001, S110 - refused: the stdlib path below finds and names the fault
             pass
     if not body or body.isspace():  # isspace() stops at the first other byte; strip() would copy
-        raise InvalidBody("The request body is empty; Huggy sends a JSON object.", code="empty_body")
+        raise DeliveryRejected("The request body is empty; Huggy sends a JSON object.", error="empty_body")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidBody(f"The body is not valid UTF-8 (byte {exc.start}).", code="invalid_utf8") from None
+        raise DeliveryRejected(f"The body is not valid UTF-8 (byte {exc.start}).", error="invalid_utf8") from None
     try:
         return _decoder.decode(text)
     except _DuplicateKey as exc:
-        raise InvalidBody(
+        raise DeliveryRejected(
             f"The key {str(exc)[:100]!r} appears twice in one object; one of them would be lost.",
-            code="duplicate_key",
+            error="duplicate_key",
         ) from None
     except RecursionError:
-        raise InvalidBody(f"The JSON nests deeper than {max_depth} levels.", code="too_deep", limit=max_depth) from None
+        raise DeliveryRejected(f"The JSON nests deeper than {max_depth} levels.", error="too_deep", limit=max_depth) from None
     except json.JSONDecodeError as exc:
-        raise InvalidBody(
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.", code="invalid_json"
+        raise DeliveryRejected(
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.", error="invalid_json"
         ) from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise InvalidBody(f"The body is not valid JSON: {exc}", code="invalid_json") from None
+        raise DeliveryRejected(f"The body is not valid JSON: {exc}", error="invalid_json") from None
 
 
 def _may_overflow(body: bytes) -> bool:
@@ -136,13 +136,13 @@ def _check_values(payload: Any, max_depth: int) -> None:
         else:
             continue
         if depth > max_depth:
-            raise InvalidBody(f"The JSON nests deeper than {max_depth} levels.", code="too_deep", limit=max_depth)
+            raise DeliveryRejected(f"The JSON nests deeper than {max_depth} levels.", error="too_deep", limit=max_depth)
         for key, value in children:
             for item in (key, value):
                 if isinstance(item, str):
                     _check_text(item)
                 elif isinstance(item, float) and not math.isfinite(item):
-                    raise InvalidBody("A number is too large to be read.", code="number_out_of_range")
+                    raise DeliveryRejected("A number is too large to be read.", error="number_out_of_range")
             if isinstance(value, (dict, list)):
                 stack.append((value, depth + 1))
 
@@ -151,9 +151,9 @@ def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidBody(
+        raise DeliveryRejected(
             "A string holds a lone surrogate (an unpaired \\ud800-\\udfff escape), which is not text.",
-            code="invalid_unicode",
+            error="invalid_unicode",
         ) from None
 
 
@@ -168,14 +168,14 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint: st
     ``endpoint`` names the endpoint it came to (:attr:`Delivery.endpoint`).
 
     Events are not validated here; :class:`~flask_huggy.Event` does that when
-    asked. Raises :class:`~flask_huggy.InvalidEnvelope` naming the wrong fields.
+    asked. Raises :class:`~flask_huggy.DeliveryRejected` naming the wrong fields.
     """
     if type(payload) is not dict and not isinstance(payload, Mapping):
-        raise InvalidBody("The body must be a JSON object.", code="not_an_object")
+        raise DeliveryRejected("The body must be a JSON object.", error="not_an_object")
     try:
         envelope = walker.load(_envelope_schema, payload, timezone)
     except ValidationError as exc:
-        raise InvalidEnvelope("The body is not a Huggy delivery: see 'fields'.", fields=exc.messages_dict) from None
+        raise DeliveryRejected("The body is not a Huggy delivery: see 'fields'.", error="invalid_envelope", fields=exc.messages_dict) from None
     token = envelope.get("token")
     return Delivery(
         envelope.get("time"),

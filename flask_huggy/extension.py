@@ -1,7 +1,8 @@
-"""``Huggy(app)``: the webhook as a Flask extension, with receivers that cannot vanish."""
+"""``Huggy(app)``: the webhook as a Flask extension, with receivers that cannot vanish or pile up."""
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from flask import Blueprint, Flask
 
 from .blueprint import make_blueprint
 from .endpoint import Endpoint, get_endpoint
+from .errors import ConfigError
 from .signals import EVENT_SIGNALS, event_received
 
 Receiver = TypeVar("Receiver", bound=Callable[..., Any])
@@ -21,22 +23,25 @@ class Huggy:
 
     Works both ways Flask extensions do::
 
-        huggy = Huggy(app)
+        huggy = Huggy(app)                  # receivers declared after it fire for this app
 
-        huggy = Huggy()                     # at import time
+        huggy = Huggy()                     # at import time, receivers declared at import time too
+        @huggy.on("closedChat")
+        def archive(app, event, delivery, **extra): ...
+
         def create_app():
             app = Flask(__name__)
-            huggy.init_app(app)
+            huggy.init_app(app)             # connects them for this app
 
-    :meth:`init_app` registers the endpoint's blueprint (and with it the ``flask
-    <name>`` commands) and connects the receivers given to :meth:`on`. A second
-    Huggy account is a second instance with its own name, URL and config keys::
+    ``celery`` (a Celery app) makes the webhook queue deliveries for Celery
+    workers instead of running receivers in the request. A second Huggy
+    account is a second instance with its own name, URL and config keys::
 
         account_b = Huggy(app, name="huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
 
-    Per-app state (settings, stores, handshake status) lives in the app's
-    :class:`~flask_huggy.endpoint.Endpoint` (``app.extensions["huggy"][name]``),
-    never on this object, so one instance serves any number of apps.
+    :meth:`init_app` registers the endpoint's blueprint, which reads the
+    settings once. Per-app state lives in the app's
+    :class:`~flask_huggy.endpoint.Endpoint` (``app.extensions["huggy"][name]``).
     """
 
     def __init__(
@@ -46,21 +51,31 @@ class Huggy:
         name: str = "huggy",
         url_prefix: str = "/huggy",
         config_prefix: str = "HUGGY_",
+        celery: Any = None,
     ) -> None:
         self.name = name
         self.url_prefix = url_prefix
         self.config_prefix = config_prefix
+        #: The Celery app the webhook queues deliveries on; ``None``: receivers run in the request.
+        self.celery = celery
         #: The endpoint's blueprint; :meth:`init_app` registers it.
         self.blueprint: Blueprint = make_blueprint(name, url_prefix=url_prefix, config_prefix=config_prefix)
         self._receivers: list[tuple[NamedSignal, Callable[..., Any]]] = []
-        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+        self._bound: weakref.ref[Flask] | None = None
+        self._initialised = False
         if app is not None:
             self.init_app(app)
+            self._bound = weakref.ref(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register the webhook on ``app`` and connect the receivers given to :meth:`on`."""
-        app.register_blueprint(self.blueprint)
-        self._apps.add(app)
+        """Register the webhook on ``app`` (reading its settings) and connect the receivers declared so far."""
+        if self._bound is not None:
+            raise ConfigError(
+                f"This Huggy was created with an app (Huggy(app)); for several apps create it without one "
+                f"(huggy = Huggy()) and call huggy.init_app(app) in the factory: {app.name!r} was not set up."
+            )
+        app.register_blueprint(self.blueprint, celery=self.celery)
+        self._initialised = True
         for signal, receiver in self._receivers:
             signal.connect(receiver, sender=app, weak=False)
 
@@ -74,25 +89,32 @@ class Huggy:
             @huggy.on("closedChat")
             def archive(app, event, delivery, **extra): ...
 
-        Unlike blinker's default, the connection is strong: a function defined
-        inside an app factory stays connected after the factory returns, instead
-        of being garbage-collected while Huggy is told "accepted".
+        A function that cannot take those arguments is refused here, not at
+        Huggy's first delivery. The connection is strong: a function defined in
+        an app factory stays connected after the factory returns.
+
+        With ``Huggy(app)`` the receiver fires for that app. With ``Huggy()``
+        it fires for every app :meth:`init_app` sets up, so it must be declared
+        before the first :meth:`init_app` (as Flask refuses setup calls on a
+        blueprint already registered): declared later, inside a factory, it would
+        pile up, one more for every app the factory builds.
         """
-        if event is None:
-            signal = event_received
-        else:
-            try:
-                signal = EVENT_SIGNALS[event]
-            except KeyError:
-                raise ValueError(
-                    f"{event!r} is no Huggy event this version knows ({', '.join(sorted(EVENT_SIGNALS))}); "
-                    "use huggy.on(None) to receive every event, known or not."
-                ) from None
+        signal = self._signal(event)
 
         def decorator(receiver: Receiver) -> Receiver:
-            self._receivers.append((signal, receiver))
-            for app in self._apps:
+            _check_signature(receiver, event)
+            app = self._bound() if self._bound is not None else None
+            if app is not None:
                 signal.connect(receiver, sender=app, weak=False)
+            elif self._initialised:
+                raise ConfigError(
+                    f"huggy.on({event!r}) was called for {_name_of(receiver)} after huggy.init_app(): it would "
+                    "fire for every app set up so far and pile up with each new one. Declare receivers before "
+                    "init_app (at import time), or create the extension inside the factory with "
+                    "huggy = Huggy(app) and declare them on it."
+                )
+            else:
+                self._receivers.append((signal, receiver))
             return receiver
 
         return decorator
@@ -101,8 +123,41 @@ class Huggy:
         """This endpoint's state in ``app``: settings, stores, the handshake's outcome."""
         return get_endpoint(app, self.name)
 
+    @staticmethod
+    def _signal(event: str | None) -> NamedSignal:
+        if event is None:
+            return event_received
+        try:
+            return EVENT_SIGNALS[event]
+        except KeyError:
+            raise ValueError(
+                f"{event!r} is no Huggy event this version knows ({', '.join(sorted(EVENT_SIGNALS))}); "
+                "use huggy.on(None) to receive every event, known or not."
+            ) from None
+
     def __repr__(self) -> str:
         return f"<Huggy {self.name!r} {self.url_prefix}/webhook {self.config_prefix}*>"
+
+
+def _check_signature(receiver: Callable[..., Any], event: str | None) -> None:
+    # A receiver that cannot be called as receivers are called would fail every
+    # delivery with a 500, and Huggy would retry it forever.
+    try:
+        signature = inspect.signature(receiver)
+    except (TypeError, ValueError):  # a builtin or a C callable: nothing to check
+        return
+    try:
+        signature.bind(object(), event=None, delivery=None)
+    except TypeError as exc:
+        raise TypeError(
+            f"The receiver {_name_of(receiver)} of huggy.on({event!r}) cannot be called as "
+            f"receiver(app, event=..., delivery=...): {exc}. Declare it as "
+            f"def {getattr(receiver, '__name__', 'receiver')}(app, event, delivery, **extra)."
+        ) from None
+
+
+def _name_of(receiver: Callable[..., Any]) -> str:
+    return f"{getattr(receiver, '__module__', '?')}.{getattr(receiver, '__qualname__', repr(receiver))}"
 
 
 __all__ = ["Huggy"]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .auth import mask_token
 from .dispatch import EventOutcome, Outcome
-from .errors import JournalUnavailable
+from .errors import Unavailable
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -99,7 +99,7 @@ class Journal:
 
         The delivery is kept as Huggy sent it, except its top-level token, masked
         (``****d354``): the journal may be read by more people than the app's
-        config. Raises :class:`~flask_huggy.JournalUnavailable` if it cannot be
+        config. Raises :class:`~flask_huggy.Unavailable` (``"journal_unavailable"``) if it cannot be
         written, so that the caller refuses the delivery (503, Huggy retries)
         rather than run receivers for a delivery that is on no disk.
         """
@@ -152,7 +152,7 @@ class Journal:
         self.write(record)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record as one JSON line; raise :class:`~flask_huggy.JournalUnavailable` on failure."""
+        """Append one record as one JSON line; raise :class:`~flask_huggy.Unavailable` (``"journal_unavailable"``) on failure."""
         data = _encode(record)
         pid = os.getpid()
         with self._lock:
@@ -169,8 +169,9 @@ class Journal:
                 self._broken_line = True
                 self._close()  # open again on the next record: the directory may be back
                 logger.error("The delivery journal cannot be written (%s): %s", self.directory, exc)
-                raise JournalUnavailable(
-                    "The delivery journal cannot be written; Huggy will retry the delivery."
+                raise Unavailable(
+                    "The delivery journal cannot be written; Huggy will retry the delivery.",
+                    error="journal_unavailable",
                 ) from exc
 
     def close(self) -> None:
@@ -284,7 +285,7 @@ def _encode(record: Mapping[str, Any]) -> bytes:
             return (json.dumps(record, separators=(",", ":")) + "\n").encode("ascii")
     except (TypeError, ValueError, RecursionError) as exc:
         logger.error("A delivery journal record cannot be written as JSON: %s", exc)
-        raise JournalUnavailable("The delivery cannot be written to the journal.") from exc
+        raise Unavailable("The delivery cannot be written to the journal.", error="journal_unavailable") from exc
 
 
 def _clean(text: str | None, token: str | None) -> str | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from flask import Flask
 
-from .config import read_settings
+from .endpoint import get_endpoint
 from .testing import (
     SAMPLE_TOKEN,
     ConfirmationInterceptor,
@@ -49,21 +49,21 @@ class DeliveryBuilder:
     ``America/Sao_Paulo``.
     """
 
-    def __init__(self, find_app: Callable[[], Flask | None] = lambda: None, config_prefix: str = "HUGGY_") -> None:
+    def __init__(self, find_app: Callable[[], Flask | None] = lambda: None, endpoint: str = "huggy") -> None:
         self._find_app = find_app
-        self.config_prefix = config_prefix
+        self.endpoint = endpoint
 
     @property
     def token(self) -> str:
         """The token deliveries get unless given one."""
         app = self._find_app()
-        return (configured_token(app, self.config_prefix) if app is not None else None) or SAMPLE_TOKEN
+        return (configured_token(app, self.endpoint) if app is not None else None) or SAMPLE_TOKEN
 
     @property
     def timezone(self) -> str | tzinfo:
         """The time zone of the timestamps (the app's ``HUGGY_TIMEZONE``)."""
         app = self._find_app()
-        return read_settings(app.config, self.config_prefix).timezone if app is not None else _DEFAULT_TIMEZONE
+        return get_endpoint(app, self.endpoint).settings.timezone if app is not None else _DEFAULT_TIMEZONE
 
     def __call__(
         self, *events: EventLike, token: str | None = None, time: datetime | float | None = None
@@ -79,10 +79,9 @@ class DeliveryBuilder:
 class HuggyPoster:
     """Posts deliveries (or the handshake) to the app's webhook; see :func:`~flask_huggy.testing.post_delivery`."""
 
-    def __init__(self, client: FlaskClient, blueprint: str = "huggy", config_prefix: str = "HUGGY_") -> None:
+    def __init__(self, client: FlaskClient, endpoint: str = "huggy") -> None:
         self.client = client
-        self.blueprint = blueprint
-        self.config_prefix = config_prefix
+        self.endpoint = endpoint
 
     def __call__(
         self,
@@ -91,12 +90,12 @@ class HuggyPoster:
         time: datetime | float | None = None,
     ) -> TestResponse:
         return post_delivery(
-            self.client, *events, token=token, time=time, blueprint=self.blueprint, config_prefix=self.config_prefix
+            self.client, *events, token=token, time=time, endpoint=self.endpoint
         )
 
     def handshake(self, token: str | None = None) -> TestResponse:
         """Post Huggy's URL check; use it with ``huggy_confirm`` so nothing reaches Huggy."""
-        return post_handshake(self.client, token, blueprint=self.blueprint, config_prefix=self.config_prefix)
+        return post_handshake(self.client, token, endpoint=self.endpoint)
 
 
 @pytest.fixture
@@ -152,15 +151,15 @@ def huggy_signals() -> Iterator[SignalRecorder]:
 
 
 @pytest.fixture
-def huggy_confirm(request: pytest.FixtureRequest) -> Iterator[ConfirmationInterceptor]:
+def huggy_confirm(huggy_app: Flask) -> Iterator[ConfirmationInterceptor]:
     """Answers the handshake's confirmation request in Huggy's place (HTTP 200 unless told).
 
     ``huggy_confirm.respond(404)`` or ``huggy_confirm.fail(requests.ReadTimeout)``
     change the answer; ``huggy_confirm.requests`` / ``.tokens`` tell what the app sent.
     The app under test (``huggy_app``) gets a fake Huggy of its own; nothing global
-    is patched. Without an app fixture, ``requests`` is patched for the test instead.
+    is patched.
     """
-    with ConfirmationInterceptor(app=_app_if_any(request)) as interceptor:
+    with ConfirmationInterceptor(app=huggy_app) as interceptor:
         yield interceptor
 
 

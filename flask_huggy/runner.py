@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .dispatch import DispatchSummary, EventOutcome, Outcome, dispatch
-from .errors import JournalUnavailable
+from .errors import Unavailable
 from .events import Delivery
 
 if TYPE_CHECKING:
-    from .config import Settings
     from .endpoint import Endpoint
     from .journal import Journal
 
@@ -60,31 +59,27 @@ def run_delivery(
     journal: Journal | None = None,
     replay: bool = False,
     run: Run | None = None,
-    settings: Settings | None = None,
 ) -> Run:
     """Run ``delivery``'s receivers for ``endpoint``'s app and return the :class:`Run`.
 
     With a journal (the endpoint's ``HUGGY_JOURNAL``, or ``journal``: replay
     writes its outcomes beside the files it read), a ``received`` record is
     written first, unless ``record_id`` names the one written by an earlier
-    attempt, and an ``outcome`` record last, whatever happens. :class:`~flask_huggy.JournalUnavailable` is raised before
+    attempt, and an ``outcome`` record last, whatever happens. :class:`~flask_huggy.Unavailable` (``"journal_unavailable"``) is raised before
     any receiver runs when the delivery cannot be recorded. ``only`` limits the
     run to those event positions (a retry, a replay). A receiver's exception
     propagates after the outcome is recorded; pass ``run`` to read how far the
-    delivery got when that happens. ``settings`` are the endpoint's, when the
-    caller has just read them (the webhook): they are not read twice.
+    delivery got when that happens.
     """
     current = run if run is not None else Run(delivery)
     current.only = only
-    if settings is None:
-        settings = endpoint.settings
-    target = journal if journal is not None else endpoint.journal_for(settings)
+    target = journal if journal is not None else endpoint.journal
     if target is not None:
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)
     error: BaseException | None = None
     try:
         current.summary = dispatch(
-            endpoint.app, delivery, dedup=endpoint.dedup_for(settings), only=only, outcomes=current.outcomes
+            endpoint.app, delivery, dedup=endpoint.dedup, only=only, outcomes=current.outcomes
         )
     except BaseException as exc:
         error = exc
@@ -93,7 +88,7 @@ def run_delivery(
         if target is not None and current.record_id is not None:
             try:
                 target.outcome(current.record_id, current.outcomes, error, token=delivery.token, replay=replay)
-            except JournalUnavailable:
+            except Unavailable:
                 current.unrecorded = True
                 logger.error(
                     "The outcome of delivery %s is not in the journal: a replay with --failed "

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from flask import Flask, url_for
 from werkzeug.routing import BuildError
 
-from ..config import DEFAULTS, read_settings
+from ..endpoint import get_endpoint
+from ..handshake import confirmations
 from ..samples import FieldPath, template
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ SAMPLE_TOKEN = "5a4d1f0c8e2b47a9b3c6d0e1f2a3b4c5"
 #: How Huggy writes its offset-less Brazil-local timestamps (``send_at``, ``closed_at``).
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_DEFAULT_TIMEZONE: str = DEFAULTS["TIMEZONE"]
+_DEFAULT_TIMEZONE = "America/Sao_Paulo"  # HUGGY_TIMEZONE's default
 _LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
@@ -192,21 +193,21 @@ def local_time(epoch: float, timezone: str | tzinfo = _DEFAULT_TIMEZONE) -> str:
     return datetime.fromtimestamp(epoch, tz).strftime(LOCAL_TIME_FORMAT)
 
 
-def configured_token(app: Flask, config_prefix: str = "HUGGY_") -> str | None:
-    """The (first) token ``app`` accepts, or ``None`` when it accepts any."""
-    tokens = read_settings(app.config, config_prefix).tokens
+def configured_token(app: Flask, endpoint: str = "huggy") -> str | None:
+    """The (first) token the endpoint ``endpoint`` of ``app`` accepts, or ``None`` when it accepts any."""
+    tokens = get_endpoint(app, endpoint).settings.tokens
     return tokens[0] if tokens else None
 
 
-def webhook_url(app: Flask, blueprint: str = "huggy") -> str:
-    """The path of the webhook of ``blueprint`` in ``app``, wherever it was registered."""
+def webhook_url(app: Flask, endpoint: str = "huggy") -> str:
+    """The path of the webhook of ``endpoint`` in ``app``, wherever it was registered."""
     with app.test_request_context():
         try:
-            return url_for(f"{blueprint}.webhook")
+            return url_for(f"{endpoint}.webhook")
         except BuildError:
             raise LookupError(
-                f"The app has no {blueprint!r} webhook: register flask_huggy.blueprint "
-                f"(or name the blueprint you registered)."
+                f"The app has no {endpoint!r} webhook: register flask_huggy.blueprint or use Huggy(app) "
+                "(or name the endpoint you registered)."
             ) from None
 
 
@@ -215,39 +216,36 @@ def post_delivery(
     *events: EventLike | Mapping[str, Any],
     token: str | None = None,
     time: datetime | float | None = None,
-    blueprint: str = "huggy",
-    config_prefix: str = "HUGGY_",
+    endpoint: str = "huggy",
 ) -> TestResponse:
     """POST a delivery to the app's webhook through a Flask test client.
 
     Give events (as for :func:`build_delivery`; the token defaults to the one
     the app is configured with), or one ready delivery (a dict with
-    ``messages``), posted unchanged. The body is serialized here, keeping
-    Huggy's key order (which is the firing order) whatever the app's JSON
-    provider does.
+    ``messages``), posted as it is, with the app's token filled in when it
+    has none (``flask huggy simulate --print`` leaves it out). The body is
+    serialized here, keeping Huggy's key order (which is the firing order)
+    whatever the app's JSON provider does.
     """
     app: Flask = client.application
+    state = get_endpoint(app, endpoint)
     if len(events) == 1 and isinstance(events[0], Mapping) and "messages" in events[0]:
         if token is not None or time is not None:
             raise TypeError("A ready delivery is posted unchanged: pass token/time to build_delivery instead.")
         body: Mapping[str, Any] = events[0]
+        if "token" not in body:
+            body = {**body, "token": configured_token(app, endpoint) or SAMPLE_TOKEN}
     else:
         body = build_delivery(
             *events,  # type: ignore[arg-type]  # a Mapping without "messages" fails clearly in build_delivery
-            token=token or configured_token(app, config_prefix) or SAMPLE_TOKEN,
+            token=token or configured_token(app, endpoint) or SAMPLE_TOKEN,
             time=time,
-            timezone=read_settings(app.config, config_prefix).timezone,
+            timezone=state.settings.timezone,
         )
-    return _post_json(client, webhook_url(app, blueprint), body)
+    return _post_json(client, webhook_url(app, endpoint), body)
 
 
-def post_handshake(
-    client: FlaskClient,
-    token: str | None = None,
-    *,
-    blueprint: str = "huggy",
-    config_prefix: str = "HUGGY_",
-) -> TestResponse:
+def post_handshake(client: FlaskClient, token: str | None = None, *, endpoint: str = "huggy") -> TestResponse:
     """POST Huggy's handshake to the app's webhook (default token: the app's own).
 
     The app then sends its confirmation to Huggy: run this inside a
@@ -255,8 +253,10 @@ def post_handshake(
     nothing leaves the process.
     """
     app: Flask = client.application
-    token = token or configured_token(app, config_prefix) or secrets.token_hex(16)
-    return _post_json(client, webhook_url(app, blueprint), build_handshake(token))
+    token = token or configured_token(app, endpoint) or secrets.token_hex(16)
+    response = _post_json(client, webhook_url(app, endpoint), build_handshake(token))
+    confirmations.join()  # the confirmation, sent off the request's thread, has happened too
+    return response
 
 
 def _post_json(client: FlaskClient, url: str, body: Mapping[str, Any]) -> TestResponse:

@@ -17,12 +17,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import requests
-from flask import current_app, has_app_context
-from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from ..config import DEFAULT_CONFIRM_URL
 from ..endpoint import EXTENSION_KEY
+from ..handshake import confirmations
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -56,43 +55,34 @@ class ConfirmationInterceptor:
     status chosen by :meth:`respond` (200 by default), or fail with the error
     given to :meth:`fail`.
 
-    With ``app``, the interceptor gives each Huggy endpoint of the app a
-    ``requests`` session of its own (:attr:`Endpoint.http
-    <flask_huggy.endpoint.Endpoint.http>`), whose transport answers in Huggy's
-    place, and puts the endpoints' sessions back when it stops. Nothing global
-    changes: other requests, other apps and ``responses`` are untouched, and
-    every request sent through that session is taken for a confirmation
-    (the library sends nothing else through it).
-
-    Without ``app`` (the behaviour of earlier versions), it patches
-    ``requests``' transport for the whole process (``HTTPAdapter.send``, as the
-    ``responses`` library does): requests to a confirmation URL are answered,
-    requests to any other URL go out as usual. Confirmation URLs are then
-    :data:`~flask_huggy.config.DEFAULT_CONFIRM_URL`, every ``*CONFIRM_URL``
-    setting of the app handling the request, and ``urls``.
-
-    Either way the library's own confirmation code runs unchanged: its URL,
-    body, headers, timeout, retries and refusal of redirects included.
+    The interceptor gives each Huggy endpoint of ``app`` a ``requests`` session
+    of its own (:attr:`Endpoint.http <flask_huggy.endpoint.Endpoint.http>`),
+    whose transport answers in Huggy's place, and puts the endpoints' sessions
+    back when it stops. Nothing global changes: other requests, other apps and
+    ``responses`` are untouched. The library's own confirmation code runs
+    unchanged: its URL, body, headers, timeout, retries and refusal of
+    redirects included. Confirmations are sent off the request's thread;
+    :attr:`requests` waits for those already queued.
     """
 
-    def __init__(
-        self, status: int = 200, json: Any = None, *, app: Flask | None = None, urls: tuple[str, ...] = ()
-    ) -> None:
-        #: Every confirmation request intercepted, in order (retries included).
-        self.requests: list[ConfirmationRequest] = []
-        #: The app whose endpoints get the session; ``None``: patch ``requests`` instead.
+    def __init__(self, status: int = 200, json: Any = None, *, app: Flask) -> None:
+        self._requests: list[ConfirmationRequest] = []
+        #: The app whose endpoints get the session.
         self.app = app
-        self.urls = set(urls)
         self._status = status
         self._json = json
         self._headers: dict[str, str] = {}
         self._error: BaseException | None = None
         self._active = False
-        # With an app: the session installed, and each endpoint's session before it.
+        # The session installed, and each endpoint's session before it.
         self._session: requests.Session | None = None
         self._replaced: list[tuple[Endpoint, requests.Session | None]] = []
-        # Without: requests' own HTTPAdapter.send.
-        self._original: Any = None
+
+    @property
+    def requests(self) -> list[ConfirmationRequest]:
+        """Every confirmation request intercepted, in order (retries included), once those queued are sent."""
+        confirmations.join()
+        return self._requests
 
     def respond(self, status: int = 200, json: Any = None, *, headers: Mapping[str, str] | None = None) -> None:
         """Answer the next confirmations with HTTP ``status`` (and a JSON body, and headers)."""
@@ -110,10 +100,7 @@ class ConfirmationInterceptor:
     def start(self) -> None:
         if self._active:
             raise RuntimeError("This interceptor is already active.")
-        if self.app is None:
-            self._patch_requests()
-        else:
-            self._install_session(self.app)
+        self._install_session(self.app)
         self._active = True
 
     def stop(self) -> None:
@@ -126,9 +113,6 @@ class ConfirmationInterceptor:
         if self._session is not None:
             self._session.close()
             self._session = None
-        if self._original is not None:
-            HTTPAdapter.send = self._original  # type: ignore[method-assign]
-            self._original = None
 
     def __enter__(self) -> ConfirmationInterceptor:
         self.start()
@@ -154,23 +138,6 @@ class ConfirmationInterceptor:
             self._replaced.append((endpoint, endpoint.http))
             endpoint.http = session
 
-    def _patch_requests(self) -> None:
-        original = self._original = HTTPAdapter.send
-        interceptor = self
-
-        def send(adapter: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-            if request.url in interceptor._targets():
-                return interceptor._answer(adapter, request, kwargs.get("timeout"))
-            return original(adapter, request, *args, **kwargs)
-
-        HTTPAdapter.send = send  # type: ignore[method-assign, assignment]
-
-    def _targets(self) -> set[str | None]:
-        urls = {DEFAULT_CONFIRM_URL, *self.urls}
-        if has_app_context():
-            urls.update(v for k, v in current_app.config.items() if k.endswith("CONFIRM_URL") and isinstance(v, str))
-        return {_normalize_url(url) for url in urls}
-
     def _answer(self, adapter: BaseAdapter, request: requests.PreparedRequest, timeout: Any) -> requests.Response:
         body = request.body.decode("utf-8") if isinstance(request.body, bytes) else request.body
         sent: Any = body
@@ -182,7 +149,7 @@ class ConfirmationInterceptor:
         headers = {
             key: value if isinstance(value, str) else value.decode("latin-1") for key, value in request.headers.items()
         }
-        self.requests.append(ConfirmationRequest(str(request.method), str(request.url), headers, sent, timeout))
+        self._requests.append(ConfirmationRequest(str(request.method), str(request.url), headers, sent, timeout))
         if self._error is not None:
             raise self._error
         content = b"" if self._json is None else json.dumps(self._json).encode("utf-8")
@@ -220,15 +187,6 @@ class _HuggyAdapter(BaseAdapter):
 
     def close(self) -> None:
         pass
-
-
-def _normalize_url(url: str) -> str | None:
-    prepared = requests.PreparedRequest()
-    try:
-        prepared.prepare_url(url, None)
-    except requests.RequestException:
-        return None
-    return prepared.url
 
 
 def _reason(status: int) -> str:
