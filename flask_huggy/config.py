@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import mask_token
+from .envelope import JSON_DECODERS, resolve_decoder
 from .errors import ConfigError
-from .jsondecoders import JSON_DECODERS, resolve_decoder
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
