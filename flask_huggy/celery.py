@@ -240,7 +240,9 @@ def _run_task(
             payload = decode_json(body.encode("utf-8", "surrogatepass"), max_depth=MAX_DEPTH)
             # The broker holds the token masked; receivers get it whole, as in the
             # synchronous mode, when it masks exactly one configured token.
-            delivery = parse_delivery(restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name)
+            delivery = parse_delivery(
+                restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name
+            )
         except DeliveryRejected as exc:
             _dead_letter(endpoint, body, None, exc, None, task.request.retries + 1)
             return {"events": 0, "invalid": 0, "duplicates": 0}

@@ -274,7 +274,10 @@ class Deduplicator:
             raise
         for (index, event, key), state in zip(keyed, states):
             if state == BUSY:
-                raise Unavailable(f"Event {event.name} (#{index}) is being handled by another worker right now.", error="duplicate_in_flight")
+                raise Unavailable(
+                    f"Event {event.name} (#{index}) is being handled by another worker right now.",
+                    error="duplicate_in_flight",
+                )
             claims[index] = Claim(key, owner) if state == CLAIMED else None
         return claims
 

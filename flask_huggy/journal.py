@@ -278,11 +278,15 @@ if hasattr(os, "register_at_fork"):
 
 
 def _encode(record: Mapping[str, Any]) -> bytes:
+    # allow_nan=False: json would write inf as Infinity, which is not JSON, and a
+    # replay would then refuse the line. The webhook refuses such numbers; a
+    # record that holds one anyway (a caller's own delivery) is refused here, loudly.
     try:
         try:
-            return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+            text = json.dumps(record, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            return (text + "\n").encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate, from a "\ud800" escape in the body
-            return (json.dumps(record, separators=(",", ":")) + "\n").encode("ascii")
+            return (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("ascii")
     except (TypeError, ValueError, RecursionError) as exc:
         logger.error("A delivery journal record cannot be written as JSON: %s", exc)
         raise Unavailable("The delivery cannot be written to the journal.", error="journal_unavailable") from exc

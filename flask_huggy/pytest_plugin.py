@@ -89,9 +89,7 @@ class HuggyPoster:
         token: str | None = None,
         time: datetime | float | None = None,
     ) -> TestResponse:
-        return post_delivery(
-            self.client, *events, token=token, time=time, endpoint=self.endpoint
-        )
+        return post_delivery(self.client, *events, token=token, time=time, endpoint=self.endpoint)
 
     def handshake(self, token: str | None = None) -> TestResponse:
         """Post Huggy's URL check; use it with ``huggy_confirm`` so nothing reaches Huggy."""

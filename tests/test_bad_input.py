@@ -32,7 +32,7 @@ def assert_rejected(response, status: int, code: str) -> dict:
         (b'{"time": Infinity, "messages": {}}', "invalid_json"),
         (b"[" * 100_000 + b"]" * 100_000, "too_deep"),
         (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "too_deep"),
-        (b"1" * 5000, "invalid_json"),
+        (b"1" * 5000, "number_out_of_range"),
         (b"[]", "not_an_object"),
         (b'"a string"', "not_an_object"),
         (b"null", "not_an_object"),
@@ -285,9 +285,27 @@ def test_a_lone_surrogate_in_a_key_is_refused_and_a_real_pair_is_text(make_app, 
 
 
 @pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
-@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" * 400 + b".5", b"1.5E+999"])
-def test_a_number_too_large_for_a_float_is_400(make_app, decoder, number) -> None:
+@pytest.mark.parametrize(
+    "number",
+    [
+        b"1e400",
+        b"-1e400",
+        b"1" * 400 + b".5",
+        b"1.5E+999",
+        # Issue 21: a long mantissa overflows with a small exponent.
+        b"1" + b"0" * 250 + b"e60",
+        b"-1" + b"0" * 250 + b"e60",
+        b"1" + b"0" * 300 + b"e9",
+        b"0.000001e315",
+    ],
+    ids=lambda number: number[:12].decode() + f"...({len(number)})",
+)
+def test_a_number_too_large_for_a_float_is_400_and_nothing_fires(make_app, decoder, number) -> None:
     app = make_app(HUGGY_JSON_DECODER=decoder)
+    fired: list[str] = []
+    from flask_huggy import signals
+
+    signals.event_received.connect(lambda sender, event, **kw: fired.append(event.name), sender=app, weak=False)
     body = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "score": %s}]}}' % (
         TOKEN.encode(),
         number,
@@ -296,6 +314,20 @@ def test_a_number_too_large_for_a_float_is_400(make_app, decoder, number) -> Non
     response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")
 
     assert_rejected(response, 400, "number_out_of_range")
+    assert fired == []
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+def test_an_integer_longer_than_python_reads_is_400_number_out_of_range(make_app, decoder) -> None:
+    app = make_app(HUGGY_JSON_DECODER=decoder)
+    template = b'{"time": 1583439671, "token": "%s", "messages": {"closedChat": [{"id": 1, "score": %s}]}}'
+
+    too_long = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), b"9" * 4301))
+    longest = app.test_client().post("/huggy/webhook", data=template % (TOKEN.encode(), b"-" + b"9" * 4300))
+
+    body = assert_rejected(too_long, 400, "number_out_of_range")
+    assert "4300 digits" in body["message"]
+    assert longest.status_code == 200, longest.get_json()
 
 
 def test_large_but_finite_numbers_and_ints_are_fine(client) -> None:

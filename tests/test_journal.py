@@ -551,3 +551,17 @@ def test_failed_deliveries_reads_a_directory_and_reports_bad_lines(tmp_path: Pat
     assert pending.indexes_to_rerun == (1, 2)
     assert pending.delivery_raw["token"] == MASKED
     assert "notes.jsonl:1 in the delivery journal: not a JSON line" in caplog.text
+
+
+@pytest.mark.parametrize("number", [float("inf"), float("-inf"), float("nan")])
+def test_a_float_that_is_not_json_is_refused_loudly_and_never_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, number: float
+) -> None:
+    journal = Journal(tmp_path)
+    journal.write({"id": "a", "kind": "outcome", "events": [], "error": None})
+
+    with pytest.raises(flask_huggy.JournalUnavailable):
+        journal.write({"id": "b", "kind": "received", "endpoint": "huggy", "events": [], "delivery": {"n": number}})
+
+    assert [json.loads(line)["id"] for line in journal.path.read_text(encoding="utf-8").splitlines()] == ["a"]
+    assert "cannot be written as JSON" in caplog.text

@@ -10,16 +10,19 @@ message.
 from __future__ import annotations
 
 import json
+import math
+import sys
+from collections.abc import Iterator
 from typing import Any
 
+import jiter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_huggy import ConfigError, InvalidBody, jsondecoders
+from flask_huggy import ConfigError, InvalidBody, envelope
 from flask_huggy.config import read_settings, settings_for
-from flask_huggy.envelope import decode_json
-from flask_huggy.jsondecoders import resolve_decoder
+from flask_huggy.envelope import decode_json, resolve_decoder
 from tests.conftest import SAMPLE_NAMES, TOKEN, create_app, load_payload
 
 # jiter comes with the test extra; no skip when it is missing: decode_json(body, "jiter")
@@ -110,6 +113,11 @@ SNIPPETS = [
     b"1e400",
     b"-1e400",
     b"1e-400",
+    b"1" + b"0" * 250 + b"e60",
+    b"-1" + b"0" * 250 + b"e60",
+    b"1" + b"0" * 300 + b"e9",
+    b"1.7976931348623157e308",
+    b"1.7976931348623159e308",
     b"1E+2",
     b"01",
     b"1.",
@@ -199,12 +207,95 @@ def test_every_docs_sample_decodes_alike(name: str) -> None:
     assert assert_alike(body) == ("ok", canonical(json.loads(body)))
 
 
+# -- numbers too large --------------------------------------------------------------------
+
+#: Every answer, type-exact, for numbers at and past the edges of what is read.
+NUMBERS: list[tuple[bytes, Any]] = [
+    (b"1e400", "number_out_of_range"),
+    (b"-1e400", "number_out_of_range"),
+    (b"1.5E+999", "number_out_of_range"),
+    (b"1" * 400 + b".5", "number_out_of_range"),
+    (b"1" + b"0" * 250 + b"e60", "number_out_of_range"),
+    (b"-1" + b"0" * 250 + b"e60", "number_out_of_range"),
+    (b"1" + b"0" * 300 + b"e9", "number_out_of_range"),
+    (b"0.000001e315", "number_out_of_range"),
+    (b"1.7976931348623159e308", "number_out_of_range"),
+    (b"1.7976931348623157e308", ("float", (1.7976931348623157e308).hex())),
+    (b"-1.7976931348623157e308", ("float", (-1.7976931348623157e308).hex())),
+    (b"1" + b"0" * 250 + b"e57", ("float", (1e307).hex())),
+    (b"0.000001e314", ("float", (1e308).hex())),
+    (b"1e-400", ("float", (0.0).hex())),
+    (b"-1e-400", ("float", (-0.0).hex())),
+    (b"9" * 4300, ("int", int("9" * 4300))),
+    (b"-" + b"9" * 4300, ("int", -int("9" * 4300))),
+    (b"9" * 4301, "number_out_of_range"),
+    (b"-" + b"9" * 4301, "number_out_of_range"),
+    (b"1" * 5000, "number_out_of_range"),
+]
+
+
+@pytest.mark.parametrize("decoder", ["stdlib", "jiter"])
+@pytest.mark.parametrize(("number", "expected"), NUMBERS, ids=lambda v: repr(v)[:20])
+def test_each_edge_number_gets_its_exact_answer_from_either_decoder(decoder: str, number: bytes, expected: Any) -> None:
+    for body, unwrap in ((number, lambda v: v), (b'{"k": [' + number + b"]}", lambda v: v[1][1][1])):
+        verdict, answer = outcome(body, decoder)
+        if verdict == "ok":
+            assert unwrap(answer) == expected
+        else:
+            assert answer["error"] == expected
+
+
+@ALIKE
+@given(
+    sign=st.sampled_from(["", "-"]),
+    digits=st.integers(1, 400),
+    fraction=st.sampled_from(["", ".5", ".0001"]),
+    exponent=st.sampled_from(["", "e", "E", "e+", "e-"]).flatmap(
+        lambda e: st.just("") if not e else st.integers(0, 700).map(lambda n: f"{e}{n}")
+    ),
+)
+def test_a_float_is_refused_exactly_when_it_is_not_finite(sign: str, digits: int, fraction: str, exponent: str) -> None:
+    text = f"{sign}1{'0' * (digits - 1)}{fraction}{exponent}"
+    if not fraction and not exponent:
+        return  # an integer
+    verdict, answer = assert_alike(b'{"n": ' + text.encode() + b"}")
+
+    if math.isfinite(float(text)):
+        assert verdict == "ok"
+    else:
+        assert (verdict, answer["error"]) == ("refused", "number_out_of_range")
+
+
+@pytest.fixture
+def python_reads_1000_digits() -> Iterator[None]:
+    """Python's integer limit lowered, as ``PYTHONINTMAXSTRDIGITS=1000`` would."""
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(1000)
+    yield
+    sys.set_int_max_str_digits(before)
+
+
+@pytest.mark.usefixtures("python_reads_1000_digits")
+def test_a_lowered_python_integer_limit_holds_for_jiter_too() -> None:
+    verdict, answer = assert_alike(b'{"n": ' + b"9" * 1001 + b"}")
+
+    assert (verdict, answer["error"]) == ("refused", "number_out_of_range")
+    assert "1000 digits" in answer["message"]
+    assert assert_alike(b'{"n": ' + b"9" * 1000 + b"}")[0] == "ok"
+
+
+def test_jiter_reads_integers_of_at_most_4300_digits_whatever_python_reads() -> None:
+    assert jiter.from_json(b"9" * envelope._JITER_MAX_INT_DIGITS) == int("9" * 4300)
+    with pytest.raises(ValueError, match="number out of range"):
+        jiter.from_json(b"9" * (envelope._JITER_MAX_INT_DIGITS + 1))
+
+
 # -- choosing the decoder ------------------------------------------------------------------
 
 
 def test_auto_is_jiter_when_installed_and_the_stdlib_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_decoder("auto") == "jiter"
-    monkeypatch.setattr(jsondecoders, "jiter", None)  # as on a machine without the extra
+    monkeypatch.setattr(envelope, "jiter", None)  # as on a machine without the extra
     assert resolve_decoder("auto") == "stdlib"
     with pytest.raises(ValueError, match="pip install 'flask-huggy\\[fast\\]'"):
         resolve_decoder("jiter")
