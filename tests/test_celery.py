@@ -29,7 +29,8 @@ from celery.signals import before_task_publish
 from flask import Flask
 
 import flask_huggy
-from flask_huggy import mask_token, signals
+from flask_huggy import signals
+from flask_huggy.auth import mask_token
 from flask_huggy.celery import TASK_NAME, retry_countdown, task_name
 from flask_huggy.config import read_settings
 from flask_huggy.dedup import event_key
@@ -236,7 +237,7 @@ def test_a_duplicate_delivery_is_handled_once(web, worker, store) -> None:
 def test_an_event_another_worker_holds_waits_for_its_lease_without_using_up_retries(web, worker, store) -> None:
     chat = fresh_id()
     delivery = closed_chats(chat)
-    parsed = flask_huggy.parse_delivery(delivery, read_settings({}).timezone)
+    parsed = flask_huggy.envelope.parse_delivery(delivery, read_settings({}).timezone)
     # Another worker claimed the event 1 s ago and is still on it: its lease ends in 1 s,
     # longer than the whole retry budget (2 retries of at most 0.2 s).
     store.set("huggy:dedup:" + event_key(parsed.events[0], parsed, 0), "another-worker", px=1000)

@@ -2,7 +2,7 @@
 
 Each test posts a variant of a sample from Huggy's docs (``tests/payloads/``) to
 the webhook and looks at what the receivers got, or, where no request is needed,
-calls :func:`flask_huggy.parse_delivery` directly as a worker would.
+calls :func:`flask_huggy.envelope.parse_delivery` directly as a worker would.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def received(client: FlaskClient, recorder: SignalRecorder, delivery: dict[str, 
 
 
 def parsed(delivery: dict[str, Any], tz: tzinfo = SAO_PAULO) -> flask_huggy.Event:
-    """The first event of ``delivery`` as :func:`flask_huggy.parse_delivery` builds it."""
-    return flask_huggy.parse_delivery(delivery, tz).events[0]
+    """The first event of ``delivery`` as :func:`flask_huggy.envelope.parse_delivery` builds it."""
+    return flask_huggy.envelope.parse_delivery(delivery, tz).events[0]
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -278,7 +278,7 @@ def test_dotted_keys_and_their_values_are_kept_verbatim(
 )
 def test_the_flow_context_of_the_docs_samples_is_kept_exactly_as_sent(name: str) -> None:
     delivery = load_payload(name)
-    for event in flask_huggy.parse_delivery(delivery, SAO_PAULO).events:
+    for event in flask_huggy.envelope.parse_delivery(delivery, SAO_PAULO).events:
         assert event.is_valid
         assert event.data["context"] == event.raw["context"]
 
@@ -383,7 +383,7 @@ STAMPED_SAMPLES = [
 @pytest.mark.parametrize(("name", "field"), STAMPED_SAMPLES, ids=[f"{n}:{f}" for n, f in STAMPED_SAMPLES])
 def test_every_docs_sample_is_stamped_within_seconds_of_its_delivery_time(name: str, field: str) -> None:
     # Read as UTC, the samples' stamps would be 3 hours before Huggy sent them.
-    delivery = flask_huggy.parse_delivery(load_payload(name), SAO_PAULO)
+    delivery = flask_huggy.envelope.parse_delivery(load_payload(name), SAO_PAULO)
     stamps = [event.data[field] for event in delivery.events if field in event.raw]
     assert stamps
     for stamp in stamps:

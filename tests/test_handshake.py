@@ -16,7 +16,8 @@ import pytest
 import requests
 import responses
 
-from flask_huggy import endpoint_state, signals
+from flask_huggy import signals
+from flask_huggy.endpoint import get_endpoint
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
 
@@ -109,7 +110,7 @@ def test_the_answer_is_the_token_whatever_becomes_of_the_confirmation(make_app, 
     assert_prints_the_token(response)
     assert [c.request.url for c in huggy.calls] == [DEFAULT_CONFIRM_URL]  # sent once, redirects not followed
     assert confirmed == [huggy_answer.get("status") == 200]
-    assert endpoint_state(app).confirmed is confirmed[0]
+    assert get_endpoint(app).confirmed is confirmed[0]
 
 
 @pytest.mark.parametrize("switched_off", [None, "", False])
@@ -123,8 +124,8 @@ def test_the_confirmation_request_can_be_switched_off(make_app, huggy, switched_
     assert_prints_the_token(response)
     assert len(huggy.calls) == 0
     assert confirmed == [None]
-    assert endpoint_state(app).confirmed is None
-    assert endpoint_state(app).handshake_at is not None
+    assert get_endpoint(app).confirmed is None
+    assert get_endpoint(app).handshake_at is not None
 
 
 def test_confirm_headers_are_added_to_the_confirmation_request(make_app, huggy) -> None:
@@ -187,7 +188,7 @@ def test_the_confirmation_goes_through_the_endpoints_own_session_when_it_has_one
     (call,) = huggy.calls
     assert call.request.headers["X-Through"] == "the endpoint's session"
     assert json.loads(call.request.body) == {"token": HUGGY_TOKEN}
-    assert endpoint_state(app).confirmed is True
+    assert get_endpoint(app).confirmed is True
 
 
 def test_connection_errors_are_retried_a_bounded_number_of_times(make_app, huggy) -> None:
@@ -199,7 +200,7 @@ def test_connection_errors_are_retried_a_bounded_number_of_times(make_app, huggy
 
     assert_prints_the_token(response)
     assert len(huggy.calls) == 3
-    assert endpoint_state(app).last_handshake_error["error"] == "huggy_unreachable"
+    assert get_endpoint(app).last_handshake_error["error"] == "huggy_unreachable"
     assert time.monotonic() - started < 30
 
 
@@ -209,7 +210,7 @@ def test_a_timeout_is_not_retried(client, app, huggy) -> None:
     post_handshake(client)
 
     assert len(huggy.calls) == 1  # Huggy may have seen it
-    assert endpoint_state(app).last_handshake_error["error"] == "huggy_timeout"
+    assert get_endpoint(app).last_handshake_error["error"] == "huggy_timeout"
 
 
 def test_a_connection_error_then_success_confirms(client, huggy, validated) -> None:
@@ -260,7 +261,7 @@ def test_malformed_handshakes_are_400_without_calling_huggy(client, huggy, body,
 def test_the_endpoint_remembers_the_outcome_of_the_confirmation(client, app, huggy) -> None:
     huggy.post(DEFAULT_CONFIRM_URL, status=500)
     post_handshake(client)
-    state = endpoint_state(app)
+    state = get_endpoint(app)
     assert (state.confirmed, state.confirmed_at) == (False, None)
     assert state.last_handshake_error["error"] == "confirmation_refused"
     assert state.last_handshake_error["huggy_status"] == 500

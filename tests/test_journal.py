@@ -14,7 +14,9 @@ from click.testing import Result
 from flask import Flask
 
 import flask_huggy
-from flask_huggy import Journal, failed_deliveries, signals
+from flask_huggy import signals
+from flask_huggy.journal import Journal
+from flask_huggy.journal import failed_deliveries
 from flask_huggy.testing import build_delivery
 
 from .conftest import TOKEN, create_app

@@ -48,7 +48,7 @@ SAO_PAULO = zoneinfo.ZoneInfo("America/Sao_Paulo")
 
 
 def events(payload: dict[str, Any]) -> tuple[flask_huggy.Event, ...]:
-    return flask_huggy.parse_delivery(payload, SAO_PAULO).events
+    return flask_huggy.envelope.parse_delivery(payload, SAO_PAULO).events
 
 
 def first(name: str, event: str | None = None) -> Any:

@@ -298,7 +298,7 @@ def test_parse_delivery_keeps_each_event_as_the_very_object_sent_and_never_chang
     delivery: dict[str, Any],
 ) -> None:
     before = copy.deepcopy(delivery)
-    parsed = flask_huggy.parse_delivery(delivery, SAO_PAULO)
+    parsed = flask_huggy.envelope.parse_delivery(delivery, SAO_PAULO)
     for event in parsed.events:
         _ = event.data
     assert delivery == before
@@ -329,7 +329,7 @@ def event_with(name: str, path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def parse_one(name: str, event: dict[str, Any], tz: ZoneInfo = SAO_PAULO) -> flask_huggy.Event:
-    (parsed,) = flask_huggy.parse_delivery({"messages": {name: [event]}}, tz).events
+    (parsed,) = flask_huggy.envelope.parse_delivery({"messages": {name: [event]}}, tz).events
     return parsed
 
 

@@ -13,7 +13,8 @@ from flask import Flask
 from requests.adapters import HTTPAdapter
 
 import flask_huggy
-from flask_huggy import endpoint_state, signals
+from flask_huggy import signals
+from flask_huggy.endpoint import get_endpoint
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
 from flask_huggy.samples import TEMPLATES
@@ -333,8 +334,8 @@ def test_the_interceptors_status_is_huggys_answer(app, client, fake_huggy) -> No
         response = post_handshake(client)
 
     assert response.get_data(as_text=True) == TOKEN  # Huggy's answer never changes the handshake's
-    assert endpoint_state(app).confirmed is False
-    assert endpoint_state(app).last_handshake_error["huggy_status"] == 404
+    assert get_endpoint(app).confirmed is False
+    assert get_endpoint(app).last_handshake_error["huggy_status"] == 404
 
 
 def test_the_interceptor_can_make_huggy_time_out(app, client, fake_huggy) -> None:
@@ -344,7 +345,7 @@ def test_the_interceptor_can_make_huggy_time_out(app, client, fake_huggy) -> Non
 
     assert response.status_code == 200
     assert huggy.tokens == [TOKEN]
-    assert endpoint_state(app).last_handshake_error["error"] == "huggy_timeout"
+    assert get_endpoint(app).last_handshake_error["error"] == "huggy_timeout"
 
 
 def test_post_handshake_closes_the_answer_so_the_confirmation_runs(app, client, fake_huggy) -> None:
@@ -372,7 +373,7 @@ def test_the_interceptor_sees_every_retry_of_an_unreachable_huggy(make_app, fake
         post_handshake(app.test_client())
 
     assert huggy.tokens == [TOKEN, TOKEN]
-    assert endpoint_state(app).last_handshake_error["error"] == "huggy_unreachable"
+    assert get_endpoint(app).last_handshake_error["error"] == "huggy_unreachable"
 
 
 def test_a_redirect_from_huggy_is_not_followed(app, client, fake_huggy) -> None:
@@ -381,7 +382,7 @@ def test_a_redirect_from_huggy_is_not_followed(app, client, fake_huggy) -> None:
         post_handshake(client)
 
     assert [r.url for r in huggy.requests] == [DEFAULT_CONFIRM_URL]  # sent with allow_redirects=False
-    assert endpoint_state(app).last_handshake_error["huggy_status"] == 302
+    assert get_endpoint(app).last_handshake_error["huggy_status"] == 302
 
 
 def test_with_the_app_nothing_global_is_patched(app, client) -> None:
@@ -437,7 +438,7 @@ def test_with_the_app_it_answers_even_while_responses_mocks_requests(app, client
 
     assert huggy.tokens == [TOKEN]
     assert len(mock.calls) == 0  # the confirmation never reached requests' own transport
-    assert endpoint_state(app).confirmed is True
+    assert get_endpoint(app).confirmed is True
 
 
 def test_an_app_without_a_huggy_endpoint_has_nothing_to_intercept() -> None:
