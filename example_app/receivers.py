@@ -36,7 +36,7 @@ from typing import Any
 from flask import Flask, g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
-from flask_huggy import Delivery, Event, HuggyError, signals
+from flask_huggy import Delivery, Event, signals
 
 from .models import db
 from .state import Refusal, inbox_state
@@ -101,12 +101,12 @@ def connect_receivers(app: Flask) -> None:
     # Refusals and failures are kept in memory only: a refused request must not change the database.
 
     @signals.delivery_refused.connect_via(app)
-    def remember_refusal(sender: Flask, error: HuggyError, status: int, **extra: Any) -> None:
-        # The error the webhook answered with: its code and message are the JSON body.
+    def remember_refusal(sender: Flask, status: int, body: dict[str, Any], **extra: Any) -> None:
+        # The JSON body the webhook answered with: its "error" and "message".
         if g.get("inbox_receiver_failed"):
             return  # the 500 that answers a receiver's failure: remember_failure said more
         inbox_state(sender).last_refusal = Refusal(
-            at=datetime.now(timezone.utc), status=status, error=error.code, message=error.message
+            at=datetime.now(timezone.utc), status=status, error=body["error"], message=body["message"]
         )
 
     @signals.receiver_failed.connect_via(app)

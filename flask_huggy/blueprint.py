@@ -99,7 +99,7 @@ def _webhook() -> Response:
     if settings.allowed_networks:
         _check_source(request.remote_addr, endpoint)
     body = _read_body(request.stream, request.content_length, settings.max_content_length)
-    payload = _decode(body)
+    payload = _decode(body, settings.json_decoder)
     if not isinstance(payload, dict):
         raise DeliveryRejected("The body must be a JSON object.", error="not_an_object")
     if is_handshake(payload):
@@ -123,9 +123,9 @@ def _webhook() -> Response:
     return _accepted(app, summary)
 
 
-def _decode(body: bytes) -> Any:
+def _decode(body: bytes, decoder: str) -> Any:
     try:
-        return decode_json(body, max_depth=MAX_DEPTH)
+        return decode_json(body, decoder, max_depth=MAX_DEPTH)
     except DeliveryRejected as exc:
         mimetype = request.mimetype
         if exc.error != "invalid_json" or not mimetype or mimetype.endswith("json"):
@@ -319,7 +319,8 @@ def _error_response(error: HTTPException) -> Response:
         body = {"error": (error.name or "error").lower().replace(" ", "_"), "message": error.description}
     status = error.code or 500
     if status < 500 or isinstance(error, DeliveryRejected):  # a 500 here is a receiver that raised
-        send_alert(delivery_refused, current_app._get_current_object(), error=error, status=status)  # type: ignore[attr-defined]
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        send_alert(delivery_refused, app, error=error, status=status, body=body)
     response = jsonify(body)
     response.status_code = status
     for name, value in error.get_headers():

@@ -237,7 +237,7 @@ def _run_task(
                 raise DeliveryRejected("The task's delivery is not a JSON string.", error="invalid_task")
             # The webhook's own limits: a message no webhook would have queued is
             # refused here, before anything deep is built, and never restored.
-            payload = decode_json(body.encode("utf-8", "surrogatepass"), max_depth=MAX_DEPTH)
+            payload = decode_json(body.encode("utf-8", "surrogatepass"), settings.json_decoder, max_depth=MAX_DEPTH)
             # The broker holds the token masked; receivers get it whole, as in the
             # synchronous mode, when it masks exactly one configured token.
             delivery = parse_delivery(

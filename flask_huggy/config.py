@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .auth import mask_token
+from .envelope import JSON_DECODERS, resolve_decoder
 from .errors import ConfigError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -287,6 +288,15 @@ def _journal(value: Any, key: str) -> str | None:
     )
 
 
+def _json_decoder(value: Any, key: str) -> str:
+    if value not in JSON_DECODERS:
+        raise _invalid(key, value, "not a JSON decoder", f"use one of {', '.join(map(repr, JSON_DECODERS))}")
+    try:
+        return resolve_decoder(value)
+    except ValueError:
+        raise _invalid(key, value, "jiter is not installed", "pip install 'flask-huggy[fast]', or use 'auto'") from None
+
+
 # --- The settings -------------------------------------------------------------------------------
 
 
@@ -475,6 +485,14 @@ class Settings:
         _seconds(positive=True, example="2"),
         "seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503 "
         "(twice this at most). Shorter than your server's worker timeout.",
+    )
+    #: ``"jiter"`` or ``"stdlib"``: what reads request bodies (``"auto"`` resolved).
+    json_decoder: str = setting(
+        "JSON_DECODER",
+        "auto",
+        _json_decoder,
+        '``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or ``"auto"``: jiter when installed. Answers are the '
+        'same either way; ``"stdlib"`` is for a platform without a jiter build, or to rule jiter out of a bug report.',
     )
 
 

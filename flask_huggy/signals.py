@@ -76,7 +76,8 @@ delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
 #: when it is switched off). Sent once per accepted handshake, after that request, once the
 #: answer has left.
 token_validated = huggy_signals.signal("huggy.token_validated")
-#: The webhook refused a request (kwargs ``error``: the :class:`~flask_huggy.HuggyError` it
-#: answered with, whose ``code`` and ``message`` are the JSON body; ``status``: the HTTP status).
+#: The webhook refused a request (kwargs ``error``: the exception it answered with, a
+#: :class:`~flask_huggy.DeliveryRejected` or Werkzeug's own; ``status``: the HTTP status;
+#: ``body``: the JSON body, ``{"error": ..., "message": ...}``).
 #: Nothing of a refused delivery fired. For dashboards and alerts, instead of parsing answers.
 delivery_refused = huggy_signals.signal("huggy.delivery_refused")

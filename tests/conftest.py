@@ -46,8 +46,14 @@ def make_app() -> Callable[..., Flask]:
 
 
 @pytest.fixture
-def app() -> Flask:
-    return create_app()
+def app(request: pytest.FixtureRequest) -> Flask:
+    """The app of ``create_app``, with the config of the test's ``@pytest.mark.config(...)``, if any.
+
+    Settings are read once, when the webhook is registered: a test that needs
+    other settings declares them, as an app declares its config before ``Huggy(app)``.
+    """
+    marker = request.node.get_closest_marker("config")
+    return create_app(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture

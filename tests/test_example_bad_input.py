@@ -46,19 +46,21 @@ def database_contents(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
+def _same_inbox(app: Flask, **config: Any) -> Flask:
+    """Another instance of the inbox on the same database, with other webhook settings (read at startup)."""
+    return create_app({**app.config, **config})
+
+
 def _strict(app: Flask) -> TestResponse:
-    app.config["HUGGY_STRICT"] = True
-    return post(app, build_delivery(build_event("closedChat", closed_at=[1]), token=TOKEN))
+    return post(_same_inbox(app, HUGGY_STRICT=True), build_delivery(build_event("closedChat", closed_at=[1]), token=TOKEN))
 
 
 def _stale(app: Flask) -> TestResponse:
-    app.config["HUGGY_MAX_AGE"] = 300
-    return post(app, load_payload("closedChat"))  # stamped in 2020
+    return post(_same_inbox(app, HUGGY_MAX_AGE=300), load_payload("closedChat"))  # stamped in 2020
 
 
 def _foreign_source(app: Flask) -> TestResponse:
-    app.config["HUGGY_ALLOWED_NETWORKS"] = "203.0.113.0/24"
-    return post(app, load_payload("closedChat"))
+    return post(_same_inbox(app, HUGGY_ALLOWED_NETWORKS="203.0.113.0/24"), load_payload("closedChat"))
 
 
 BAD_INPUT: dict[str, tuple[Callable[[Flask], TestResponse], int]] = {

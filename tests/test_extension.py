@@ -151,7 +151,7 @@ def test_the_blueprint_and_make_blueprint_use_the_same_endpoint_object() -> None
     app.register_blueprint(flask_huggy.blueprint)
 
     assert isinstance(app.extensions["huggy"]["huggy"], Endpoint)
-    assert flask_huggy.endpoint_state(app) is app.extensions["huggy"]["huggy"]
+    assert get_endpoint(app) is app.extensions["huggy"]["huggy"]
 
 
 def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
@@ -178,37 +178,139 @@ def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
         flask_huggy.no_such_name  # noqa: B018
 
 
-def test_importing_the_package_imports_no_test_code_and_no_cli() -> None:
+def test_importing_the_package_imports_no_test_code_no_cli_no_celery_and_no_requests() -> None:
     code = (
         "import sys, flask_huggy; "
-        "print(sorted(m for m in sys.modules if m.startswith(('flask_huggy.testing', 'flask_huggy.cli'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('flask_huggy.testing', 'flask_huggy.cli', "
+        "'flask_huggy.celery', 'celery', 'kombu', 'requests'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert result.stdout.strip() == "[]"
 
 
-def test_the_cli_is_loaded_when_it_runs() -> None:
+
+
+def test_refusals_are_werkzeug_http_exceptions_and_config_errors_are_not() -> None:
+    from werkzeug.exceptions import HTTPException
+
+    public = [getattr(errors, name) for name in errors.__all__]
+
+    assert {cls.__name__ for cls in public} == {
+        "HuggyError",
+        "DeliveryRejected",
+        "Unavailable",
+        "HandshakeError",
+        "ConfigError",
+    }
+    assert issubclass(errors.DeliveryRejected, HTTPException)
+    assert issubclass(errors.Unavailable, errors.DeliveryRejected)
+    assert errors.Unavailable("down", error="x").code == 503
+    assert errors.DeliveryRejected("gone", error="y", status=413).code == 413
+    assert not issubclass(errors.ConfigError, HTTPException)
+    assert not issubclass(errors.HandshakeError, HTTPException)
+
+
+def test_moved_and_removed_names_are_not_served_from_the_package() -> None:
+    for name in ("init_celery", "HuggyCelery", "mask_token", "endpoint_state", "Journal", "InvalidBody"):
+        assert not hasattr(flask_huggy, name), name
+
+
+def test_a_receiver_declared_in_a_factory_after_init_app_is_refused_at_once() -> None:
+    huggy = Huggy()
+
+    def factory() -> Flask:
+        app = Flask(__name__)
+        app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+        huggy.init_app(app)
+
+        @huggy.on("closedChat")
+        def on_closed(app: Flask, event: Any, delivery: Any, **extra: Any) -> None:
+            pass
+
+        return app
+
+    with pytest.raises(flask_huggy.ConfigError, match="before init_app"):
+        factory()
+
+
+def test_receivers_of_a_module_level_extension_fire_once_for_each_app_however_many_apps() -> None:
+    huggy = Huggy()
+    calls: list[Flask] = []
+
+    @huggy.on("closedChat")
+    def on_closed(app: Flask, event: Any, delivery: Any, **extra: Any) -> None:
+        calls.append(app)
+
+    apps = []
+    for _ in range(3):
+        app = Flask(__name__)
+        app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+        huggy.init_app(app)
+        apps.append(app)
+    post_delivery(apps[2].test_client(), "closedChat")
+
+    assert calls == [apps[2]]
+
+
+def test_a_receiver_declared_on_huggy_app_fires_only_for_that_app() -> None:
+    calls: list[str] = []
+    apps = []
+    for name in ("first", "second"):
+        app = Flask(name)
+        app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+        huggy = Huggy(app)
+
+        @huggy.on("closedChat")
+        def on_closed(app: Flask, event: Any, delivery: Any, name: str = name, **extra: Any) -> None:
+            calls.append(name)
+
+        apps.append(app)
+    post_delivery(apps[1].test_client(), "closedChat")
+
+    assert calls == ["second"]
+
+
+@pytest.mark.parametrize(
+    "receiver",
+    [lambda app: None, lambda app, event: None, lambda: None, lambda app, *, event, delivery, when: None],
+    ids=["sender only", "no delivery", "nothing", "a required extra keyword"],
+)
+def test_a_receiver_that_cannot_take_the_documented_arguments_is_refused_naming_it(receiver: Any) -> None:
+    huggy = Huggy()
+
+    with pytest.raises(TypeError, match="<lambda>.*event=..., delivery=..."):
+        huggy.on("closedChat")(receiver)
+
+
+def test_a_receiver_with_a_matching_signature_is_taken() -> None:
+    huggy = Huggy()
+
+    for receiver in (lambda app, event, delivery: None, lambda sender, **kwargs: None, lambda *args, **kwargs: None):
+        assert huggy.on(None)(receiver) is receiver
+
+
+def test_settings_are_read_once_and_later_config_changes_are_not_seen(payload) -> None:
     app = create_app()
+    app.config["HUGGY_WEBHOOK_TOKEN"] = "another-token-0123456789abcdef0123"
 
-    result = app.test_cli_runner().invoke(args=["huggy", "events"])
-
-    assert result.exit_code == 0, result.output
-    assert "closedChat" in result.output
+    assert get_endpoint(app).settings.tokens == (TOKEN,)
+    assert app.test_client().post("/huggy/webhook", json=payload("closedChat")).status_code == 200
 
 
-def test_every_error_belongs_to_one_branch_of_the_tree() -> None:
-    branches = (errors.DeliveryRejected, errors.Unavailable, errors.HandshakeError, errors.ConfigError)
-    leaves = [
-        cls
-        for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.HuggyError) and cls not in (errors.HuggyError, *branches)
-    ]
+def test_a_huggy_created_with_an_app_refuses_init_app_for_another() -> None:
+    first, second = Flask("first"), Flask("second")
+    huggy = Huggy(first)
 
-    assert leaves
-    for cls in leaves:
-        assert sum(issubclass(cls, branch) for branch in branches) == 1, cls
-        if issubclass(cls, errors.DeliveryRejected):
-            assert 400 <= cls.status_code < 500, cls
-        if issubclass(cls, errors.Unavailable):
-            assert cls.status_code == 503, cls
+    with pytest.raises(flask_huggy.ConfigError, match="init_app"):
+        huggy.init_app(second)
+
+
+def test_endpoints_are_keyed_by_name_and_a_lookup_creates_none() -> None:
+    app = create_app(HUGGY_B_WEBHOOK_TOKEN="token-of-account-b-0123456789abcd")
+    Huggy(app, name="account_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
+
+    with pytest.raises(flask_huggy.ConfigError):
+        get_endpoint(app, "HUGGY_B_")
+    assert sorted(app.extensions["huggy"]) == ["account_b", "huggy"]
+    assert get_endpoint(app, "account_b").config_prefix == "HUGGY_B_"

@@ -139,8 +139,8 @@ def test_confirm_headers_are_added_to_the_confirmation_request(make_app, huggy) 
     assert call.request.headers["User-Agent"].startswith("flask-huggy/")
 
 
+@pytest.mark.config(HUGGY_CONFIRM_URL="https://huggy.example/confirm")
 def test_handshake_goes_to_the_configured_url_never_one_from_the_payload(client, app, huggy) -> None:
-    app.config["HUGGY_CONFIRM_URL"] = "https://huggy.example/confirm"
     huggy.post("https://huggy.example/confirm")
 
     body = {**HANDSHAKE, "url": "https://attacker.example/", "confirmUrl": "https://attacker.example/"}
@@ -223,8 +223,8 @@ def test_a_connection_error_then_success_confirms(client, huggy, validated) -> N
     assert validated == [(HUGGY_TOKEN, True)]
 
 
+@pytest.mark.config(HUGGY_CONFIRM_TIMEOUT=1.5)
 def test_the_confirmation_request_is_bounded_by_the_configured_timeout(app, client, monkeypatch) -> None:
-    app.config["HUGGY_CONFIRM_TIMEOUT"] = 1.5
     seen = {}
 
     def fake_post(url, **kwargs):
@@ -299,8 +299,8 @@ def test_the_printed_token_is_never_sniffed_as_html(make_app, huggy) -> None:
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.config(HUGGY_WEBHOOK_TOKEN=[TOKEN, HUGGY_TOKEN])
 def test_tokens_never_reach_the_logs_whole_during_a_failed_confirmation(client, app, huggy, caplog) -> None:
-    app.config["HUGGY_WEBHOOK_TOKEN"] = [TOKEN, HUGGY_TOKEN]
     huggy.post(DEFAULT_CONFIRM_URL, status=503)
     caplog.set_level("DEBUG")
 

@@ -181,7 +181,7 @@ def test_an_outcome_that_cannot_be_written_is_logged_and_replay_runs_everything_
     handled = Handled(app)
 
     def disk_full(*args: Any, **kwargs: Any) -> None:
-        raise flask_huggy.JournalUnavailable("disk full")
+        raise flask_huggy.Unavailable("disk full", error="journal_unavailable")
 
     with monkeypatch.context() as patched:
         patched.setattr(Journal, "outcome", disk_full)
@@ -206,7 +206,7 @@ def test_a_disk_full_mid_line_costs_only_that_line(tmp_path: Path, monkeypatch: 
 
     with monkeypatch.context() as patched:
         patched.setattr(os, "write", half_then_full)
-        with pytest.raises(flask_huggy.JournalUnavailable):
+        with pytest.raises(flask_huggy.Unavailable):
             journal.write({"id": "b", "kind": "outcome", "events": [], "error": None})
     journal.write({"id": "c", "kind": "outcome", "events": [], "error": None})
     problems: list[tuple[str, str]] = []
@@ -562,7 +562,7 @@ def test_a_float_that_is_not_json_is_refused_loudly_and_never_written(
     journal = Journal(tmp_path)
     journal.write({"id": "a", "kind": "outcome", "events": [], "error": None})
 
-    with pytest.raises(flask_huggy.JournalUnavailable):
+    with pytest.raises(flask_huggy.Unavailable):
         journal.write({"id": "b", "kind": "received", "endpoint": "huggy", "events": [], "delivery": {"n": number}})
 
     assert [json.loads(line)["id"] for line in journal.path.read_text(encoding="utf-8").splitlines()] == ["a"]

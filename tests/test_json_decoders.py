@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_huggy import ConfigError, InvalidBody, envelope
-from flask_huggy.config import read_settings, settings_for
+from flask_huggy import ConfigError, DeliveryRejected, envelope
+from flask_huggy.endpoint import get_endpoint
+from flask_huggy.config import read_settings
 from flask_huggy.envelope import decode_json, resolve_decoder
 from tests.conftest import SAMPLE_NAMES, TOKEN, create_app, load_payload
 
@@ -50,7 +51,7 @@ def canonical(value: Any) -> Any:
 def outcome(body: bytes, decoder: str) -> tuple[str, Any]:
     try:
         return "ok", canonical(decode_json(body, decoder))
-    except InvalidBody as exc:
+    except DeliveryRejected as exc:
         return "refused", exc.to_dict()
 
 
@@ -312,7 +313,7 @@ def test_an_unknown_decoder_is_a_config_error(value: Any) -> None:
 )
 def test_the_endpoint_reads_bodies_with_the_configured_decoder(configured: str | None, used: str) -> None:
     app = create_app() if configured is None else create_app(HUGGY_JSON_DECODER=configured)
-    assert settings_for(app).json_decoder == used
+    assert get_endpoint(app).settings.json_decoder == used
 
     body = b'{"time": 1700000000, "token": "%s", "messages": {"closedChat": [{"id": 1, "id": 2}]}}' % TOKEN.encode()
     response = app.test_client().post("/huggy/webhook", data=body, content_type="application/json")

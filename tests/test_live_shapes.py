@@ -160,12 +160,17 @@ def typed(recorder: SignalRecorder, signal: str, index: int = 0) -> Any:
 # -- Every shape is valid, lenient or strict ------------------------------------------
 
 
-@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+@pytest.mark.parametrize(
+    "strict",
+    [
+        pytest.param(False, marks=pytest.mark.config(HUGGY_STRICT=False), id="lenient"),
+        pytest.param(True, marks=pytest.mark.config(HUGGY_STRICT=True), id="strict"),
+    ],
+)
 @pytest.mark.parametrize("shape", list(LIVE_SHAPES))
 def test_each_live_shape_is_accepted_and_valid(
     app: Flask, client: FlaskClient, recorder: SignalRecorder, shape: str, strict: bool
 ) -> None:
-    app.config["HUGGY_STRICT"] = strict
     delivery = LIVE_SHAPES[shape]()
     sent = [name for name, items in delivery["messages"].items() for _ in items]
 

@@ -31,8 +31,8 @@ def test_sources_inside_allowed_networks_are_accepted(address) -> None:
     assert post_from(app, address).status_code == 200
 
 
+@pytest.mark.config(HUGGY_ALLOWED_NETWORKS="10.0.0.0/8, 172.16.0.0/12")
 def test_a_source_outside_allowed_networks_is_403_and_nothing_fires(recorder, app) -> None:
-    app.config["HUGGY_ALLOWED_NETWORKS"] = "10.0.0.0/8, 172.16.0.0/12"
 
     response = post_from(app, "203.0.113.9")
 
@@ -60,18 +60,8 @@ def test_behind_proxyfix_the_forwarded_client_address_is_checked() -> None:
     assert spoofed.status_code == 403  # the proxy appended the real client; ProxyFix takes the last one
 
 
-def test_an_unparsable_allowed_network_set_after_startup_is_a_misconfiguration() -> None:
-    app = create_app(TESTING=False)
-    app.config["HUGGY_ALLOWED_NETWORKS"] = ["not-a-network"]  # registration refuses it; a later change is met here
-
-    response = post_from(app, "10.0.0.1")
-
-    assert response.status_code == 500
-    assert response.get_json()["error"] == "misconfigured"
-
-
+@pytest.mark.config(HUGGY_MAX_AGE=300)
 def test_max_age_accepts_a_fresh_delivery_and_refuses_an_old_one(recorder, app) -> None:
-    app.config["HUGGY_MAX_AGE"] = 300
     fresh = load_payload("closedChat") | {"time": int(time.time()) - 10}
     old = load_payload("closedChat")  # the docs' sample is from 2020
 
@@ -83,8 +73,8 @@ def test_max_age_accepts_a_fresh_delivery_and_refuses_an_old_one(recorder, app) 
     assert len(recorder.events("closedChat")) == 1
 
 
+@pytest.mark.config(HUGGY_MAX_AGE=60)
 def test_max_age_refuses_deliveries_from_the_future_and_without_time(app) -> None:
-    app.config["HUGGY_MAX_AGE"] = 60
     future = load_payload("closedChat") | {"time": int(time.time()) + 3600}
     untimed = {"token": TOKEN, "messages": {"closedChat": [{"id": 1}]}}
 

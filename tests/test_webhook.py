@@ -182,8 +182,8 @@ def test_register_blueprint_with_url_prefix_moves_the_route(payload) -> None:
     assert client.post("/huggy/webhook", json=payload("closedChat")).status_code == 404
 
 
+@pytest.mark.config(HUGGY_B_WEBHOOK_TOKEN="token-of-account-b")
 def test_a_second_endpoint_reads_its_own_config_prefix(recorder, app, payload) -> None:
-    app.config["HUGGY_B_WEBHOOK_TOKEN"] = "token-of-account-b"
     app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
     client = app.test_client()
 
