@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import click
 
-from flask_huggy import Huggy
-from flask_huggy.cli import pass_endpoint
+from flask_huggy.cli import cli, pass_endpoint
 from flask_huggy.endpoint import Endpoint
 
-huggy = Huggy()
 
-
-@huggy.blueprint.cli.command("token-age")  # or flask_huggy.blueprint.cli
+@cli.command("token-age")
 @pass_endpoint
 def token_age(endpoint: Endpoint) -> None:
     """When this endpoint last answered Huggy's handshake."""
