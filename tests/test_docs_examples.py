@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
+from flask_huggy.cli import cli
 from flask_huggy.testing import post_delivery
 
 pytest_plugins = ["pytester"]
@@ -57,7 +58,7 @@ def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None
 
     app = Flask("shop")
     huggy.init_app(app)
-    result = app.test_cli_runner().invoke(args=["huggy", "token-age"])
+    result = app.test_cli_runner().invoke(cli, ["token-age"])
 
     assert (result.exit_code, result.output) == (0, "huggy: never\n")
 

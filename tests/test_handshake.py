@@ -17,7 +17,6 @@ import requests
 import responses
 
 from flask_huggy import signals
-from flask_huggy.endpoint import get_endpoint
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
 

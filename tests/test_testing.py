@@ -14,7 +14,6 @@ from requests.adapters import HTTPAdapter
 
 import flask_huggy
 from flask_huggy import signals
-from flask_huggy.endpoint import get_endpoint
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
 from flask_huggy.samples import TEMPLATES

@@ -7,8 +7,7 @@ import hmac
 import pytest
 
 from flask_huggy import signals
-from flask_huggy.auth import mask_token
-from flask_huggy.auth import token_matches
+from flask_huggy.auth import mask_token, token_matches
 
 from .conftest import TOKEN
 
