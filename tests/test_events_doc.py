@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from flask_huggy.models import EVENT_MODELS
+from flask_huggy.catalog import EVENT_MODELS
 from flask_huggy.schemas import EVENT_SCHEMAS
 from flask_huggy.schemas.base import snake_case
 from flask_huggy.signals import EVENT_SIGNALS
