@@ -5,8 +5,9 @@ edit to a field changes the walker and marshmallow alike, and no equivalence tes
 can see it: what guards the fields is ``tests/test_coercion.py``, which pins each
 field's answers type for type (its tables, and ``tests/field_answers.json``).
 This script shows it does: for each edit it copies ``flask_huggy/`` and ``tests/``
-to a temporary directory, applies the edit to the copy, runs pytest there, and prints the tests that failed. It exits with 1 if an
-edit is caught by no test (or no longer applies: fields.py changed, update the edit).
+to a temporary directory, applies the edit to the copy, runs pytest there, and
+prints the tests that failed. It exits with 1 if an edit is caught by no test (or
+no longer applies: fields.py changed, update the edit).
 
 Run from the repository root (about a minute with the default selection, the table of field answers)::
 
