@@ -25,7 +25,7 @@ either shape...). An attribute whose Huggy key is not its own name says so with
 :func:`sent_as` (``sender_type`` is sent as ``senderType``). Nothing here imports
 marshmallow.
 
-Each event's row (:class:`EventSpec`) sits here too, at the end, in the module of
+Each event's row (``EventSpec``) sits here too, at the end, in the module of
 its class: adding an event is a class and a row in this one file.
 :mod:`flask_huggy.catalog` derives every table keyed by event name from the rows.
 """
@@ -725,7 +725,6 @@ CATALOG: tuple[EventSpec, ...] = (
 
 
 __all__ = [
-    "CATALOG",
     "AgentChangedStatus",
     "AgentEntered",
     "AnsweredChatForm",
@@ -740,8 +739,6 @@ __all__ = [
     "CreatedChat",
     "CreatedCustomer",
     "CustomerChanged",
-    "EventSpec",
-    "FieldPath",
     "File",
     "FinishedAutomationFlow",
     "FormAnswer",
@@ -753,7 +750,6 @@ __all__ = [
     "NewInternalMessage",
     "ReceivedAllMessage",
     "ReceivedMessage",
-    "Sample",
     "SendedAllMessage",
     "StartedAutomationFlow",
     "StartedChat",
@@ -762,5 +758,4 @@ __all__ = [
     "UpdatedWorkflowStep",
     "WorkflowStep",
     "sent_as",
-    "snake_case",
 ]
