@@ -30,11 +30,9 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from .models import CATALOG, EventSpec, FieldPath, HuggyObject, Sample, snake_case
-
-_V = TypeVar("_V")
 
 
 def by_name() -> Iterator[tuple[str, EventSpec]]:
@@ -54,15 +52,6 @@ EVENT_ALIASES: Mapping[str, str] = MappingProxyType({alias: spec.name for spec i
 #: Events that share a schema (the four messages, ...) still get one class each,
 #: so that ``isinstance`` tells them apart; an alias gets its event's class.
 EVENT_MODELS: Mapping[str, type[HuggyObject]] = MappingProxyType({name: spec.model for name, spec in EVENTS.items()})
-
-
-def with_aliases(table: Mapping[str, _V]) -> dict[str, _V]:
-    """``table`` (keyed by documented names) with each alias right after its event, sharing its value.
-
-    The value is the very same object, not a copy: a receiver connected once to
-    ``signals.sended_all_message`` hears both names.
-    """
-    return {name: table[spec.name] for name, spec in EVENTS.items() if spec.name in table}
 
 
 def documented_name(name: str) -> str:
@@ -111,5 +100,4 @@ __all__ = [
     "sample_event",
     "snake_case",
     "spec_for",
-    "with_aliases",
 ]

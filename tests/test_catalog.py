@@ -20,7 +20,6 @@ from flask_huggy.catalog import (
     sample_event,
     snake_case,
     spec_for,
-    with_aliases,
 )
 from flask_huggy.models import Contact, HuggyObject, Message, NamedRef, ReceivedMessage, sent_as
 from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS
@@ -73,12 +72,6 @@ def test_deprecation_and_aliases_come_from_the_rows() -> None:
     assert documented_name("sentAllMessage") == "sendedAllMessage"
     assert documented_name("closedChat") == "closedChat"
     assert signals.sent_all_message is signals.sended_all_message
-
-
-def test_a_table_with_aliases_shares_each_value_with_its_alias() -> None:
-    table = with_aliases({spec.name: object() for spec in CATALOG})
-    assert list(table) == list(EVENTS)
-    assert table["sentAllMessage"] is table["sendedAllMessage"]
 
 
 def test_every_event_ships_its_sample_and_an_unknown_name_lists_the_known_ones() -> None:
