@@ -3,10 +3,11 @@
 The page is generated so that it cannot drift from the code: the events, their
 descriptions and signals come from :mod:`flask_huggy.catalog`, the fields and their
 types from the typed classes of :mod:`flask_huggy.models` (through the schemas
-derived from them), the examples from Huggy's own samples in ``tests/payloads/``.
-Only what a field means lives here, and a field left without a meaning stops the
-generator. ``docs/conf.py`` writes it into ``docs/_generated/`` at every Sphinx build
-(nothing generated is committed); to look at it without Sphinx::
+derived from them) and what each field means from the ``#:`` comment above its
+attribute there (a field left without one stops the generator), the examples from
+Huggy's own samples (``flask_huggy/samples/`` and ``tests/payloads/``).
+``docs/conf.py`` writes it into ``docs/_generated/`` at every Sphinx build (nothing
+generated is committed); to look at it without Sphinx::
 
     .venv/bin/python docs/generate_events.py   # writes docs/_generated/events.rst
 """
@@ -14,6 +15,7 @@ generator. ``docs/conf.py`` writes it into ``docs/_generated/`` at every Sphinx 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 import textwrap
@@ -32,27 +34,17 @@ if __name__ == "__main__" and str(ROOT) not in sys.path:
 from marshmallow import Schema, fields  # noqa: E402
 
 from flask_huggy import models, signals  # noqa: E402
-from flask_huggy.catalog import CATALOG  # noqa: E402
+from flask_huggy.catalog import CATALOG, EVENT_ALIASES, EVENT_MODELS, EVENTS, sample_event  # noqa: E402
 from flask_huggy.models import (  # noqa: E402
-    AgentEntered,
-    AnsweredChatForm,
-    AsyncExportData,
-    AutomationFlow,
     Channel,
     Chat,
-    ChatOpened,
-    ClosedChat,
     Company,
     Contact,
-    CustomerChanged,
     File,
     FormAnswer,
     FormQuestion,
     HuggyObject,
-    Message,
     NamedRef,
-    StartedWidgetAttendance,
-    UpdatedWorkflowStep,
     WorkflowStep,
 )
 from flask_huggy.schemas import EVENT_SCHEMAS  # noqa: E402
@@ -63,9 +55,7 @@ from flask_huggy.signals import EVENT_SIGNALS  # noqa: E402
 
 #: Event -> (Huggy's description, verbatim from the table of its docs; our English),
 #: from the event's row of flask_huggy.catalog.
-EVENTS: dict[str, tuple[str, str]] = {spec.name: (spec.huggy_description, spec.description) for spec in CATALOG}
-SPECS = {spec.name: spec for spec in CATALOG}
-ALIASES = {alias: spec.name for spec in CATALOG for alias in spec.aliases}
+DESCRIPTIONS: dict[str, tuple[str, str]] = {spec.name: (spec.huggy_description, spec.description) for spec in CATALOG}
 
 #: The objects events nest (most in several events), documented once, in this order.
 SHARED_PARTS: tuple[type[HuggyObject], ...] = (
@@ -80,156 +70,29 @@ SHARED_PARTS: tuple[type[HuggyObject], ...] = (
     FormQuestion,
 )
 
-#: Said of the fields that receivers written against the live service read, which
-#: Huggy's docs do not show (see the README's "Huggy in the wild").
-_LIVE = " Seen in live traffic, not in Huggy's docs."
-_STATE = "State of the chat: ``auto`` (automated), ``wait_for_chat`` (queued), ``in_chat``, ``finishing``..."
-_AGENTS = "Agents only: "
 
-#: Typed class -> Huggy's key -> what it means. A class inherits its bases' meanings
-#: (createdCustomer is a Contact); ``company`` means the same everywhere.
-MEANINGS: dict[type[HuggyObject], dict[str, str]] = {
-    Company: {"id": "Id of the Huggy account (company)."},
-    NamedRef: {"id": "Its id.", "name": "Its name, as shown in the panel."},
-    Channel: {
-        "id": "Channel id.",
-        "uuid": "Channel UUID.",
-        "name": 'Channel name, as set in the panel (``"Huggy Chat"``).',
-        "type": 'Kind of channel (``"Email"``).',
-        "source": "Its source, as sent; Huggy does not document it." + _LIVE,
-    },
-    File: {
-        "id": "Attachment id.",
-        "name": "File name.",
-        "url": "Where to download the file.",
-        "mimetype": "MIME type (one of the two spellings flask-huggy accepts).",
-        "mime_type": "MIME type (the other spelling).",
-        "type": "Kind of attachment.",
-        "size": "File size, as Huggy reports it.",
-    },
-    Contact: {
-        "id": "Contact id (an agent's id, for an agent).",
-        "name": "Name.",
-        "mobile": "Mobile number; a number sent as such becomes its digits.",
-        "phone": "Phone number; a number sent as such becomes its digits.",
-        "email": "E-mail address.",
-        "photo": "URL of the profile photo.",
-        "custom_fields": "The contact's custom fields, keyed by the names set in the panel, values as sent.",
-        "organizations": "Organizations the contact belongs to.",
-        "groups": "Groups the contact belongs to.",
-        "isActive": _AGENTS + "whether the account is active.",
-        "isOnline": _AGENTS + "whether the agent is online.",
-        "isAvailable": _AGENTS + "whether the agent is available to take chats.",
-        "statusID": _AGENTS + "id of the status the agent chose, if any.",
-        "statusType": _AGENTS + "kind of status, a code Huggy does not document.",
-        "origin": _AGENTS + 'what changed the status (``"manually"``).',
-        "city": "City." + _LIVE,
-        "state": "State (a Brazilian *estado*)." + _LIVE,
-        "birthDate": "Date of birth, as sent: its format is not documented." + _LIVE,
-    },
-    Chat: {
-        "id": "Chat id.",
-        "channel": 'Channel the chat runs on, by name (``"widget"`` is Huggy Chat).',
-        "situation": _STATE,
-        "department": "Department of the chat: its id, or an object with id and name.",
-        "customer": "The customer.",
-        "workflowID": "Workflow the chat is in, if any.",
-        "workflowStepID": "Current step of the chat in that workflow.",
-        "entrypoint": 'The business number the customer wrote to (``"5521992138359"``), or ``None``; '
-        "a number sent as such becomes its digits." + _LIVE,
-    },
-    WorkflowStep: {
-        "id": "Step id.",
-        "name": "Step name.",
-        "workflow": "The workflow the step belongs to.",
-    },
-    Message: {
-        "id": "Message id.",
-        "body": "Text of the message.",
-        "is_internal": "Whether it is an internal note between agents, hidden from the customer.",
-        "is_email": "Whether the message came by e-mail.",
-        "sender": "Who sent it.",
-        "senderType": "Kind of sender: ``widget`` (the customer on Huggy Chat), ``agent``...",
-        "receiver": "Who it was sent to; ``None`` while the chat waits in the queue (Huggy sends ``false``).",
-        "receiverType": "Kind of receiver: ``agent``, ``widget``, ``telegram_bot``...",
-        "file": "The attachment, if any: a URL, or an object describing the file.",
-        "channel": "Channel the message went through, by name.",
-        "customer": "The customer of the chat.",
-        "chat": "The chat the message belongs to.",
-        "send_at": "When the message was sent.",
-        "read_at": "When it was read; ``None`` until then.",
-    },
-    ChatOpened: {
-        "id": "Chat id.",
-        "situation": _STATE,
-        "channel": "Channel the chat was opened on: an object here, a name in other events.",
-        "department": "Department of the chat; ``None`` if it has none.",
-        "contact": "The customer.",
-        "agent": "The agent in charge, if any (only its id in the leftQueue sample).",
-        "pipe": "Always ``null`` in Huggy's samples; its shape is unknown, so it is kept as sent.",
-        "workflowID": "Workflow the chat is in, if any." + _LIVE,
-        "workflowStepID": "Step of the chat in that workflow." + _LIVE,
-    },
-    AgentEntered: {
-        "id": "Chat id.",
-        "channel": "Channel of the chat, by name or as an object.",
-        "situation": _STATE,
-        "department": "Department of the chat; ``None`` if it has none.",
-        "customer": "The customer.",
-        "agent": "The agent who joined.",
-        "workflowID": "Workflow the chat is in, if any." + _LIVE,
-        "workflowStepID": "Step of the chat in that workflow." + _LIVE,
-    },
-    ClosedChat: {
-        "id": "Chat id.",
-        "channel": "Channel of the chat, by name or as an object.",
-        "closed_at": "When the chat was closed (Huggy writes Brazil local time, without an offset).",
-        "tabulation": "The closing reason (tabulation) the agent chose; ``None`` when none was "
-        "(Huggy sends ``false``).",
-        "situation": _STATE,
-        "closed": "Whether the chat is closed (Huggy sends ``1``).",
-    },
-    AnsweredChatForm: {
-        "id": "Chat id.",
-        "chat": "The chat.",
-        "customer": "The customer who answered the form.",
-        "answers": "The answers, one per question of the form." + _LIVE,
-    },
-    FormAnswer: {
-        "question": "The question answered.",
-        "text": "What the customer answered.",
-    },
-    FormQuestion: {
-        "type": "Kind of question, as Huggy names it.",
-        "fieldName": "The question's field, as set in the form.",
-    },
-    CustomerChanged: {"channel": "Channel the contact came from: a name, or an object." + _LIVE},
-    UpdatedWorkflowStep: {
-        "agent": "The agent who moved the chat.",
-        "chat": "The chat, with its new ``workflowStepID``.",
-        "step": "The step the chat moved to.",
-        "previousStep": "The step the chat left.",
-    },
-    StartedWidgetAttendance: {
-        "widget": "Id of the Huggy Chat widget the customer used.",
-        "channel": "Channel the customer came from: a name, or an object." + _LIVE,
-    },
-    AutomationFlow: {
-        "chatID": "Chat the flow runs on.",
-        "lastActionID": "Last action of the flow that ran (only in the older samples).",
-        "companyID": "Id of the Huggy account, again (a string in the samples).",
-        "flowID": "Flow id.",
-        "flowToken": "Identifies the run: its startedAutomationFlow and finishedAutomationFlow carry the same.",
-        "context": "The flow's variables, Huggy's (``SYSTEM.CHAT_ID``, ``huggy.chat.agent.id``) and the "
-        "flow author's (``hash_fluxo.pergunta``), keys and values as sent. Huggy fills them when the "
-        "event fires: the agent's only once an agent has the chat.",
-    },
-    AsyncExportData: {
-        "fileUrl": "Signed link to the exported file (a CSV in the sample); it expires after an hour "
-        "(``X-Amz-Expires=3600``).",
-    },
-}
-COMMON_MEANINGS = {"company": "The Huggy account (company) the event belongs to."}
+#: (class name, attribute) -> what it means: the ``#:`` comments above each attribute
+#: of flask_huggy/models.py, the same that autodoc shows in the API docs.
+def attribute_docs(source: str) -> dict[tuple[str, str], str]:
+    """Each class attribute's ``#:`` comment in ``source``, joined into one line."""
+    lines = source.splitlines()
+    found: dict[tuple[str, str], str] = {}
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for statement in node.body:
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+                comment: list[str] = []
+                above = statement.lineno - 2
+                while above >= 0 and lines[above].strip().startswith("#:"):
+                    comment.insert(0, lines[above].strip()[2:].strip())
+                    above -= 1
+                if comment:
+                    found[node.name, statement.target.id] = " ".join(comment)
+    return found
+
+
+MEANINGS = attribute_docs(Path(models.__file__).read_text(encoding="utf-8"))
 
 #: Field class -> the type of its value after coercion (subclasses included).
 SCALAR_TYPES: tuple[tuple[type[fields.Field[Any]], str], ...] = (
@@ -290,33 +153,36 @@ def annotation(field: fields.Field[Any]) -> str:
 
 
 def meaning(schema: HuggySchema, key: str) -> str:
+    """What ``key`` means: the ``#:`` comment on its attribute, in the class or the base that declares it."""
     for cls in schema.model.__mro__:
-        if key in MEANINGS.get(cls, {}):
-            return MEANINGS[cls][key]
-    if key in COMMON_MEANINGS:
-        return COMMON_MEANINGS[key]
-    raise LookupError(f"{schema.model.__name__}.{key} has no meaning: add one to MEANINGS.")
+        if (cls.__name__, snake_case(key)) in MEANINGS:
+            return MEANINGS[cls.__name__, snake_case(key)]
+    raise LookupError(f"{schema.model.__name__}.{snake_case(key)} has no meaning: add a #: comment above it.")
 
 
 # Examples -----------------------------------------------------------------------
 
 
 def samples() -> list[tuple[str, dict[str, Any]]]:
-    """Every delivery sample of Huggy's docs, by file name, in name order."""
-    found = []
+    """Every sample of Huggy's docs, by path: the shipped samples that are their event's own, then tests/payloads."""
+    found = [
+        (f"flask_huggy/samples/{spec.name}.json", {"messages": {spec.name: [sample_event(spec.name)]}})
+        for spec in CATALOG
+        if spec.sample.source == spec.name
+    ]
     for path in sorted(PAYLOADS.glob("*.json")):
         payload = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(payload.get("messages"), dict):
-            found.append((path.name, payload))
+            found.append((f"tests/payloads/{path.name}", payload))
     return found
 
 
 def event_samples(name: str) -> list[tuple[str, dict[str, Any]]]:
-    """The objects Huggy's samples show for one event, its own sample file first."""
+    """The objects Huggy's samples show for one event, its own sample first."""
     found = [
         (file, obj) for file, payload in samples() for obj in payload["messages"].get(name, []) if isinstance(obj, dict)
     ]
-    return sorted(found, key=lambda item: item[0] != f"{name}.json")
+    return sorted(found, key=lambda item: not item[0].endswith(f"/{name}.json"))
 
 
 def part_samples() -> dict[type[HuggyObject], list[dict[str, Any]]]:
@@ -405,11 +271,11 @@ def field_table(schema: HuggySchema, objects: Sequence[Mapping[str, Any]]) -> li
 
 
 def signal_attribute(name: str) -> str:
-    return f"flask_huggy.signals.{SPECS[name].signal_attribute}"
+    return f"flask_huggy.signals.{EVENTS[name].signal_attribute}"
 
 
 def alias_section(alias: str) -> list[str]:
-    name = ALIASES[alias]
+    name = EVENT_ALIASES[alias]
     lines = heading(alias, "-")
     lines += paragraph(
         f"Another name for {name}_: receivers written against the live service read ``{alias}`` where "
@@ -421,15 +287,15 @@ def alias_section(alias: str) -> list[str]:
     return [
         *lines,
         f":Signal: {' or '.join(attributes)}, one signal for both names",
-        f":Typed object: ``flask_huggy.models.{models.EVENT_MODELS[alias].__name__}``",
+        f":Typed object: ``flask_huggy.models.{EVENT_MODELS[alias].__name__}``",
         "",
     ]
 
 
 def event_section(name: str) -> list[str]:
-    if name in ALIASES:
+    if name in EVENT_ALIASES:
         return alias_section(name)
-    spec = SPECS[name]
+    spec = EVENTS[name]
     schema = EVENT_SCHEMAS[name]
     found = event_samples(name)
     lines = heading(name, "-")
@@ -441,11 +307,11 @@ def event_section(name: str) -> list[str]:
         lines += paragraph(f"Live Huggy also sends it as {alias}_.")
     lines += [
         f":Signal: ``{signal_attribute(name)}``",
-        f":Typed object: ``flask_huggy.models.{models.EVENT_MODELS[name].__name__}``",
+        f":Typed object: ``flask_huggy.models.{EVENT_MODELS[name].__name__}``",
     ]
     files = list(dict.fromkeys(file for file, _ in found))  # already in order: own sample first
     if files:
-        lines.append(":Samples: " + ", ".join(f"``tests/payloads/{file}``" for file in files))
+        lines.append(":Samples: " + ", ".join(f"``{file}``" for file in files))
     else:
         lines.append(":Samples: none in Huggy's docs")
     return [*lines, "", *field_table(schema, [obj for _, obj in found])]

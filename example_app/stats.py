@@ -13,43 +13,37 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from flask_huggy.signals import EVENT_SIGNALS
-
-#: One colour per Huggy event, so that a type keeps its colour on every page and
-#: in every run. Picked from Paul Tol's palettes (bright, vibrant, muted, light,
-#: dark) and Okabe & Ito's, all designed for colour-blind readers: these 18 are
-#: the subset whose colours stay furthest apart (CIE L*a*b*) under a simulation
-#: of protanopia, deuteranopia and tritanopia (Machado et al., 2009) as well as
-#: for normal vision, from each other, from the grey of unknown events and from
-#: the page's white. tests/test_example_palette.py runs that simulation.
-_COLORS = {
-    "receivedAllMessage": "#0077BB",  # Tol vibrant blue
-    "sendedAllMessage": "#D55E00",  # Okabe-Ito vermillion
+#: The colour of each event the inbox charts, in the order of Huggy's event list, so
+#: that a type keeps its colour on every page and in every run. Picked from Paul Tol's
+#: palettes (bright, vibrant, muted, light, dark) and Okabe & Ito's, all designed for
+#: colour-blind readers: these 18 are the subset whose colours stay furthest apart
+#: (CIE L*a*b*) under a simulation of protanopia, deuteranopia and tritanopia
+#: (Machado et al., 2009) as well as for normal vision, from each other, from the grey
+#: of other events and from the page's white; tests/test_example_stats.py runs that
+#: simulation. The table is the app's own, not flask-huggy's catalog: an event
+#: flask-huggy adds later is drawn in :data:`OTHER_COLOR` until someone picks it a colour.
+EVENT_COLORS: dict[str, str] = {
     "receivedMessage": "#33BBEE",  # Tol vibrant cyan
+    "receivedAllMessage": "#0077BB",  # Tol vibrant blue
     "startedChat": "#F0E442",  # Okabe-Ito yellow
-    "closedChat": "#000000",  # Okabe-Ito black
+    "createdChat": "#AA4499",  # Tol muted purple
     "agentEntered": "#CC79A7",  # Okabe-Ito reddish purple
-    "leftQueue": "#999933",  # Tol muted olive
-    "newInternalMessage": "#CCBB44",  # Tol bright yellow
-    "updatedWorkflowStep": "#882255",  # Tol muted wine
+    "closedChat": "#000000",  # Okabe-Ito black
+    "answeredChatForm": "#AA3377",  # Tol bright purple
+    "createdCustomer": "#EE8866",  # Tol light orange
+    "startedWidgetAttendance": "#EE3377",  # Tol vibrant magenta
     "startedAutomationFlow": "#332288",  # Tol muted indigo
     "finishedAutomationFlow": "#99DDFF",  # Tol light cyan
-    "createdCustomer": "#EE8866",  # Tol light orange
-    "updatedCustomer": "#663333",  # Tol dark red
-    "startedWidgetAttendance": "#EE3377",  # Tol vibrant magenta
+    "sendedAllMessage": "#D55E00",  # Okabe-Ito vermillion
+    "sentAllMessage": "#D55E00",  # the name live Huggy sends sendedAllMessage under
+    "updatedWorkflowStep": "#882255",  # Tol muted wine
+    "leftQueue": "#999933",  # Tol muted olive
     "agentChangedStatus": "#666633",  # Tol dark yellow
-    "answeredChatForm": "#AA3377",  # Tol bright purple
-    "createdChat": "#AA4499",  # Tol muted purple
+    "updatedCustomer": "#663333",  # Tol dark red
+    "newInternalMessage": "#CCBB44",  # Tol bright yellow
     "asyncExportData": "#222255",  # Tol dark blue
 }
-#: Every event name flask-huggy knows, in its catalog's order, with its colour. An
-#: alias (``sentAllMessage``) shares its event's signal, whose name is the event's,
-#: and so its colour. An event added to flask-huggy without a colour here is drawn
-#: grey until it gets one (tests/test_example_stats.py asks for it).
-EVENT_COLORS: dict[str, str] = {
-    name: _COLORS[signal.name] for name, signal in EVENT_SIGNALS.items() if signal.name in _COLORS
-}
-#: Events this version of flask-huggy does not know (Tol bright grey).
+#: Any other event: one this app has no colour for, known to flask-huggy or not (Tol bright grey).
 OTHER_COLOR = "#BBBBBB"
 
 _HEIGHT = 220

@@ -40,7 +40,7 @@ from .handshake import confirmations
 from .journal import OUTCOME, RECEIVED, Journal, JournaledDelivery, failed_deliveries
 from .runner import Run, run_delivery
 from .safelog import printable
-from .signals import huggy_signals, token_validated
+from .signals import EVENT_SIGNALS, huggy_signals, token_validated
 from .testing import (
     SAMPLE_TOKEN,
     ConfirmationInterceptor,
@@ -118,7 +118,7 @@ def events_command(endpoint: Endpoint) -> None:
     attributes = signal_attributes()
     rows = [("EVENT", "SIGNAL", "DEPRECATED", "RECEIVERS")]
     for name, spec in EVENTS.items():
-        receivers = sum(1 for _ in spec.signal.receivers_for(app))
+        receivers = sum(1 for _ in EVENT_SIGNALS[name].receivers_for(app))
         rows.append((name, f"signals.{spec.signal_attribute}", "yes" if spec.deprecated else "", str(receivers)))
     rows.append(("", "", "", ""))
     for name, signal in huggy_signals.items():

@@ -8,53 +8,48 @@ later never break them.
 Each event signal is named exactly like Huggy's event, and its receivers get
 ``event`` (an :class:`~flask_huggy.Event`) and ``delivery`` (the
 :class:`~flask_huggy.Delivery` it came in). An event Huggy also sends under
-another name (:data:`~flask_huggy.aliases.EVENT_ALIASES`) has one signal for both
-names; ``event.name`` says which one came. The events and their names come from
-:mod:`flask_huggy.catalog`.
+another name (:data:`~flask_huggy.catalog.EVENT_ALIASES`) has one signal for both
+names; ``event.name`` says which one came. The signals are written out, one line
+each, as Flask's are; a test holds them to the rows of :mod:`flask_huggy.catalog`.
 """
 
 from __future__ import annotations
 
 from blinker import NamedSignal, Namespace
 
-from .catalog import CATALOG, snake_case
-
 huggy_signals = Namespace()
 
-#: Huggy event name -> its signal, for the events this version knows
-#: (:mod:`flask_huggy.catalog`); an alias (``sentAllMessage``) maps to its
-#: event's signal, the same object.
-EVENT_SIGNALS: dict[str, NamedSignal] = {}
-for _spec in CATALOG:
-    _signal = huggy_signals.signal(_spec.name)
-    for _name in _spec.names:
-        EVENT_SIGNALS[_name] = _signal
-        globals()[snake_case(_name)] = _signal  # closedChat -> closed_chat
-del _spec, _signal, _name
+# One signal per Huggy event, named as Huggy names it, in the order of Huggy's event list.
+received_message = huggy_signals.signal("receivedMessage")
+received_all_message = huggy_signals.signal("receivedAllMessage")
+started_chat = huggy_signals.signal("startedChat")
+created_chat = huggy_signals.signal("createdChat")
+agent_entered = huggy_signals.signal("agentEntered")
+closed_chat = huggy_signals.signal("closedChat")
+answered_chat_form = huggy_signals.signal("answeredChatForm")
+created_customer = huggy_signals.signal("createdCustomer")
+started_widget_attendance = huggy_signals.signal("startedWidgetAttendance")
+started_automation_flow = huggy_signals.signal("startedAutomationFlow")
+finished_automation_flow = huggy_signals.signal("finishedAutomationFlow")
+sended_all_message = huggy_signals.signal("sendedAllMessage")  # Huggy's spelling
+#: The same signal, for the name live Huggy sends it under (``sentAllMessage``).
+sent_all_message = sended_all_message
+updated_workflow_step = huggy_signals.signal("updatedWorkflowStep")
+left_queue = huggy_signals.signal("leftQueue")
+agent_changed_status = huggy_signals.signal("agentChangedStatus")
+updated_customer = huggy_signals.signal("updatedCustomer")
+new_internal_message = huggy_signals.signal("newInternalMessage")
+async_export_data = huggy_signals.signal("asyncExportData")
 
-# The loop above made one attribute per event name; they are declared again here
-# for type checkers and editors, which do not run it (tests/test_catalog.py holds
-# this list to the catalog).
-received_message: NamedSignal
-received_all_message: NamedSignal
-started_chat: NamedSignal
-created_chat: NamedSignal
-agent_entered: NamedSignal
-closed_chat: NamedSignal
-answered_chat_form: NamedSignal
-created_customer: NamedSignal
-started_widget_attendance: NamedSignal
-started_automation_flow: NamedSignal
-finished_automation_flow: NamedSignal
-sended_all_message: NamedSignal  # Huggy's spelling
-#: The same signal, for the name live Huggy sends it under (see flask_huggy.aliases).
-sent_all_message: NamedSignal
-updated_workflow_step: NamedSignal
-left_queue: NamedSignal
-agent_changed_status: NamedSignal
-updated_customer: NamedSignal
-new_internal_message: NamedSignal
-async_export_data: NamedSignal
+#: Huggy event name -> its signal, for the events this version knows; an alias
+#: (``sentAllMessage``) maps to its event's signal, the same object, right after it.
+#: Every signal above is an event's (the library's own come below).
+EVENT_SIGNALS: dict[str, NamedSignal] = {}
+for _name, _signal in huggy_signals.items():
+    EVENT_SIGNALS[_name] = _signal
+    if _signal is sended_all_message:
+        EVENT_SIGNALS["sentAllMessage"] = _signal
+del _name, _signal
 
 # The library's own signals carry a "huggy." prefix so that they can never clash
 # with an event name Huggy adds later.

@@ -12,18 +12,54 @@ import pytest
 from flask import Flask
 
 import flask_huggy
+from flask_huggy.catalog import CATALOG, sample_event
 from flask_huggy.testing import SignalRecorder
 
 PAYLOADS = Path(__file__).parent / "payloads"
 TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
 
-#: Every delivery sample from Huggy's docs (the handshake excluded), by file stem.
-SAMPLE_NAMES = sorted(p.stem for p in PAYLOADS.glob("*.json") if p.stem != "handshake")
+#: The epoch ``time`` of the delivery each shipped sample came in, in Huggy's docs.
+#: The samples (``flask_huggy/samples/``) keep the event object only; this dates
+#: their offset-less stamps (closedChat's ``17:21:10`` came at 20:21:11 UTC: Brazil
+#: local time). An event not listed comes at :data:`SAMPLE_TIME`.
+DOCS_DELIVERY_TIMES = {
+    "receivedMessage": 1524155854,
+    "receivedAllMessage": 1562879079,
+    "startedChat": 1631107925,
+    "agentEntered": 1583439114,
+    "closedChat": 1583439671,
+    "createdCustomer": 1722277423,
+    "startedWidgetAttendance": 1524151902,
+    "sendedAllMessage": 1563279612,
+    "updatedWorkflowStep": 1612806064,
+    "leftQueue": 1642602560,
+    "agentChangedStatus": 1644341895,
+    "updatedCustomer": 1722277720,
+    "newInternalMessage": 1708370297,
+    "asyncExportData": 1712088961,
+}
+SAMPLE_TIME = 1700000000
+
+#: Every delivery sample from Huggy's docs (the handshake excluded), by name: the
+#: deliveries of tests/payloads/, and each event whose shipped sample is its own docs sample.
+SAMPLE_NAMES = sorted(
+    {p.stem for p in PAYLOADS.glob("*.json") if p.stem != "handshake"}
+    | {spec.name for spec in CATALOG if spec.sample.source == spec.name}
+)
 
 
 def load_payload(name: str, *, token: str | None = TOKEN) -> dict[str, Any]:
-    """A sample from tests/payloads/, with its token replaced by ``token`` (if given)."""
-    payload: dict[str, Any] = json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+    """A delivery from Huggy's docs, with its token replaced by ``token`` (if given).
+
+    ``tests/payloads/<name>.json`` holds the deliveries only tests need (several
+    events, a second sample, the handshake); any other ``name`` is an event, sent
+    alone in a delivery around its shipped sample (``flask_huggy/samples/``).
+    """
+    path = PAYLOADS / f"{name}.json"
+    if path.exists():
+        payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        payload = {"time": DOCS_DELIVERY_TIMES.get(name, SAMPLE_TIME), "messages": {name: [sample_event(name)]}}
     if token is not None:
         payload["token"] = token
     return payload

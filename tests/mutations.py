@@ -3,10 +3,11 @@
 The walker (:mod:`flask_huggy.schemas.walker`) calls the fields' own code, so an
 edit to a field changes the walker and marshmallow alike, and no equivalence test
 can see it: what guards the fields is ``tests/test_coercion.py``, which pins each
-field's answers type for type. This script shows it does: for each edit it copies
-``flask_huggy/`` and ``tests/`` to a temporary directory, applies the edit to the
-copy, runs pytest there, and prints the tests that failed. It exits with 1 if an
-edit is caught by no test (or no longer applies: fields.py changed, update the edit).
+field's answers type for type (its tables, and ``tests/field_answers.json``).
+This script shows it does: for each edit it copies ``flask_huggy/`` and ``tests/``
+to a temporary directory, applies the edit to the copy, runs pytest there, and
+prints the tests that failed. It exits with 1 if an edit is caught by no test (or
+no longer applies: fields.py changed, update the edit).
 
 Run from the repository root (about a minute with the default selection, the table of field answers)::
 
@@ -53,6 +54,26 @@ MUTATIONS: list[tuple[str, str, str]] = [
         '                return moment.astimezone(ZoneInfo("UTC"))\n',
     ),
     ("LooseMapping hands over the very dict sent", "            return dict(value)\n", "            return value\n"),
+    (
+        "Epoch milliseconds from 1e12 rather than 1e11",
+        "if abs(value) >= 1e11 else value",
+        "if abs(value) >= 1e12 else value",
+    ),
+    (
+        "Local times take the later of a DST fold (and the other side of a gap)",
+        "moment = moment.replace(tzinfo=_local_timezone.get())",
+        "moment = moment.replace(tzinfo=_local_timezone.get(), fold=1)",
+    ),
+    (
+        "The default zone is Recife (Brazil's time, without Sao Paulo's summers)",
+        'default=ZoneInfo("America/Sao_Paulo")',
+        'default=ZoneInfo("America/Recife")',
+    ),
+    (
+        '"no" and "nao" are false',
+        '_FALSE = frozenset({"0", "false", ""})',
+        '_FALSE = frozenset({"0", "false", "", "no", "nao"})',
+    ),
 ]
 
 

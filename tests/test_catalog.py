@@ -11,10 +11,17 @@ import pytest
 from marshmallow import ValidationError, fields
 
 from flask_huggy import signals
-from flask_huggy.aliases import EVENT_ALIASES
-from flask_huggy.catalog import CATALOG, EVENTS, snake_case
-from flask_huggy.models import EVENT_MODELS, Contact, HuggyObject, Message, NamedRef, ReceivedMessage, sent_as
-from flask_huggy.samples import TEMPLATES
+from flask_huggy.catalog import (
+    CATALOG,
+    EVENT_ALIASES,
+    EVENT_MODELS,
+    EVENTS,
+    documented_name,
+    sample_event,
+    snake_case,
+    spec_for,
+)
+from flask_huggy.models import Contact, HuggyObject, Message, NamedRef, ReceivedMessage, sent_as
 from flask_huggy.schemas import DEPRECATED_EVENTS, EVENT_SCHEMAS
 from flask_huggy.schemas.derived import field_for, schema_class, schema_for, shape_of
 from flask_huggy.schemas.fields import (
@@ -39,39 +46,50 @@ def test_every_table_keyed_by_event_name_has_the_catalogs_names_in_its_order() -
     assert list(signals.EVENT_SIGNALS) == names
     assert list(EVENT_SCHEMAS) == names
     assert list(EVENT_MODELS) == names
-    assert list(TEMPLATES) == names
 
 
-def test_each_row_gives_its_events_class_signal_schema_and_template() -> None:
+def test_each_row_gives_its_events_class_schema_and_sample() -> None:
     for name, spec in EVENTS.items():
         assert EVENT_MODELS[name] is spec.model
-        assert signals.EVENT_SIGNALS[name] is spec.signal is getattr(signals, spec.signal_attribute)
-        assert spec.signal.name == spec.name  # an alias fires its event's signal
-        assert EVENT_SCHEMAS[name] is spec.schema
-        assert TEMPLATES[name].name == spec.name
-        assert TEMPLATES[name].source == spec.sample.source
+        assert EVENT_SCHEMAS[name] is schema_for(spec.model)
+        assert sample_event(name) == sample_event(spec.name)
+        assert spec_for(name) is spec
+
+
+def test_signals_written_out_are_exactly_the_catalogs_one_each() -> None:
+    for name, spec in EVENTS.items():
+        signal = signals.EVENT_SIGNALS[name]
+        assert signal is getattr(signals, snake_case(name)) is getattr(signals, spec.signal_attribute)
+        assert signal.name == spec.name  # an alias fires its event's signal
+    own = {name for name in signals.huggy_signals if name.startswith("huggy.")}
+    assert set(signals.huggy_signals) - own == {spec.name for spec in CATALOG}
+    assert len({id(signals.EVENT_SIGNALS[name]) for name in EVENTS}) == len(CATALOG)
 
 
 def test_deprecation_and_aliases_come_from_the_rows() -> None:
     assert DEPRECATED_EVENTS == {"createdChat", "answeredChatForm"}
-    assert {name for name, t in TEMPLATES.items() if t.deprecated} == DEPRECATED_EVENTS
     assert dict(EVENT_ALIASES) == {"sentAllMessage": "sendedAllMessage"}
+    assert documented_name("sentAllMessage") == "sendedAllMessage"
+    assert documented_name("closedChat") == "closedChat"
     assert signals.sent_all_message is signals.sended_all_message
 
 
-def test_signals_declared_for_type_checkers_are_exactly_the_catalogs() -> None:
-    # signals.py makes its attributes in a loop and declares them again for mypy:
-    # an event added to the catalog without its declaration fails here.
-    declared = {name for name, kind in signals.__annotations__.items() if kind == "NamedSignal"}
-    assert declared == {snake_case(name) for name in EVENTS}
-    assert len({id(signals.EVENT_SIGNALS[name]) for name in EVENTS}) == len(CATALOG)
+def test_every_event_ships_its_sample_and_an_unknown_name_lists_the_known_ones() -> None:
+    for spec in CATALOG:
+        assert isinstance(sample_event(spec.name), dict)
+    sample = sample_event("closedChat")
+    sample["id"] = "changed"
+    assert sample_event("closedChat")["id"] != "changed"  # a fresh copy each time
+    with pytest.raises(ValueError, match="known events: receivedMessage"):
+        spec_for("nope")
 
 
 def test_every_event_has_its_own_class_deriving_from_its_schemas_model() -> None:
     assert len({spec.model for spec in CATALOG}) == len(CATALOG)
     for spec in CATALOG:
-        assert issubclass(spec.model, spec.schema.model)
-        assert spec.schema.model is shape_of(spec.model)
+        schema = EVENT_SCHEMAS[spec.name]
+        assert issubclass(spec.model, schema.model)
+        assert schema.model is shape_of(spec.model)
 
 
 # Deriving a schema from a class ------------------------------------------------------

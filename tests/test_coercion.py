@@ -1,8 +1,11 @@
 """How flask-huggy reads Huggy's PHP-flavoured values, one habit per table.
 
-Each test posts a variant of a sample from Huggy's docs (``tests/payloads/``) to
-the webhook and looks at what the receivers got, or, where no request is needed,
-calls :func:`flask_huggy.envelope.parse_delivery` directly as a worker would.
+The tables load a variant of a sample from Huggy's docs through the schemas
+(:func:`flask_huggy.parse_delivery`, as a worker does): what a field answers
+needs no request. A handful of tests post to the webhook, end to end, where the
+answer is the webhook's (the signals fired, the response, ``HUGGY_STRICT``,
+``HUGGY_TIMEZONE``). ``tests/field_answers.json`` pins every field's answer over
+a pool of odd values (:mod:`tests.field_answers`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flask.testing import FlaskClient
 
 import flask_huggy
 from flask_huggy.testing import SignalRecorder
+from tests import field_answers
 from tests.conftest import SAMPLE_NAMES, load_payload
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -70,8 +74,15 @@ def received(client: FlaskClient, recorder: SignalRecorder, delivery: dict[str, 
 
 
 def parsed(delivery: dict[str, Any], tz: tzinfo = SAO_PAULO) -> flask_huggy.Event:
-    """The first event of ``delivery`` as :func:`flask_huggy.envelope.parse_delivery` builds it."""
-    return flask_huggy.envelope.parse_delivery(delivery, tz).events[0]
+    """The first event of ``delivery`` as :func:`flask_huggy.parse_delivery` builds it."""
+    return flask_huggy.parse_delivery(delivery, tz).events[0]
+
+
+def loaded(delivery: dict[str, Any]) -> flask_huggy.Event:
+    """The first event of ``delivery``, checked valid: the schema's answer, as a receiver would get it."""
+    event = parsed(delivery)
+    assert event.is_valid, event.errors
+    return event
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -115,9 +126,9 @@ ID_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in ID_FIELDS
     ids=repr,
 )
 def test_ids_sent_as_numbers_or_numeric_strings_arrive_as_int(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: int | None
+    name: str, path: Path, sent: Any, expected: int | None
 ) -> None:
-    event = received(client, recorder, sample_with(name, path, sent))
+    event = loaded(sample_with(name, path, sent))
     got = get_at(event.data, path)
     assert got == expected
     assert type(got) is (int if expected is not None else type(None))
@@ -125,15 +136,10 @@ def test_ids_sent_as_numbers_or_numeric_strings_arrive_as_int(
 
 @pytest.mark.parametrize(("name", "path"), ID_FIELDS, ids=ID_FIELD_IDS)
 @pytest.mark.parametrize("sent", ["abc", "40419x", "4O419", "1 2", "0x1F", True, False, {"x": 1}, [1]], ids=repr)
-def test_an_id_that_is_not_numeric_or_is_a_bool_fails_validation(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any
-) -> None:
-    delivery = sample_with(name, path, sent)
-    response = client.post(WEBHOOK, json=delivery)
-    assert response.get_json() == {"status": "accepted", "events": 1, "invalid": 1, "duplicates": 0}
-    assert recorder.events(event_name(delivery)) == []
-    (errors,) = [call.kwargs["errors"] for call in recorder.calls_to("huggy.invalid_event")]
-    assert get_at(errors, path)
+def test_an_id_that_is_not_numeric_or_is_a_bool_fails_validation(name: str, path: Path, sent: Any) -> None:
+    event = parsed(sample_with(name, path, sent))
+    assert not event.is_valid
+    assert get_at(event.errors, path)
 
 
 @pytest.mark.parametrize(("sent", "expected"), [(51917884, 51917884), ("51917884", 51917884), ("", None)], ids=repr)
@@ -190,9 +196,9 @@ OBJECT_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in OBJEC
 @pytest.mark.parametrize(("name", "path"), OBJECT_FIELDS, ids=OBJECT_FIELD_IDS)
 @pytest.mark.parametrize("absent", [False, None, "", []], ids=repr)
 def test_false_null_empty_string_or_empty_list_in_place_of_an_object_arrive_as_none(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, absent: Any
+    name: str, path: Path, absent: Any
 ) -> None:
-    event = received(client, recorder, sample_with(name, path, absent))
+    event = loaded(sample_with(name, path, absent))
     assert get_at(event.data, path) is None
 
 
@@ -252,19 +258,17 @@ DOTTED_MAPPING: dict[str, Any] = {
 @pytest.mark.parametrize(("name", "path"), MAPPING_FIELDS, ids=MAPPING_FIELD_IDS)
 @pytest.mark.parametrize("empty", [{}, []], ids=repr)
 def test_an_empty_mapping_sent_as_object_or_php_array_arrives_as_an_empty_dict(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, empty: Any
+    name: str, path: Path, empty: Any
 ) -> None:
-    event = received(client, recorder, sample_with(name, path, empty))
+    event = loaded(sample_with(name, path, empty))
     got = get_at(event.data, path)
     assert got == {}
     assert isinstance(got, dict)
 
 
 @pytest.mark.parametrize(("name", "path"), MAPPING_FIELDS, ids=MAPPING_FIELD_IDS)
-def test_dotted_keys_and_their_values_are_kept_verbatim(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path
-) -> None:
-    event = received(client, recorder, sample_with(name, path, copy.deepcopy(DOTTED_MAPPING)))
+def test_dotted_keys_and_their_values_are_kept_verbatim(name: str, path: Path) -> None:
+    event = loaded(sample_with(name, path, copy.deepcopy(DOTTED_MAPPING)))
     got = get_at(event.data, path)
     assert got == DOTTED_MAPPING
     assert list(got) == list(DOTTED_MAPPING)
@@ -278,7 +282,7 @@ def test_dotted_keys_and_their_values_are_kept_verbatim(
 )
 def test_the_flow_context_of_the_docs_samples_is_kept_exactly_as_sent(name: str) -> None:
     delivery = load_payload(name)
-    for event in flask_huggy.envelope.parse_delivery(delivery, SAO_PAULO).events:
+    for event in flask_huggy.parse_delivery(delivery, SAO_PAULO).events:
         assert event.is_valid
         assert event.data["context"] == event.raw["context"]
 
@@ -305,9 +309,9 @@ FLAG_FIELD_IDS = [f"{name}:{'.'.join(map(str, path))}" for name, path in FLAG_FI
     ids=repr,
 )
 def test_flags_sent_as_booleans_numbers_or_digit_strings_arrive_as_bool(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: bool
+    name: str, path: Path, sent: Any, expected: bool
 ) -> None:
-    event = received(client, recorder, sample_with(name, path, sent))
+    event = loaded(sample_with(name, path, sent))
     assert get_at(event.data, path) is expected
 
 
@@ -343,10 +347,8 @@ TIMESTAMPS = [
 
 @pytest.mark.parametrize(("name", "path"), TIMESTAMP_FIELDS, ids=TIMESTAMP_FIELD_IDS)
 @pytest.mark.parametrize(("sent", "expected"), TIMESTAMPS, ids=repr)
-def test_timestamps_arrive_as_aware_utc_datetimes(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, sent: Any, expected: datetime
-) -> None:
-    event = received(client, recorder, sample_with(name, path, sent))
+def test_timestamps_arrive_as_aware_utc_datetimes(name: str, path: Path, sent: Any, expected: datetime) -> None:
+    event = loaded(sample_with(name, path, sent))
     got = get_at(event.data, path)
     assert got == expected
     assert is_aware_utc(got)
@@ -354,10 +356,8 @@ def test_timestamps_arrive_as_aware_utc_datetimes(
 
 @pytest.mark.parametrize(("name", "path"), TIMESTAMP_FIELDS, ids=TIMESTAMP_FIELD_IDS)
 @pytest.mark.parametrize("not_yet", [None, False, ""], ids=repr)
-def test_a_timestamp_that_has_not_happened_yet_arrives_as_none(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, not_yet: Any
-) -> None:
-    event = received(client, recorder, sample_with(name, path, not_yet))
+def test_a_timestamp_that_has_not_happened_yet_arrives_as_none(name: str, path: Path, not_yet: Any) -> None:
+    event = loaded(sample_with(name, path, not_yet))
     assert get_at(event.data, path) is None
 
 
@@ -383,7 +383,7 @@ STAMPED_SAMPLES = [
 @pytest.mark.parametrize(("name", "field"), STAMPED_SAMPLES, ids=[f"{n}:{f}" for n, f in STAMPED_SAMPLES])
 def test_every_docs_sample_is_stamped_within_seconds_of_its_delivery_time(name: str, field: str) -> None:
     # Read as UTC, the samples' stamps would be 3 hours before Huggy sent them.
-    delivery = flask_huggy.envelope.parse_delivery(load_payload(name), SAO_PAULO)
+    delivery = flask_huggy.parse_delivery(load_payload(name), SAO_PAULO)
     stamps = [event.data[field] for event in delivery.events if field in event.raw]
     assert stamps
     for stamp in stamps:
@@ -460,10 +460,8 @@ UNKNOWN_VALUE = {"plan": "pro", "limits": [1, "2", None, {"a.b": False}], "since
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
-def test_an_unknown_top_level_field_is_kept_unchanged_in_data(
-    client: FlaskClient, recorder: SignalRecorder, name: str
-) -> None:
-    event = received(client, recorder, sample_with(name, ("brandNewField",), copy.deepcopy(UNKNOWN_VALUE)))
+def test_an_unknown_top_level_field_is_kept_unchanged_in_data(name: str) -> None:
+    event = loaded(sample_with(name, ("brandNewField",), copy.deepcopy(UNKNOWN_VALUE)))
     assert event.is_valid
     assert event.data["brandNewField"] == UNKNOWN_VALUE
 
@@ -483,10 +481,8 @@ NESTED_OBJECTS = [
     ("name", "path"), NESTED_OBJECTS, ids=[f"{n}:{'.'.join(map(str, p))}" for n, p in NESTED_OBJECTS]
 )
 @pytest.mark.parametrize("value", ["2008", 2008, True, None, [], {}, copy.deepcopy(UNKNOWN_VALUE)], ids=repr)
-def test_an_unknown_nested_field_is_kept_unchanged_in_data(
-    client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
-) -> None:
-    event = received(client, recorder, sample_with(name, (*path, "brandNewField"), copy.deepcopy(value)))
+def test_an_unknown_nested_field_is_kept_unchanged_in_data(name: str, path: Path, value: Any) -> None:
+    event = loaded(sample_with(name, (*path, "brandNewField"), copy.deepcopy(value)))
     got = get_at(event.data, (*path, "brandNewField"))
     assert got == value
     assert type(got) is type(value)
@@ -762,3 +758,11 @@ def test_each_field_answers_exactly_this_type_and_value(
     if isinstance(sent, (dict, list)):
         # A mapping is the receiver's own copy: changing it must not change what Huggy sent.
         assert got is not get_at(event.raw, path)
+
+
+@pytest.mark.parametrize("read", list(field_answers.stored()))
+def test_each_field_answers_the_pool_of_odd_values_as_stored(read: str) -> None:
+    # A difference that is meant: `python tests/field_answers.py --update`, then read the diff.
+    now = dict(field_answers.current())
+    assert now[read] == field_answers.stored()[read]
+    assert set(now) == set(field_answers.stored())

@@ -19,8 +19,6 @@ from example_app.stats import (
     hour_buckets,
     stacked_chart,
 )
-from flask_huggy.aliases import EVENT_ALIASES
-from flask_huggy.samples import TEMPLATES
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 NOW = datetime(2024, 5, 10, 15, 30, tzinfo=timezone.utc)  # 12:30 in São Paulo, a Friday
@@ -156,17 +154,28 @@ def _lab(color: str, matrix: tuple[tuple[float, float, float], ...]) -> tuple[fl
     return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
 
 
-def test_every_event_type_has_its_own_colour() -> None:
-    documented = set(TEMPLATES) - set(EVENT_ALIASES)
-    assert set(EVENT_COLORS) == set(TEMPLATES)
-    assert len({EVENT_COLORS[name] for name in documented} | {OTHER_COLOR}) == len(documented) + 1
+def test_each_charted_event_has_its_own_colour_and_any_other_is_grey() -> None:
+    named = {name: color for name, color in EVENT_COLORS.items() if name != "sentAllMessage"}
+    assert len(set(named.values()) | {OTHER_COLOR}) == len(named) + 1
     assert color_of("sentAllMessage") == color_of("sendedAllMessage")  # one event, two names on the wire
-    assert color_of("chatTransferred") == OTHER_COLOR
+    assert color_of("chatTransferred") == OTHER_COLOR  # an event the app has no colour for
+
+
+def test_an_event_without_a_colour_is_still_charted_after_the_coloured_ones() -> None:
+    hours = hour_buckets(NOW, SAO_PAULO)
+    at = hours[-1].start
+
+    chart = stacked_chart([("chatTransferred", at), ("closedChat", at)], hours)
+
+    assert [(name, color) for name, color, _ in chart.legend] == [
+        ("closedChat", EVENT_COLORS["closedChat"]),
+        ("chatTransferred", OTHER_COLOR),
+    ]
 
 
 @pytest.mark.parametrize("vision", SIMULATIONS)
 def test_event_colours_stay_apart_for_colour_blind_readers(vision) -> None:
-    colors = {name: color for name, color in EVENT_COLORS.items() if name not in EVENT_ALIASES}
+    colors = {name: color for name, color in EVENT_COLORS.items() if name != "sentAllMessage"}
     colors.update({"(unknown events)": OTHER_COLOR, "(the page)": "#FFFFFF"})
     seen = {name: _lab(color, SIMULATIONS[vision]) for name, color in colors.items()}
 

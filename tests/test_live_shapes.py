@@ -18,10 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_huggy import signals
-from flask_huggy.aliases import EVENT_ALIASES, documented_name
+from flask_huggy.catalog import EVENT_ALIASES, EVENT_MODELS, EVENTS, documented_name, sample_event
 from flask_huggy.cli import cli
 from flask_huggy.models import (
-    EVENT_MODELS,
     AgentEntered,
     AnsweredChatForm,
     AutomationFlow,
@@ -37,7 +36,6 @@ from flask_huggy.models import (
     SendedAllMessage,
     StartedWidgetAttendance,
 )
-from flask_huggy.samples import TEMPLATES
 from flask_huggy.schemas import EVENT_SCHEMAS
 from flask_huggy.testing import SignalRecorder, build_delivery, build_event, post_delivery
 
@@ -107,7 +105,7 @@ def answered_chat_form() -> RawDelivery:
 
 def one_event_from_template(name: str, **changes: Any) -> RawDelivery:
     """An event built from the library's template (for events the docs give no sample of)."""
-    event = TEMPLATES[name].event() | changes
+    event = sample_event(name) | changes
     return {"time": 1583439114, "messages": {name: [event]}, "token": TOKEN}
 
 
@@ -230,7 +228,7 @@ def test_every_table_keyed_by_event_gives_the_alias_its_events_entry() -> None:
         assert documented_name(alias) == name
         assert EVENT_SCHEMAS[alias] is EVENT_SCHEMAS[name]
         assert EVENT_MODELS[alias] is EVENT_MODELS[name]
-        assert TEMPLATES[alias] is TEMPLATES[name]
+        assert EVENTS[alias] is EVENTS[name]
         assert list(signals.EVENT_SIGNALS).index(alias) == list(signals.EVENT_SIGNALS).index(name) + 1
 
 

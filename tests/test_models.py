@@ -15,8 +15,8 @@ from marshmallow import fields
 
 import flask_huggy
 from flask_huggy import models
+from flask_huggy.catalog import EVENT_MODELS
 from flask_huggy.models import (
-    EVENT_MODELS,
     AgentChangedStatus,
     AsyncExportData,
     Channel,

@@ -16,7 +16,7 @@ import flask_huggy
 from flask_huggy import signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
-from flask_huggy.samples import TEMPLATES
+from flask_huggy.catalog import EVENTS, sample_event
 from flask_huggy.schemas import DEPRECATED_EVENTS
 from flask_huggy.signals import EVENT_SIGNALS
 from flask_huggy.testing import (
@@ -36,32 +36,32 @@ from .conftest import TOKEN, create_app, load_payload
 # 2020-03-05 20:21:11 UTC, the time of the docs' closedChat sample (17:21:11 in São Paulo).
 DOCS_CLOSED_CHAT_TIME = datetime(2020, 3, 5, 20, 21, 11, tzinfo=timezone.utc)
 
-SAMPLES_FROM_THE_DOCS = [name for name, t in TEMPLATES.items() if not t.source.startswith("(")]
+SAMPLES_FROM_THE_DOCS = [name for name, spec in EVENTS.items() if not spec.sample.source.startswith("(")]
 
 
 # --- The samples ------------------------------------------------------------------------
 
 
 def test_every_event_the_library_knows_has_a_sample() -> None:
-    assert list(TEMPLATES) == list(EVENT_SIGNALS)
+    assert list(EVENTS) == list(EVENT_SIGNALS)
 
 
 def test_the_deprecated_samples_are_the_events_huggy_deprecates() -> None:
-    assert {name for name, t in TEMPLATES.items() if t.deprecated} == DEPRECATED_EVENTS
+    assert {name for name, spec in EVENTS.items() if spec.deprecated} == DEPRECATED_EVENTS
 
 
 @pytest.mark.parametrize("name", SAMPLES_FROM_THE_DOCS)
 def test_each_sample_is_the_event_object_of_its_docs_sample(name: str) -> None:
-    template = TEMPLATES[name]
-    messages = load_payload(template.source)["messages"]
+    spec = EVENTS[name]
+    messages = load_payload(spec.sample.source)["messages"]
     # createdChat has no sample of its own: Huggy says startedChat replaced it.
     # An alias (sentAllMessage) has its event's template, named like the docs.
-    documented = messages["startedChat" if name == "createdChat" else template.name][0]
+    documented = messages["startedChat" if name == "createdChat" else spec.name][0]
 
-    assert template.event() == documented
+    assert sample_event(name) == documented
 
 
-@pytest.mark.parametrize("name", list(TEMPLATES))
+@pytest.mark.parametrize("name", list(EVENTS))
 def test_a_built_event_of_every_kind_is_accepted_and_valid(client, recorder: SignalRecorder, name: str) -> None:
     response = post_delivery(client, build_event(name))
 
@@ -81,7 +81,7 @@ def test_a_built_event_is_a_plain_dict_that_knows_its_name() -> None:
     assert isinstance(event, dict) and isinstance(event, HuggyEvent)
     assert event.name == "closedChat"
     assert json.loads(json.dumps(event)) == event
-    assert set(event) == set(TEMPLATES["closedChat"].event())
+    assert set(event) == set(sample_event("closedChat"))
 
 
 def test_two_built_events_get_different_fresh_ids() -> None:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
-from ..catalog import CATALOG, EVENTS
-from ..models import EVENT_MODELS, HuggyObject
+from ..catalog import CATALOG, EVENT_MODELS, EVENTS
+from ..models import HuggyObject
 from .base import HuggySchema
 from .derived import schema_for
 from .envelope import EnvelopeSchema
@@ -46,7 +46,7 @@ def load_event(name: str, raw: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
 def build_event_object(name: str, data: Mapping[str, Any]) -> HuggyObject:
     """The typed object of a known event from its loaded ``data``.
 
-    The class comes from :data:`~flask_huggy.models.EVENT_MODELS` rather than
+    The class comes from :data:`~flask_huggy.catalog.EVENT_MODELS` rather than
     from the schema, since one schema serves several events (the four messages
     share :class:`MessageSchema`) and each event has its own class.
     """

@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 
 from marshmallow import INCLUDE, Schema, fields
 
-from ..catalog import snake_case
-from ..models import HuggyObject
+from ..models import HuggyObject, snake_case
 from .fields import AnyField, Either, LooseMapping
 
 

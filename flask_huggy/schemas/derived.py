@@ -30,8 +30,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from marshmallow import fields
 
-from ..catalog import snake_case
-from ..models import HuggyObject
+from ..models import HuggyObject, snake_case
 from .base import HuggySchema
 from .fields import (
     AnyField,

@@ -196,6 +196,21 @@ class LooseNested(fields.Nested):
     ) -> Any:
         if is_absent(value):
             return None
+        return self.load_object(value, attr, data, partial=partial, **kwargs)
+
+    def load_object(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Load a value that is not "nothing here": the nested schema's load.
+
+        Apart so that the walker's copy of the field can load by walking
+        (:mod:`~flask_huggy.schemas.walker`) and keep every other rule of the field.
+        """
         return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 

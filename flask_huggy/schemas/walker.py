@@ -4,39 +4,42 @@ marshmallow spends most of a ``load`` around the fields rather than in them (an
 error store, a closure per field, hooks looked up, and all of it again for each
 nested object): about 200 us for a ``receivedAllMessage``, more than Flask's own
 request handling. :func:`load` walks ``schema.load_fields`` itself and calls each
-field's own code: the fields of :mod:`flask_huggy.schemas.fields` (ours) through
-their ``_deserialize``, marshmallow's ``Raw`` through its public ``deserialize``,
-nested schemas and lists by recursion. A rule of Huggy's (what an id is, what
-``false`` means) therefore lives in one place, its field.
+field's public ``deserialize`` with what marshmallow would pass it (the value,
+or ``missing`` for a key not sent), keeping what does not come back ``missing``.
+A field that nests a schema (:class:`~.fields.LooseNested`, and through it
+:class:`~.fields.Either` and ``List``) is used through a copy made for the plan,
+whose nested load is the walk: every rule (what "nothing here" is, which shape
+goes where, ``None``, ``required``, ``load_default``, validators) is the field's
+own code, run by both paths.
 
 marshmallow decides on any doubt. Whatever the walk does not handle (a field class
-it does not know, validators, ``data_key``, ``attribute``, ``load_default``, a
-required field left out, a schema hook or overridden method, ``many``, ``partial``,
-unknown keys under ``RAISE``, anything but a plain ``dict`` where an object is
-expected, and any error a field raises) makes it give up, and the real
-``schema.load`` runs from the top, so that every result and every
+it does not know, ``data_key``, ``attribute``, a schema hook or overridden method,
+``many``, ``partial``, unknown keys under ``RAISE``, anything but a plain ``dict``
+where an object is expected, and any error a field raises) makes it give up, and
+the real ``schema.load`` runs from the top, so that every result and every
 ``ValidationError`` is marshmallow's own.
 
 Key order is marshmallow's too: declared fields in ``load_fields`` order, then the
 unknown keys in the order of the very expression marshmallow iterates,
 ``set(data) - declared``.
 
-Each schema instance's plan (its fields and what to call for each) is made on first
-use and remade when ``load_fields`` is replaced; the schema's ``many``,
-``partial``, ``unknown`` and ``dict_class`` are read on every call. Fields are
-read once, as marshmallow binds them once, when the schema is made.
+Each schema instance's plan (its fields and their copies) is made on first use and
+remade when ``load_fields`` is replaced; the schema's ``many``, ``partial``,
+``unknown`` and ``dict_class`` are read on every call. Fields are read once, as
+marshmallow binds them once, when the schema is made.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from datetime import tzinfo
 from typing import Any
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, fields, missing
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, missing
 
 from .base import HuggySchema
-from .fields import AnyField, Either, LooseNested, is_absent, local_timezone
+from .fields import AnyField, Either, LooseNested, local_timezone
 
 #: What the walk calls for one field's value: ``(value, attr, data) -> loaded``.
 Convert = Callable[[Any, Any, Any], Any]
@@ -66,9 +69,10 @@ def load(schema: Schema, raw: Any, tz: tzinfo) -> Any:
         return schema.load(raw)
 
 
-#: One declared field of a plan: its name, its converter, and whether it allows ``None``.
+#: One declared field of a plan: its name, what loads a value that is not ``None``
+#: (the field's ``_deserialize``), and what loads ``None`` (its ``deserialize``).
 #: (A plain tuple: unpacking a NamedTuple in the loop costs a third of the walk.)
-_Step = tuple[str, Convert, bool]
+_Step = tuple[str, Convert, Convert]
 
 
 class _Plan:
@@ -88,10 +92,9 @@ class _Plan:
             except Doubt:
                 pass
         self.declared = frozenset(self.load_fields)
-        #: Fields that, absent, would be an error (``required``) or get a ``load_default``.
-        self.must_be_sent = frozenset(
-            name for name, field in self.load_fields.items() if field.required or field.load_default is not missing
-        )
+        #: Fields whose own answer to a key not sent is not "leave it out" (``required``,
+        #: ``load_default``): asked once, here, of the field itself.
+        self.must_be_sent = frozenset(name for name, field in self.load_fields.items() if not _drops_if_absent(field))
 
 
 _plans: dict[int, _Plan] = {}
@@ -113,16 +116,11 @@ def walk(schema: Schema, data: Any) -> dict[str, Any]:
     if plan.must_be_sent and not plan.must_be_sent.issubset(data):
         raise Doubt
     loaded: dict[str, Any] = {}
-    left = len(data)  # keys not met yet: once none is left, the other fields are absent
-    for name, convert, allow_none in steps if left else ():
+    left = len(data)  # keys not met yet: once none is left, the other fields are absent, and left out
+    for name, load_value, deserialize in steps if left else ():
         if name in data:
             value = data[name]
-            if value is not None:
-                loaded[name] = convert(value, name, data)
-            elif allow_none:
-                loaded[name] = None
-            else:
-                raise Doubt
+            loaded[name] = deserialize(value, name, data) if value is None else load_value(value, name, data)
             left -= 1
             if not left:
                 break
@@ -168,91 +166,62 @@ def _declares_no_behaviour(cls: type) -> bool:
 def _step(name: str, field: AnyField) -> _Step:
     if field.data_key is not None or field.attribute is not None or "." in name:
         raise Doubt  # other keys in, other keys out: marshmallow's set_value nests on "."
-    return (name, _converter(field), field.allow_none)
+    walking = _walked(field)
+    return (name, walking._deserialize, walking.deserialize)
 
 
-def _converter(field: AnyField) -> Convert:
-    """What to call for a value of ``field`` that is not ``None``, as ``field.deserialize`` would."""
+def _drops_if_absent(field: AnyField) -> bool:
+    """Whether ``field`` loads a key not sent as ``missing``, which marshmallow leaves out of the result."""
+    try:
+        return field.deserialize(missing) is missing
+    except ValidationError:  # required
+        return False
+
+
+def _walked(field: AnyField) -> AnyField:
+    """``field`` as the walk uses it: itself, or a copy whose nested objects load by walking.
+
+    What ``deserialize`` adds around ``_deserialize`` for a value that is not
+    ``None`` (validators, marshmallow 4's processors) the walk does not run:
+    such a field is a doubt. Exact classes: a subclass may load otherwise.
+    """
     kind = type(field)
+    _check(field)
+    if kind is LooseNested and isinstance(field, LooseNested):  # isinstance is for mypy
+        return _walking_nested(field)
+    if kind is Either and isinstance(field, Either):
+        either = copy.copy(field)
+        either.scalar = _walked(field.scalar)
+        either.nested = _walking_nested(field.nested)
+        return either
+    if kind is fields.List and isinstance(field, fields.List):
+        items = copy.copy(field)
+        items.inner = _walked(field.inner)
+        return items
+    if kind is fields.Raw or kind._deserialize.__module__.startswith(_OURS):  # the field's rule is our own code
+        return field
+    raise Doubt
+
+
+def _check(field: AnyField) -> None:
     if (
-        kind.deserialize is not fields.Field.deserialize
+        type(field).deserialize is not fields.Field.deserialize
         or field.validators
         or getattr(field, "pre_load", None)  # marshmallow 4's field processors
         or getattr(field, "post_load", None)
     ):
         raise Doubt
-    # Exact classes: a subclass may load otherwise (isinstance is for mypy).
-    if kind is LooseNested and isinstance(field, LooseNested):
-        return _loose_nested(field)
-    if kind is Either and isinstance(field, Either):
-        return _either(field)
-    if kind is fields.List and isinstance(field, fields.List):
-        return _list(field)
-    if kind is fields.Raw:
-        return field.deserialize
-    if kind._deserialize.__module__.startswith(_OURS):  # the field's rule is our own code
-        return field._deserialize
-    raise Doubt
 
 
-def _with_none(field: AnyField) -> Convert:
-    """The converter of a field inside another (a list item, a shape of :class:`Either`)."""
-    convert = _converter(field)
-    allow_none = field.allow_none
-
-    def load_value(value: Any, attr: Any, data: Any) -> Any:
-        if value is None:
-            if allow_none:
-                return None
-            raise Doubt
-        return convert(value, attr, data)
-
-    return load_value
-
-
-def _loose_nested(field: LooseNested) -> Convert:
-    # LooseNested: "nothing here" is None, an object is its schema's load. An object
-    # is never "nothing here", so the common case skips the is_absent call.
-    if field.many or field.unknown is not None:
+def _walking_nested(field: LooseNested) -> LooseNested:
+    """A copy of ``field`` whose nested load is the walk: its other rules stay its own."""
+    _check(field)
+    if type(field) is not LooseNested or field.many or field.unknown is not None:
         raise Doubt
     schema = field.schema
-
-    def load_object(value: Any, attr: Any, data: Any) -> Any:
-        if type(value) is dict or not is_absent(value):
-            return walk(schema, value)
-        return None
-
-    return load_object
-
-
-def _either(field: Either) -> Convert:
-    # Either: "nothing here" is None, an object goes to ``nested``, the rest to
-    # ``scalar``; None never gets past is_absent, so neither needs _with_none.
-    nested = _converter(field.nested)
-    scalar = _converter(field.scalar)
-
-    def load_either(value: Any, attr: Any, data: Any) -> Any:
-        if type(value) is dict:
-            return nested(value, attr, data)
-        if is_absent(value):
-            return None
-        if isinstance(value, dict):
-            raise Doubt
-        return scalar(value, attr, data)
-
-    return load_either
-
-
-def _list(field: fields.List[Any]) -> Convert:
-    # marshmallow's List calls its inner field with no attr and no data.
-    inner = _with_none(field.inner)
-
-    def load_list(value: Any, attr: Any, data: Any) -> list[Any]:
-        if type(value) is not list:
-            raise Doubt
-        return [inner(item, None, None) for item in value]
-
-    return load_list
+    walking = copy.copy(field)
+    walking.load_object = lambda value, *args, **kwargs: walk(schema, value)  # type: ignore[method-assign]
+    return walking
 
 
 __all__ = ["MAX_PLANS", "Convert", "Doubt", "load", "walk"]

@@ -1,7 +1,7 @@
 """Deliveries shaped like Huggy's, built from its docs' samples, and posted to an app.
 
 Builders return what Huggy sends, as plain JSON-ready dicts, based on the samples
-of Huggy's docs (:mod:`flask_huggy.samples`), with fresh ids and timestamps
+of Huggy's docs (:func:`flask_huggy.catalog.sample_event`), with fresh ids and timestamps
 consistent with the delivery's ``time``::
 
     event = build_event("closedChat", id=5)          # a dict that knows its name
@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 from flask import Flask, url_for
 from werkzeug.routing import BuildError
 
+from ..catalog import FieldPath, sample_event, spec_for
 from ..endpoint import get_endpoint
 from ..handshake import confirmations
-from ..samples import FieldPath, template
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
@@ -95,11 +95,11 @@ def build_event(
 
         build_event("closedChat", id=30608118, tabulation={"id": 1, "name": "Venda"})
     """
-    tpl = template(name)
-    data = tpl.event()
-    _fill(data, tpl.own_id, fresh_id())
-    _fill(data, tpl.chat_id, fresh_id() if chat_id is None else chat_id)
-    _fill(data, tpl.customer_id, fresh_id() if customer_id is None else customer_id)
+    sample = spec_for(name).sample
+    data = sample_event(name)
+    _fill(data, sample.own_id, fresh_id())
+    _fill(data, sample.chat_id, fresh_id() if chat_id is None else chat_id)
+    _fill(data, sample.customer_id, fresh_id() if customer_id is None else customer_id)
     stamp = local_time(_epoch(at), timezone)
     clock = {path: stamp for path in _clock_paths(name)}
     for path in clock:
@@ -302,7 +302,7 @@ def _clock_paths(name: str) -> tuple[FieldPath, ...]:
         elif isinstance(node, str) and _LOCAL_TIME.fullmatch(node):
             found.append(path)
 
-    walk(template(name).event(), ())
+    walk(sample_event(name), ())
     return tuple(found)
 
 
