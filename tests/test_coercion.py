@@ -1,7 +1,7 @@
 """How flask-huggy reads Huggy's PHP-flavoured values, one habit per table.
 
 The tables load a variant of a sample from Huggy's docs through the schemas
-(:func:`flask_huggy.parse_delivery`, as a worker does): what a field answers
+(:func:`flask_huggy.envelope.parse_delivery`, as a worker does): what a field answers
 needs no request. A handful of tests post to the webhook, end to end, where the
 answer is the webhook's (the signals fired, the response, ``HUGGY_STRICT``,
 ``HUGGY_TIMEZONE``). ``tests/field_answers.json`` pins every field's answer over
@@ -74,8 +74,8 @@ def received(client: FlaskClient, recorder: SignalRecorder, delivery: dict[str, 
 
 
 def parsed(delivery: dict[str, Any], tz: tzinfo = SAO_PAULO) -> flask_huggy.Event:
-    """The first event of ``delivery`` as :func:`flask_huggy.parse_delivery` builds it."""
-    return flask_huggy.parse_delivery(delivery, tz).events[0]
+    """The first event of ``delivery`` as :func:`flask_huggy.envelope.parse_delivery` builds it."""
+    return flask_huggy.envelope.parse_delivery(delivery, tz).events[0]
 
 
 def loaded(delivery: dict[str, Any]) -> flask_huggy.Event:
@@ -282,7 +282,7 @@ def test_dotted_keys_and_their_values_are_kept_verbatim(name: str, path: Path) -
 )
 def test_the_flow_context_of_the_docs_samples_is_kept_exactly_as_sent(name: str) -> None:
     delivery = load_payload(name)
-    for event in flask_huggy.parse_delivery(delivery, SAO_PAULO).events:
+    for event in flask_huggy.envelope.parse_delivery(delivery, SAO_PAULO).events:
         assert event.is_valid
         assert event.data["context"] == event.raw["context"]
 
@@ -383,7 +383,7 @@ STAMPED_SAMPLES = [
 @pytest.mark.parametrize(("name", "field"), STAMPED_SAMPLES, ids=[f"{n}:{f}" for n, f in STAMPED_SAMPLES])
 def test_every_docs_sample_is_stamped_within_seconds_of_its_delivery_time(name: str, field: str) -> None:
     # Read as UTC, the samples' stamps would be 3 hours before Huggy sent them.
-    delivery = flask_huggy.parse_delivery(load_payload(name), SAO_PAULO)
+    delivery = flask_huggy.envelope.parse_delivery(load_payload(name), SAO_PAULO)
     stamps = [event.data[field] for event in delivery.events if field in event.raw]
     assert stamps
     for stamp in stamps:
