@@ -4,10 +4,10 @@ Receivers that call a CRM take hundreds of milliseconds. This measures, in one
 run, a webhook whose receiver sleeps 200 ms (``--receiver-ms``):
 
 ``sync``
-    ``HUGGY_DISPATCH = "sync"`` under gunicorn (gthread, ``--web-workers`` x
-    ``--web-threads``): the receiver runs in the request.
+    ``register_blueprint(flask_huggy.blueprint)`` under gunicorn (gthread,
+    ``--web-workers`` x ``--web-threads``): the receiver runs in the request.
 ``celery cN``
-    ``HUGGY_DISPATCH = "celery"`` under the same gunicorn, with a real Celery
+    ``register_blueprint(flask_huggy.blueprint, celery=celery)`` under the same gunicorn, with a real Celery
     worker (prefork, concurrency N, for each N of ``--concurrency``) and a real
     redis-server as the broker: the request only enqueues.
 
@@ -97,13 +97,15 @@ def create_web() -> Any:
     redis_url = os.environ["BENCH_REDIS_URL"]
     pause = float(os.environ.get("BENCH_RECEIVER_SECONDS", "0.2"))
     app = Flask("bench_celery_latency")
-    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN, HUGGY_DISPATCH=os.environ.get("BENCH_DISPATCH", "sync"))
-    app.register_blueprint(flask_huggy.blueprint)
-    celery = Celery("bench_celery_latency", broker=redis_url)
-    # Long tasks: take one at a time per process, so that no task waits behind another.
-    celery.conf.update(worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
-    flask_huggy.init_celery(app, celery)
-    app.extensions["celery"] = celery
+    app.config.update(HUGGY_WEBHOOK_TOKEN=TOKEN)
+    if os.environ.get("BENCH_DISPATCH", "sync") == "celery":
+        celery = Celery("bench_celery_latency", broker=redis_url)
+        # Long tasks: take one at a time per process, so that no task waits behind another.
+        celery.conf.update(worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
+        app.register_blueprint(flask_huggy.blueprint, celery=celery)
+        app.extensions["celery"] = celery
+    else:
+        app.register_blueprint(flask_huggy.blueprint)
     counter = redis.Redis.from_url(redis_url)
 
     @signals.closed_chat.connect_via(app)

@@ -83,6 +83,7 @@ class CeleryQueue:
             serializer="json",
             ignore_result=True,
             max_retries=None,  # bounded by HUGGY_CELERY_MAX_RETRIES
+            Request=_shallow_request_class(),
         )(_run_task)
         self.task.huggy_endpoint = endpoint
         self._producers: Any = None
@@ -328,6 +329,53 @@ def _dead_letter(
         replayable,
     )
     send_alert(delivery_dead_lettered, endpoint.app, delivery=delivery, exception=exc, events=events)
+
+
+def _shallow_request_class() -> type:
+    """Celery's request class, refusing in the worker's main process a message that nests too deep.
+
+    A prefork worker's main process decodes every message and pickles its
+    arguments and headers for the pool process before any task code runs: a
+    message nesting a few hundred levels (the webhook's old nested delivery,
+    published by anyone who can reach the broker) raised RecursionError there
+    and killed the worker, which restored the message and died on it again at
+    every restart. Such a message is dead-lettered here and rejected: Celery
+    acknowledges it and never restores it. Celery's documented hook for this
+    is a task's ``Request`` class; it is imported only once a task is built.
+    """
+    from celery.exceptions import InvalidTaskError
+    from celery.worker.request import Request  # type: ignore[import-untyped]
+
+    class ShallowRequest(Request):  # type: ignore[misc]
+        def __init__(self, message: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(message, *args, **kwargs)
+            if _nests_deeper((self.request_dict, self.body), MAX_DEPTH):
+                endpoint: Endpoint = self.task.huggy_endpoint
+                exc = DeliveryRejected(
+                    f"The task's message nests deeper than {MAX_DEPTH} levels.", error="too_deep", limit=MAX_DEPTH
+                )
+                with endpoint.app.app_context():
+                    _dead_letter(endpoint, None, None, exc, None, 1)
+                raise InvalidTaskError(str(exc))
+
+    return ShallowRequest
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    """Whether lists, tuples and dicts in ``value`` nest deeper than ``limit``, found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _describe(delivery: Delivery, endpoint: str) -> str:

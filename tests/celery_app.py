@@ -5,7 +5,9 @@ broker's URL in ``HUGGY_TEST_BROKER_URL``; the worker imports this module, which
 then builds the app the way a user's worker module does (``celery =
 create_app().extensions["celery"]``). The test process builds its own instance
 with :func:`create_app` and posts to it with Flask's test client: the webhook
-enqueues into the same real broker, and the worker runs the receivers.
+enqueues into the same real broker, and the worker runs the receivers. The
+worker is prefork: the receivers run in a pool process, the worker's main
+process only takes messages from the broker and hands them to the pool.
 
 The receivers run in another process, so they report through Redis (the broker's
 server), under keys that start with ``test:``:
@@ -18,7 +20,9 @@ server), under keys that start with ``test:``:
     ``"<id>"`` -> how many times the ``delivery_received`` receiver completed for the
     delivery whose first event has that id;
 ``test:pid`` (hash)
-    ``"<event>:<id>"`` -> the pid of the process that last ran them;
+    ``"<event>:<id>"`` -> the pid of the worker that last ran them: the process
+    that imported this module (a prefork worker's main process, whose pool
+    process ran them; in the test process, the test process);
 ``test:fail:<event>:<id>`` (integer)
     set by a test: the receiver raises that many more times (``test:fail:delivery:<id>``:
     the ``delivery_received`` receiver, for a delivery whose first event has that id);
@@ -26,7 +30,8 @@ server), under keys that start with ``test:``:
     every signal the worker sent for the delivery whose first event has that id,
     as :func:`describe` writes it, with the ``pid`` of the process that sent it;
 ``test:dead:<id>`` (list)
-    the ``delivery_dead_lettered`` calls for that delivery;
+    the ``delivery_dead_lettered`` calls for that delivery (``test:dead:undecodable``:
+    for a message the worker could not decode into a delivery);
 ``test:worker`` (string)
     the worker's pid, once it is ready to take tasks.
 """
@@ -42,8 +47,8 @@ from celery import Celery
 from celery.signals import worker_ready
 from flask import Flask
 
-import flask_huggy
-from flask_huggy import Delivery, Event, signals
+from flask_huggy import Delivery, Event, Huggy, make_blueprint, signals
+from flask_huggy.safelog import printable
 
 #: Where the worker finds the broker's URL (it is a new Redis for every test module).
 BROKER_ENV = "HUGGY_TEST_BROKER_URL"
@@ -51,28 +56,33 @@ BROKER_ENV = "HUGGY_TEST_BROKER_URL"
 TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
 #: Short backoffs, so that retries take milliseconds: 0.05 s, 0.1 s, 0.2 s at most.
 RETRY_CONFIG = {"CELERY_MAX_RETRIES": 2, "CELERY_RETRY_BACKOFF": 0.05, "CELERY_RETRY_BACKOFF_MAX": 0.2}
+#: The process that imported this module: a prefork worker's pool processes are forked from it.
+WORKER_PID = os.getpid()
 
 
 def create_app(broker_url: str, **config: Any) -> Flask:
-    """The user's app: two endpoints queued on Celery, receivers that report to Redis.
+    """The user's app: endpoints queued on Celery, each with its own task, receivers that report to Redis.
 
-    ``/huggy/webhook`` (``HUGGY_*``) de-duplicates with Redis; ``/huggy-b/webhook``
-    (``HUGGY_B_*``, its own task) does not, to show what retries do without it.
+    ``/huggy/webhook`` (``HUGGY_*``, the extension's door) de-duplicates with
+    Redis; ``/huggy-b/webhook`` (``HUGGY_B_*``, the blueprint's door) does not,
+    to show what retries do without it. ``/account-b/webhook`` is a second
+    extension, named ``account_b``, on the same ``HUGGY_B_*`` keys.
     """
     app = Flask("celery_app")
     app.config.update(TESTING=True, HUGGY_DEDUP=broker_url, HUGGY_B_DEDUP=False)
     for prefix in ("HUGGY_", "HUGGY_B_"):
-        app.config.update({prefix + "WEBHOOK_TOKEN": TOKEN, prefix + "DISPATCH": "celery"})
+        app.config[prefix + "WEBHOOK_TOKEN"] = TOKEN
         app.config.update({prefix + key: value for key, value in RETRY_CONFIG.items()})
     app.config.update(config)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Huggy's key order is the firing order
-    app.register_blueprint(flask_huggy.blueprint)
-    app.register_blueprint(flask_huggy.make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_"))
 
     celery = Celery("tests.celery_app", broker=broker_url)
     celery.conf.update(broker_connection_retry_on_startup=True, worker_prefetch_multiplier=1)
-    flask_huggy.init_celery(app, celery)
-    flask_huggy.init_celery(app, celery, config_prefix="HUGGY_B_")
+    Huggy(app, celery=celery)
+    blueprint_b = make_blueprint("huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
+    app.register_blueprint(blueprint_b, celery=celery)
+    # Issue 20's second account: an endpoint named apart from the one that shares its keys.
+    Huggy(app, name="account_b", url_prefix="/account-b", config_prefix="HUGGY_B_", celery=celery)
     app.extensions["celery"] = celery
     Reporter(app, broker_url)
     return app
@@ -96,7 +106,7 @@ class Reporter:
     def on_event(self, sender: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
         key = event_key(event)
         self.redis.hincrby("test:attempts", key, 1)
-        self.redis.hset("test:pid", key, os.getpid())
+        self.redis.hset("test:pid", key, WORKER_PID)
         self._maybe_fail(key)
         self.redis.hincrby("test:handled", key, 1)
 
@@ -105,20 +115,26 @@ class Reporter:
         self.redis.hincrby("test:delivered", delivery_id(delivery), 1)
 
     def on_dead_letter(
-        self, sender: Flask, delivery: Delivery, exception: BaseException, events: list[Event], **extra: Any
+        self, sender: Flask, delivery: Delivery | None, exception: BaseException, events: list[Event], **extra: Any
     ) -> None:
-        record = {"events": [event_key(e) for e in events], "exception": type(exception).__name__, "pid": os.getpid()}
-        self.redis.rpush(f"test:dead:{delivery_id(delivery)}", json.dumps(record))
+        record = {
+            "events": [event_key(e) for e in events],
+            "exception": type(exception).__name__,
+            "error": getattr(exception, "error", None),
+            "pid": WORKER_PID,
+        }
+        where = "undecodable" if delivery is None else delivery_id(delivery)
+        self.redis.rpush(f"test:dead:{where}", json.dumps(record))
 
     def record_signal(self, name: str, kwargs: dict[str, Any]) -> None:
         delivery = kwargs.get("delivery")
         if isinstance(delivery, Delivery) and delivery.events:
-            record = {"pid": os.getpid(), **describe(name, kwargs)}
+            record = {"pid": WORKER_PID, **describe(name, kwargs)}
             self.redis.rpush(f"test:signals:{delivery_id(delivery)}", json.dumps(record))
 
     def _maybe_fail(self, key: str) -> None:
         if self.redis.decr(f"test:fail:{key}") >= 0:
-            raise RuntimeError(f"the CRM refused {key}")
+            raise RuntimeError(f"the CRM refused {printable(key)}")  # tracebacks are logged as they are
         self.redis.delete(f"test:fail:{key}")
 
 

@@ -11,7 +11,9 @@ environment, so that all processes share one configuration:
     Where the receiver records what it handled: "the CRM" (default: ``HUGGY_DEDUP``).
     The soaks that crash the de-duplication store keep the CRM on a Redis of its own.
 ``SOAK_BROKER_URL``
-    Set, the webhook enqueues (``HUGGY_DISPATCH = "celery"``) into this Redis broker.
+    Set, the webhook enqueues into this Redis broker: the blueprint is registered
+    with a Celery app (``register_blueprint(blueprint, celery=celery)``). Unset,
+    the receivers run in the request.
 ``SOAK_VISIBILITY_TIMEOUT``
     Seconds after which the Redis broker hands a task it got no acknowledgement for
     to a worker again (default ``30``; Celery's own is an hour).
@@ -69,7 +71,6 @@ def create_app() -> Flask:
     """The webhook app, configured from the environment (see the module docstring)."""
     app = Flask(__name__)
     app.config.update({key: value for key, value in os.environ.items() if key.startswith("HUGGY_")})
-    app.register_blueprint(flask_huggy.blueprint)
     broker_url = os.environ.get("SOAK_BROKER_URL")
     if broker_url:
         from celery import Celery
@@ -80,9 +81,10 @@ def create_app() -> Flask:
             worker_prefetch_multiplier=1,
             broker_transport_options={"visibility_timeout": float(os.environ.get("SOAK_VISIBILITY_TIMEOUT", "30"))},
         )
-        app.config["HUGGY_DISPATCH"] = "celery"
-        flask_huggy.init_celery(app, celery)
+        app.register_blueprint(flask_huggy.blueprint, celery=celery)
         app.extensions["celery"] = celery
+    else:
+        app.register_blueprint(flask_huggy.blueprint)
     store = redis.Redis.from_url(os.environ.get("SOAK_REDIS_URL") or os.environ["HUGGY_DEDUP"])
     failure_rate = float(os.environ.get("SOAK_FAILURE_RATE", "0.1"))
     slow_rate = float(os.environ.get("SOAK_SLOW_RATE", "0"))

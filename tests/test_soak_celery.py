@@ -1,6 +1,6 @@
 """Celery soak: deliveries through gunicorn to real Celery workers while the broker and the dedup Redis crash.
 
-``HUGGY_DISPATCH = "celery"``: tests/soak_app.py runs under gunicorn (2 gthread
+``SOAK_BROKER_URL`` set: tests/soak_app.py runs under gunicorn (2 gthread
 workers of 4 threads) and enqueues each delivery into a Redis broker; a real
 ``celery worker`` (prefork, 3 processes, ``tests/soak_worker.py``) runs the
 receivers, de-duplicating with a second Redis and journaling every attempt. The

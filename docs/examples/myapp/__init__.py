@@ -7,10 +7,10 @@ from typing import Any
 from celery import Celery
 from flask import Flask
 
-import flask_huggy
 from flask_huggy import Delivery, Event, Huggy
 
-huggy = Huggy()
+celery = Celery(__name__)
+huggy = Huggy(celery=celery)  # the webhook queues each delivery; Celery workers run the receivers
 
 
 @huggy.on("closedChat")
@@ -22,15 +22,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         HUGGY_WEBHOOK_TOKEN="...",
-        HUGGY_DISPATCH="celery",
         HUGGY_DEDUP="redis://localhost:6379/1",
+        CELERY_BROKER_URL="redis://localhost:6379/0",
     )
     app.config.update(config or {})
     app.extensions["closed_chats"] = []
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        worker_prefetch_multiplier=1,  # long tasks: take one at a time
+    )
     huggy.init_app(app)
-
-    celery = Celery(app.name, broker="redis://localhost:6379/0")
-    celery.conf.worker_prefetch_multiplier = 1  # long tasks: take one at a time
-    flask_huggy.init_celery(app, celery)
     app.extensions["celery"] = celery
     return app

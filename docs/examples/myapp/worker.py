@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from myapp import create_app
+from myapp import celery, create_app
 
-flask_app = create_app()
-celery = flask_app.extensions["celery"]
+flask_app = create_app()  # registers the webhook's task on ``celery``, with the app it runs in
+
+__all__ = ["celery", "flask_app"]
