@@ -400,11 +400,10 @@ def test_every_docs_sample_is_stamped_within_seconds_of_its_delivery_time(name: 
         ("Asia/Tokyo", utc(2018, 4, 19, 4, 37, 34)),
     ],
 )
-def test_huggy_timezone_says_how_offset_less_timestamps_are_read(
-    app: Flask, client: FlaskClient, recorder: SignalRecorder, zone: str, expected: datetime
-) -> None:
-    app.config["HUGGY_TIMEZONE"] = zone
-    event = received(client, recorder, load_payload("receivedMessage"))
+def test_huggy_timezone_says_how_offset_less_timestamps_are_read(make_app, zone: str, expected: datetime) -> None:
+    app = make_app(HUGGY_TIMEZONE=zone)
+    with SignalRecorder(sender=app) as recorder:
+        event = received(app.test_client(), recorder, load_payload("receivedMessage"))
     assert event.data["send_at"] == expected
 
 
@@ -412,11 +411,10 @@ def test_huggy_timezone_says_how_offset_less_timestamps_are_read(
     "sent", ["2018-04-19 13:37:34-03:00", "2018-04-19T16:37:34Z", 1524155854, 1524155854000], ids=repr
 )
 @pytest.mark.parametrize("zone", ["America/Sao_Paulo", "UTC", "Asia/Tokyo"])
-def test_huggy_timezone_does_not_change_timestamps_with_an_offset_or_epochs(
-    app: Flask, client: FlaskClient, recorder: SignalRecorder, zone: str, sent: Any
-) -> None:
-    app.config["HUGGY_TIMEZONE"] = zone
-    event = received(client, recorder, sample_with("receivedMessage", ("send_at",), sent))
+def test_huggy_timezone_does_not_change_timestamps_with_an_offset_or_epochs(make_app, zone: str, sent: Any) -> None:
+    app = make_app(HUGGY_TIMEZONE=zone)
+    with SignalRecorder(sender=app) as recorder:
+        event = received(app.test_client(), recorder, sample_with("receivedMessage", ("send_at",), sent))
     assert event.data["send_at"] == utc(2018, 4, 19, 16, 37, 34)
 
 
@@ -520,10 +518,8 @@ def test_an_unknown_event_does_not_stop_the_known_ones_around_it(client: FlaskCl
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
-def test_huggy_adding_a_field_or_an_event_is_never_refused(
-    app: Flask, client: FlaskClient, name: str, strict: bool
-) -> None:
-    app.config["HUGGY_STRICT"] = strict
+def test_huggy_adding_a_field_or_an_event_is_never_refused(make_app, name: str, strict: bool) -> None:
+    client = make_app(HUGGY_STRICT=strict).test_client()
     delivery = sample_with(name, ("addedByHuggyIn2030",), {"anything": [True, 1, "x"]})
     delivery["messages"]["eventAddedByHuggyIn2030"] = [{"id": {"not": "an id"}}]
     response = client.post(WEBHOOK, json=delivery)
@@ -596,10 +592,10 @@ def test_the_rest_of_a_delivery_is_processed_after_an_invalid_event(
 
 
 @pytest.mark.parametrize(("name", "path", "value"), IMPOSSIBLE, ids=IMPOSSIBLE_IDS)
+@pytest.mark.config(HUGGY_STRICT=True)
 def test_with_huggy_strict_an_impossible_value_is_refused_with_422_and_nothing_fires(
     app: Flask, client: FlaskClient, recorder: SignalRecorder, name: str, path: Path, value: Any
 ) -> None:
-    app.config["HUGGY_STRICT"] = True
     delivery = load_payload("closedChat")
     broken = first_event(sample_with(name, path, value))
     delivery["messages"].setdefault(name, []).append(broken)

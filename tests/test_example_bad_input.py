@@ -52,7 +52,9 @@ def _same_inbox(app: Flask, **config: Any) -> Flask:
 
 
 def _strict(app: Flask) -> TestResponse:
-    return post(_same_inbox(app, HUGGY_STRICT=True), build_delivery(build_event("closedChat", closed_at=[1]), token=TOKEN))
+    return post(
+        _same_inbox(app, HUGGY_STRICT=True), build_delivery(build_event("closedChat", closed_at=[1]), token=TOKEN)
+    )
 
 
 def _stale(app: Flask) -> TestResponse:

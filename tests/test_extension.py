@@ -189,8 +189,6 @@ def test_importing_the_package_imports_no_test_code_no_cli_no_celery_and_no_requ
     assert result.stdout.strip() == "[]"
 
 
-
-
 def test_refusals_are_werkzeug_http_exceptions_and_config_errors_are_not() -> None:
     from werkzeug.exceptions import HTTPException
 
