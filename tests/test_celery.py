@@ -32,6 +32,7 @@ from flask import Flask
 
 import flask_huggy
 import flask_huggy.celery
+from flask_huggy.cli import cli
 from flask_huggy import signals
 from flask_huggy.auth import mask_token
 from flask_huggy.celery import TASK_NAME, CeleryQueue, retry_countdown, task_name
@@ -285,7 +286,7 @@ def test_exhausted_retries_dead_letter_the_delivery_and_its_log_line_replays(web
     replay_file = tmp_path / "dead.jsonl"
     replay_file.write_text(line[line.index(DELIVERY_MARK) + len(DELIVERY_MARK) :] + "\n", encoding="utf-8")
     store.delete(f"test:fail:{key}")
-    result = web.test_cli_runner().invoke(args=["huggy", "replay", str(replay_file)])
+    result = web.test_cli_runner().invoke(cli, ["replay", str(replay_file)])
 
     assert result.exit_code == 0, result.output
     assert "Sent 1, accepted 1, refused 0." in result.output
@@ -368,7 +369,7 @@ def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_brok
         assert kwargs == {"record_id": written["id"]}  # the worker's outcomes go under the webhook's record
 
         broker.delete("celery")  # the broker crashed as a worker took the task: it is gone
-        replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+        replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
 
         assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
         assert broker.hgetall("test:handled") == {f"closedChat:{chat}".encode(): b"1"}
@@ -621,12 +622,12 @@ def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_lette
     assert [r["events"][0]["status"] for r in written[1:]] == ["failed", "failed"]
 
     crm["up"] = True
-    replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+    replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
 
     assert replay.exit_code == 0, replay.output
     assert "1 event(s) re-run, 1 succeeded, 0 still failing" in replay.output
     assert crm["archived"] == [chat]
-    again = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+    again = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
     assert "Nothing to replay" in again.output
 
 
@@ -658,7 +659,7 @@ def test_a_retry_that_cannot_be_published_is_dead_lettered_not_dropped(tmp_path:
     assert [type(d["exception"]) for d in dead] == [RuntimeError]
     assert any(r.getMessage().startswith("Dead-lettered a Huggy delivery") for r in caplog.records)
     signals.closed_chat.disconnect(crm_down, sender=app)
-    replay = app.test_cli_runner().invoke(args=["huggy", "replay", "--failed", str(journal)])
+    replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
     assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
 
 

@@ -18,6 +18,7 @@ import click
 import pytest
 
 from flask_huggy.cli import cli
+from flask_huggy.endpoint import get_endpoint
 from flask_huggy.testing import post_delivery
 
 pytest_plugins = ["pytester"]
@@ -53,11 +54,13 @@ def test_the_quickstart_tests_pass_as_a_users_suite(pytester: pytest.Pytester) -
 
 
 def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None:
+    import token_age  # noqa: F401  - registers `flask huggy token-age`
     from flask import Flask
-    from token_age import huggy
+
+    from flask_huggy import Huggy
 
     app = Flask("shop")
-    huggy.init_app(app)
+    Huggy(app)
     result = app.test_cli_runner().invoke(cli, ["token-age"])
 
     assert (result.exit_code, result.output) == (0, "huggy: never\n")
@@ -100,7 +103,7 @@ def test_the_celery_example_queues_and_its_worker_runs_the_receivers(examples_on
 
     assert response.get_json() == {"status": "queued", "events": 1}
     assert app.extensions["closed_chats"] == [9]
-    assert app.config["HUGGY_DISPATCH"] == "celery"
+    assert get_endpoint(app).queue is not None  # given celery=, the webhook queues
 
 
 def test_every_literalinclude_names_an_example_that_exists() -> None:

@@ -144,7 +144,7 @@ def test_an_event_flask_huggy_does_not_know_is_kept_raw(inbox, post_huggy) -> No
 
 
 def test_a_confirmed_handshake_is_remembered(inbox) -> None:
-    with ConfirmationInterceptor():
+    with ConfirmationInterceptor(app=inbox):
         assert post_handshake(inbox.test_client()).status_code == 200
 
     [handshake] = stored(inbox, Handshake)

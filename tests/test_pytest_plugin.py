@@ -185,31 +185,6 @@ def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite
     result.assert_outcomes(passed=1)
 
 
-def test_huggy_confirm_without_an_app_fixture_still_answers_for_any_app(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_no_app_fixture="""
-        from flask import Flask
-
-        import flask_huggy
-        from flask_huggy.testing import post_handshake
-
-
-        def test_an_app_built_in_the_test_is_answered(huggy_confirm):
-            app = Flask("built_here")
-            app.config.update(TESTING=True, HUGGY_WEBHOOK_TOKEN="t0ken")
-            app.register_blueprint(flask_huggy.blueprint)
-
-            post_handshake(app.test_client())
-
-            assert huggy_confirm.tokens == ["t0ken"]
-    """
-    )
-
-    result = pytester.runpytest_subprocess()
-
-    result.assert_outcomes(passed=1)
-
-
 def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_no_app="""

@@ -16,6 +16,7 @@ import flask_huggy
 from flask_huggy import signals
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
+from flask_huggy.handshake import CONFIRM_RETRIES
 from flask_huggy.catalog import EVENTS, sample_event
 from flask_huggy.schemas import DEPRECATED_EVENTS
 from flask_huggy.signals import EVENT_SIGNALS
@@ -373,13 +374,13 @@ def test_the_interceptor_catches_the_configured_confirm_url(make_app, fake_huggy
 
 
 def test_the_interceptor_sees_every_retry_of_an_unreachable_huggy(make_app, fake_huggy) -> None:
-    app = make_app(HUGGY_CONFIRM_RETRIES=1)
+    app = make_app()
 
     with fake_huggy(app) as huggy:
         huggy.fail(requests.ConnectionError)
         post_handshake(app.test_client())
 
-    assert huggy.tokens == [TOKEN, TOKEN]
+    assert huggy.tokens == [TOKEN] * (1 + CONFIRM_RETRIES)
     assert get_endpoint(app).last_handshake_error["error"] == "huggy_unreachable"
 
 
