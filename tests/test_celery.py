@@ -334,11 +334,12 @@ def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_brok
     with running_redis() as url:  # a broker with no worker: the task stays in the queue
         app = create_app(url, HUGGY_JOURNAL=str(journal))
         chat = fresh_id()
+        delivery = closed_chats(chat)  # built once: its events carry the time they were built at
 
-        assert post(app, closed_chats(chat)).get_json() == {"status": "queued", "events": 1}
+        assert post(app, delivery).get_json() == {"status": "queued", "events": 1}
 
         [written] = [json.loads(line) for path in journal.glob("*.jsonl") for line in path.read_text().splitlines()]
-        assert written["kind"] == "received" and written["delivery"]["messages"] == closed_chats(chat)["messages"]
+        assert written["kind"] == "received" and written["delivery"]["messages"] == delivery["messages"]
         broker = redis.Redis.from_url(url)
         [message] = broker.lrange("celery", 0, -1)
         _, kwargs, _ = json.loads(base64.b64decode(json.loads(message)["body"]))
