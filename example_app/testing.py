@@ -22,7 +22,10 @@ def serve(app: Flask, host: str = "127.0.0.1") -> Iterator[str]:
     The OS picks the port (port 0), so parallel runs never collide.
     """
     server = make_server(host, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"inbox-server-{server.server_port}", daemon=True)
+    # Polled every 0.05 s for shutdown, not socketserver's 0.5 s: stopping is one poll's wait.
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name=f"inbox-server-{server.server_port}", daemon=True
+    )
     thread.start()
     try:
         yield f"http://{host}:{server.server_port}"

@@ -51,6 +51,8 @@ from .redis_server import redis_server, running_redis
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: What precedes the delivery at the end of a dead-letter line.
 DELIVERY_MARK = "the delivery: "
+#: One xdist worker runs this module, so its Redis and Celery worker (module fixtures) start once.
+pytestmark = pytest.mark.xdist_group("celery-worker")
 #: Seconds the worker may take to start, and a test to see its receivers' effect.
 WORKER_START_TIMEOUT = 60.0
 DEADLINE = 20.0
@@ -356,8 +358,7 @@ def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_brok
     with running_redis() as url:  # a broker with no worker: the task stays in the queue
         app = create_app(url, HUGGY_JOURNAL=str(journal))
         chat = fresh_id()
-
-        delivery = closed_chats(chat)  # built once: its closed_at is "now", to the second
+        delivery = closed_chats(chat)  # built once: its events carry the time they were built at
 
         assert post(app, delivery).get_json() == {"status": "queued", "events": 1}
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The users' suites below use no Hypothesis. Its plugin would import all of Hypothesis at the end
+#: of every run (pytester undoes a run's imports), a second each: more than the run itself.
+USERS_OPTIONS = ("-p", "no:hypothesispytest")
 
 #: A user's app, as README's quick start builds it, in the user's conftest.
 USER_CONFTEST = """
@@ -74,7 +81,7 @@ def test_a_users_suite_posts_deliveries_and_sees_its_receivers_run(user_suite: p
     """
     )
 
-    result = user_suite.runpytest_subprocess()
+    result = user_suite.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=3)
 
@@ -99,7 +106,7 @@ def test_huggy_delivery_builds_with_the_apps_token(user_suite: pytest.Pytester) 
     """
     )
 
-    result = user_suite.runpytest_subprocess()
+    result = user_suite.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=2)
 
@@ -120,7 +127,7 @@ def test_huggy_signals_records_what_fired_during_the_test(user_suite: pytest.Pyt
     """
     )
 
-    result = user_suite.runpytest_subprocess()
+    result = user_suite.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=2)
 
@@ -156,7 +163,7 @@ def test_huggy_confirm_answers_the_handshake_for_huggy(user_suite: pytest.Pytest
     """
     )
 
-    result = user_suite.runpytest_subprocess()
+    result = user_suite.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=3)
 
@@ -180,7 +187,7 @@ def test_huggy_confirm_gives_the_app_a_fake_huggy_and_patches_nothing(user_suite
     """
     )
 
-    result = user_suite.runpytest_subprocess()
+    result = user_suite.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=1)
 
@@ -200,7 +207,7 @@ def test_the_fixtures_work_without_an_app_where_none_is_needed(pytester: pytest.
     """
     )
 
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=2)
 
@@ -213,13 +220,18 @@ def test_posting_without_an_app_fixture_says_what_to_define(pytester: pytest.Pyt
     """
     )
 
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest(*USERS_OPTIONS)
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*define an `app` fixture*override `huggy_app`*"])
 
 
-def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(pytester: pytest.Pytester) -> None:
+def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In a process of its own: this one's signals carry the receivers of the tests run before.
+    # The checkout comes first on its path, so the pytest11 entry point loads this plugin, not another install's.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     pytester.makepyfile(
         test_plain="""
         from requests.adapters import HTTPAdapter
@@ -236,13 +248,13 @@ def test_a_suite_that_does_not_ask_for_the_fixtures_is_untouched(pytester: pytes
     """
     )
 
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_subprocess(*USERS_OPTIONS)
 
     result.assert_outcomes(passed=2)
 
 
 def test_the_fixtures_are_listed_with_their_documentation(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--fixtures")
+    result = pytester.runpytest(*USERS_OPTIONS, "--fixtures")
 
     result.stdout.fnmatch_lines(
         [

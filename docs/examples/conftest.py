@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from quickstart import create_app  # the module above
+from shop import create_app  # the module above
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The quick start's app: an app factory, the extension and two receivers.
 
-docs/quickstart.rst shows this file; tests/test_docs_examples.py builds the app,
-posts deliveries to it and runs docs/examples/test_quickstart.py against it.
+docs/quickstart.rst shows it as shop.py; tests/test_docs_examples.py saves it,
+conftest.py and test_shop.py under the names shown, and runs that suite there.
 """
 
 from __future__ import annotations
