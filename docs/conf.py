@@ -100,6 +100,7 @@ def generate_pages(app: Any) -> None:
 def setup(app: Any) -> None:
     app.connect("builder-inited", generate_pages)
 
+
 # Channel.type, File.type and FormQuestion.type are documented attributes: a bare ``type``
 # in a signature (``type[BaseException]``) would match all three. It is the builtin.
 suppress_warnings = ["ref.python"]

@@ -75,7 +75,7 @@ class EventOutcome:
 
 
 def validate_all(delivery: Delivery) -> None:
-    """Validate every event now; raise :class:`~flask_huggy.DeliveryRejected` (422 ``"invalid_event"``) on the first bad one.
+    """Validate every event now; refuse the delivery (422 ``"invalid_event"``) at the first bad one.
 
     This is ``HUGGY_STRICT``: a delivery is either wholly valid or refused
     before anything fires.

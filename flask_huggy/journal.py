@@ -152,7 +152,7 @@ class Journal:
         self.write(record)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record as one JSON line; raise :class:`~flask_huggy.Unavailable` (``"journal_unavailable"``) on failure."""
+        """Append one record as one JSON line; raise :class:`~flask_huggy.Unavailable` if the disk refuses it."""
         data = _encode(record)
         pid = os.getpid()
         with self._lock:

@@ -65,7 +65,7 @@ def run_delivery(
     With a journal (the endpoint's ``HUGGY_JOURNAL``, or ``journal``: replay
     writes its outcomes beside the files it read), a ``received`` record is
     written first, unless ``record_id`` names the one written by an earlier
-    attempt, and an ``outcome`` record last, whatever happens. :class:`~flask_huggy.Unavailable` (``"journal_unavailable"``) is raised before
+    attempt, and an ``outcome`` record last, whatever happens. :class:`~flask_huggy.Unavailable` is raised before
     any receiver runs when the delivery cannot be recorded. ``only`` limits the
     run to those event positions (a retry, a replay). A receiver's exception
     propagates after the outcome is recorded; pass ``run`` to read how far the

@@ -32,10 +32,10 @@ from flask import Flask
 
 import flask_huggy
 import flask_huggy.celery
-from flask_huggy.cli import cli
 from flask_huggy import signals
 from flask_huggy.auth import mask_token
 from flask_huggy.celery import TASK_NAME, CeleryQueue, retry_countdown, task_name
+from flask_huggy.cli import cli
 from flask_huggy.config import read_settings
 from flask_huggy.dedup import event_key
 from flask_huggy.endpoint import get_endpoint

@@ -277,7 +277,7 @@ def test_a_receiver_declared_on_huggy_app_fires_only_for_that_app() -> None:
 def test_a_receiver_that_cannot_take_the_documented_arguments_is_refused_naming_it(receiver: Any) -> None:
     huggy = Huggy()
 
-    with pytest.raises(TypeError, match="<lambda>.*event=..., delivery=..."):
+    with pytest.raises(TypeError, match=r"<lambda>.*event=\.\.\., delivery=\.\.\."):
         huggy.on("closedChat")(receiver)
 
 

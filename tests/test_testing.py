@@ -14,10 +14,10 @@ from requests.adapters import HTTPAdapter
 
 import flask_huggy
 from flask_huggy import signals
+from flask_huggy.catalog import EVENTS, sample_event
 from flask_huggy.config import DEFAULT_CONFIRM_URL
 from flask_huggy.endpoint import get_endpoint
 from flask_huggy.handshake import CONFIRM_RETRIES
-from flask_huggy.catalog import EVENTS, sample_event
 from flask_huggy.schemas import DEPRECATED_EVENTS
 from flask_huggy.signals import EVENT_SIGNALS
 from flask_huggy.testing import (

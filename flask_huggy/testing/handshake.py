@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import requests
+from requests import PreparedRequest, Response
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -138,7 +139,7 @@ class ConfirmationInterceptor:
             self._replaced.append((endpoint, endpoint.http))
             endpoint.http = session
 
-    def _answer(self, adapter: BaseAdapter, request: requests.PreparedRequest, timeout: Any) -> requests.Response:
+    def _answer(self, adapter: BaseAdapter, request: PreparedRequest, timeout: Any) -> Response:
         body = request.body.decode("utf-8") if isinstance(request.body, bytes) else request.body
         sent: Any = body
         if isinstance(body, str):
@@ -153,7 +154,7 @@ class ConfirmationInterceptor:
         if self._error is not None:
             raise self._error
         content = b"" if self._json is None else json.dumps(self._json).encode("utf-8")
-        response = requests.Response()
+        response = Response()
         response.status_code = self._status
         response.reason = _reason(self._status)
         response.headers = CaseInsensitiveDict({"Content-Type": "application/json"} if content else {})
@@ -176,13 +177,13 @@ class _HuggyAdapter(BaseAdapter):
 
     def send(
         self,
-        request: requests.PreparedRequest,
+        request: PreparedRequest,
         stream: bool = False,
         timeout: float | tuple[float | None, float | None] | None = None,
         verify: bool | str = True,
         cert: str | tuple[str, str] | None = None,
         proxies: dict[str, str] | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         return self._interceptor._answer(self, request, timeout)
 
     def close(self) -> None:
