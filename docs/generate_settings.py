@@ -1,9 +1,9 @@
 """The table of every ``HUGGY_*`` setting (default, type, meaning) that docs/configuration.rst includes.
 
-Generated from :data:`flask_huggy.config.SETTINGS`, where each setting is declared
-once with its key, default, parser and docs, so the page cannot drift from the
-code. ``docs/conf.py`` writes it into ``docs/_generated/`` at every Sphinx build;
-nothing generated is committed. To look at it without Sphinx::
+Generated from :data:`flask_huggy.config.SETTINGS` and the ``#:`` comment above each
+field of ``Settings``, where each setting is declared once with its key, default and
+parser, so the page cannot drift from the code. ``docs/conf.py`` writes it into
+``docs/_generated/`` at every Sphinx build; nothing generated is committed. To look at it without Sphinx::
 
     .venv/bin/python docs/generate_settings.py   # writes docs/_generated/settings.rst
 """
@@ -11,6 +11,7 @@ nothing generated is committed. To look at it without Sphinx::
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import textwrap
 from pathlib import Path
@@ -22,9 +23,30 @@ FILENAME = "settings.rst"
 if __name__ == "__main__" and str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script from a checkout, flask-huggy not installed
 
+from flask_huggy import config  # noqa: E402
 from flask_huggy.config import SETTINGS, Setting  # noqa: E402
 
 _KEY, _DEFAULT, _MEANING = 36, 26, 62
+
+
+def field_docs() -> dict[str, str]:
+    """Each field of ``Settings`` -> its ``#:`` comment in flask_huggy/config.py, joined into one line."""
+    source = Path(config.__file__).read_text(encoding="utf-8")
+    lines = source.splitlines()
+    [settings] = [node for node in ast.parse(source).body if isinstance(node, ast.ClassDef) and node.name == "Settings"]
+    docs: dict[str, str] = {}
+    for statement in settings.body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            above, comment = statement.lineno - 2, []
+            while above >= 0 and lines[above].strip().startswith("#:"):
+                comment.insert(0, lines[above].strip()[2:].strip())
+                above -= 1
+            if not comment:
+                raise LookupError(
+                    f"Settings.{statement.target.id} has no #: comment: document it where it is declared."
+                )
+            docs[statement.target.id] = " ".join(comment)
+    return docs
 
 
 def default_of(setting: Setting) -> str:
@@ -52,8 +74,9 @@ def render() -> str:
         f"{'Key':<{_KEY}} {'Default':<{_DEFAULT}} Type and meaning",
         rule,
     ]
+    docs = field_docs()
     for setting in SETTINGS:
-        meaning = textwrap.wrap(setting.doc, _MEANING, break_on_hyphens=False) or [""]
+        meaning = textwrap.wrap(docs[setting.attr], _MEANING, break_on_hyphens=False) or [""]
         default = textwrap.wrap(default_of(setting), _DEFAULT, break_on_hyphens=False)
         key = [f"``HUGGY_{setting.key}``"]
         for row in range(max(len(meaning), len(default), len(key))):

@@ -1,8 +1,9 @@
 """The ``HUGGY_*`` settings: each declared once, as a field of :class:`Settings`.
 
-A field carries its key, default, parser and doc together (:func:`setting`), so
-nothing repeats them: :data:`SETTINGS`, ``flask huggy check`` and the
-configuration docs are all derived from :class:`Settings`.
+A field carries its key, default and parser (:func:`setting`) under the ``#:``
+comment that documents it, so nothing repeats them: :data:`SETTINGS`, ``flask
+huggy check``, autodoc and the configuration docs' table
+(``docs/generate_settings.py`` reads the comments) all come from :class:`Settings`.
 
 Settings are read once, when the webhook is registered on an app (``Huggy(app)``
 or ``app.register_blueprint``), as Flask-SQLAlchemy reads its keys in
@@ -302,14 +303,12 @@ def _json_decoder(value: Any, key: str) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """How one field of :class:`Settings` is configured: key (without the prefix), default, parser, doc."""
+    """How one field of :class:`Settings` is configured: key (without the prefix), default, parser."""
 
     key: str
     default: Any
     #: Turns a config value into the field's value, or raises :class:`ConfigError`.
     parse: Parser
-    #: Its type and meaning, then who would change it and why, in reStructuredText (the docs' table).
-    doc: str
     #: How a value is shown (``flask huggy check``, error messages): secrets are masked.
     show: Callable[[Any], str] = show_value
     #: The default as the docs show it, when ``repr(default)`` would not say enough.
@@ -319,181 +318,110 @@ class Setting:
 
 
 def setting(
-    key: str, default: Any, parse: Parser, doc: str, *, show: Callable[[Any], str] = show_value, shown_default: str = ""
+    key: str, default: Any, parse: Parser, *, show: Callable[[Any], str] = show_value, shown_default: str = ""
 ) -> Any:
-    """Declare a field of :class:`Settings` together with its key, default, parser and doc."""
-    return field(metadata={"setting": Setting(key, default, parse, doc, show, shown_default)})
+    """Declare a field of :class:`Settings` with its key, default and parser; its ``#:`` comment is its doc."""
+    return field(metadata={"setting": Setting(key, default, parse, show, shown_default)})
 
 
 @dataclass(frozen=True)
 class Settings:
     """The settings of one webhook endpoint, read once from its app's config by :func:`read_settings`."""
 
-    #: Accepted tokens; empty when none is configured (first setup).
-    tokens: tuple[str, ...] = setting(
-        "WEBHOOK_TOKEN",
-        None,
-        _tokens,
-        "str, or a list of str to accept several: the token shown in Huggy's panel (Configurações > "
-        "Webhook). Unset: deliveries get 403 ``token_not_configured``. Everyone sets it; a list lets you "
-        "rotate the token or take several Huggy accounts on one URL.",
-        show=show_tokens,
-    )
-    timezone: ZoneInfo = setting(
-        "TIMEZONE",
-        "America/Sao_Paulo",
-        _timezone,
-        "IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read. Change it "
-        "only if your Huggy account writes another zone's local time.",
-    )
-    strict: bool = setting(
-        "STRICT",
-        False,
-        _boolean,
-        "bool: refuse (422) a delivery with an invalid event instead of passing the event on raw. For "
-        "receivers that would rather Huggy retried than see a malformed event.",
-    )
+    #: str, or a list of str to accept several: the token shown in Huggy's panel (Configurações > Webhook). Unset:
+    #: deliveries get 403 ``token_not_configured``. Everyone sets it; a list lets you rotate the token or take
+    #: several Huggy accounts on one URL.
+    tokens: tuple[str, ...] = setting("WEBHOOK_TOKEN", None, _tokens, show=show_tokens)
+
+    #: IANA zone name (or a ``ZoneInfo``) in which Huggy's offset-less timestamps are read. Change it only if your
+    #: Huggy account writes another zone's local time.
+    timezone: ZoneInfo = setting("TIMEZONE", "America/Sao_Paulo", _timezone)
+
+    #: bool: refuse (422) a delivery with an invalid event instead of passing the event on raw. For receivers that
+    #: would rather Huggy retried than see a malformed event.
+    strict: bool = setting("STRICT", False, _boolean)
+
+    #: bytes, 1 or more: larger bodies get a 413; never more than this is read. Raise it if your deliveries carry
+    #: long chains of events.
     max_content_length: int = setting(
         "MAX_CONTENT_LENGTH",
         1024 * 1024,
         _whole(minimum=1, unit="bytes", example="1048576 for 1 MiB"),
-        "bytes, 1 or more: larger bodies get a 413; never more than this is read. Raise it if your "
-        "deliveries carry long chains of events.",
         shown_default="``1048576`` (1 MiB)",
     )
-    #: Where the token goes after a handshake; ``None`` when the request is switched off.
-    confirm_url: str | None = setting(
-        "CONFIRM_URL",
-        DEFAULT_CONFIRM_URL,
-        _confirm_url,
-        "http(s) URL where the confirmation request is sent after a handshake (unverified default); "
-        '``None``, ``""`` or ``False`` switch it off. Change it when Huggy publishes the endpoint.',
-    )
-    #: Extra headers of the confirmation request (e.g. an API token of a Huggy app).
-    confirm_headers: tuple[tuple[str, str], ...] = setting(
-        "CONFIRM_HEADERS",
-        None,
-        _confirm_headers,
-        "dict of header name to str, added to the confirmation request; shown masked. For accounts "
-        "whose confirmation needs an API token.",
-        show=show_headers,
-    )
-    allow_unauthenticated: bool = setting(
-        "ALLOW_UNAUTHENTICATED",
-        False,
-        _boolean,
-        "bool: accept deliveries while no token is set; a warning is logged once. Local demos only.",
-    )
-    #: Source networks allowed to post; empty means any.
+
+    #: http(s) URL where the confirmation request is sent after a handshake (unverified default); ``None``, ``""`` or
+    #: ``False`` switch it off. Change it when Huggy publishes the endpoint.
+    confirm_url: str | None = setting("CONFIRM_URL", DEFAULT_CONFIRM_URL, _confirm_url)
+
+    #: dict of header name to str, added to the confirmation request; shown masked. For accounts whose confirmation
+    #: needs an API token.
+    confirm_headers: tuple[tuple[str, str], ...] = setting("CONFIRM_HEADERS", None, _confirm_headers, show=show_headers)
+
+    #: bool: accept deliveries while no token is set; a warning is logged once. Local demos only.
+    allow_unauthenticated: bool = setting("ALLOW_UNAUTHENTICATED", False, _boolean)
+
+    #: list of addresses or CIDRs, or one string of them separated by commas or spaces; other sources get 403. For
+    #: operators who know the addresses Huggy posts from.
     allowed_networks: tuple[IPNetwork, ...] = setting(
-        "ALLOWED_NETWORKS",
-        None,
-        _networks,
-        "list of addresses or CIDRs, or one string of them separated by commas or spaces; other sources "
-        "get 403. For operators who know the addresses Huggy posts from.",
-        shown_default="``None`` (any source)",
+        "ALLOWED_NETWORKS", None, _networks, shown_default="``None`` (any source)"
     )
-    #: Oldest acceptable delivery ``time``, in seconds before now; ``None`` means any.
-    max_age: float | None = setting(
-        "MAX_AGE",
-        None,
-        _max_age,
-        "seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403. "
-        "Against replayed captures; leave it off if Huggy retries for long.",
-        shown_default="``None`` (off)",
-    )
-    #: ``False``, ``"memory"``, a ``redis://`` URL, or a store object.
-    dedup: Any = setting(
-        "DEDUP",
-        False,
-        _dedup,
-        '``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to handle '
-        "each event once. Set it when receivers must not run twice for Huggy's retries; Redis when "
-        "several processes serve the webhook.",
-    )
+
+    #: seconds (more than 0) or a ``timedelta``: deliveries whose ``time`` is further from now get 403. Against
+    #: replayed captures; leave it off if Huggy retries for long.
+    max_age: float | None = setting("MAX_AGE", None, _max_age, shown_default="``None`` (off)")
+
+    #: ``"memory"``, a ``redis://``, ``rediss://`` or ``unix://`` URL, or a store object, to handle each event once.
+    #: Set it when receivers must not run twice for Huggy's retries; Redis when several processes serve the webhook.
+    dedup: Any = setting("DEDUP", False, _dedup)
+
+    #: seconds, more than 0, a handled event is remembered. Longer if Huggy may retry later than that.
     dedup_ttl: float = setting(
-        "DEDUP_TTL",
-        24 * 3600,
-        _seconds(positive=True, example="86400 (a day)"),
-        "seconds, more than 0, a handled event is remembered. Longer if Huggy may retry later than that.",
-        shown_default="``86400`` (a day)",
+        "DEDUP_TTL", 24 * 3600, _seconds(positive=True, example="86400 (a day)"), shown_default="``86400`` (a day)"
     )
-    #: How long a worker may hold an event before another may take it over.
-    dedup_lease: float = setting(
-        "DEDUP_LEASE",
-        300,
-        _seconds(positive=True, example="300"),
-        "seconds, more than 0, a worker may hold an event before another may take it over. Longer than "
-        "your slowest receiver.",
-    )
-    #: ``(event, delivery, index) -> str``; ``None`` for the default key.
-    dedup_key: Any = setting(
-        "DEDUP_KEY",
-        None,
-        _dedup_key,
-        "callable ``(event, delivery, index) -> str`` to recognise events, for apps whose idea of "
-        "'the same event' differs from the built-in one.",
-        shown_default="``None`` (built-in)",
-    )
-    #: Directory of the delivery journal; ``None`` when off.
-    journal: str | None = setting(
-        "JOURNAL",
-        None,
-        _journal,
-        "directory (str or path) of the delivery journal, for replays (``flask huggy replay --failed``).",
-        shown_default="``None`` (off)",
-    )
+
+    #: seconds, more than 0, a worker may hold an event before another may take it over. Longer than your slowest
+    #: receiver.
+    dedup_lease: float = setting("DEDUP_LEASE", 300, _seconds(positive=True, example="300"))
+
+    #: callable ``(event, delivery, index) -> str`` to recognise events, for apps whose idea of 'the same event'
+    #: differs from the built-in one.
+    dedup_key: Any = setting("DEDUP_KEY", None, _dedup_key, shown_default="``None`` (built-in)")
+
+    #: directory (str or path) of the delivery journal, for replays (``flask huggy replay --failed``).
+    journal: str | None = setting("JOURNAL", None, _journal, shown_default="``None`` (off)")
+
+    #: bytes, 1 or more: a journal file is rotated past this size. For operators sizing the disk.
     journal_max_bytes: int = setting(
         "JOURNAL_MAX_BYTES",
         10 * 1024 * 1024,
         _whole(minimum=1, unit="bytes", example="10485760 for 10 MiB"),
-        "bytes, 1 or more: a journal file is rotated past this size. For operators sizing the disk.",
         shown_default="``10485760`` (10 MiB)",
     )
-    journal_backups: int = setting(
-        "JOURNAL_BACKUPS",
-        10,
-        _whole(minimum=0, unit="files", example="10"),
-        "whole number, 0 or more: rotated journal files kept per process. For operators sizing the disk.",
-    )
-    #: Retries of a delivery whose receiver raised, on the Celery worker, before it is dead-lettered.
-    celery_max_retries: int = setting(
-        "CELERY_MAX_RETRIES",
-        5,
-        _whole(minimum=0, unit="retries", example="5"),
-        "whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered. "
-        "More if your CRM has long outages.",
-    )
-    #: Seconds before the first retry; each next one waits twice as long, up to the max.
-    celery_retry_backoff: float = setting(
-        "CELERY_RETRY_BACKOFF",
-        2.0,
-        _seconds(positive=False, example="2"),
-        "seconds, 0 or more, before the first retry; doubled at each retry. With ``CELERY_MAX_RETRIES``, "
-        "how long a failing delivery is tried.",
-    )
+
+    #: whole number, 0 or more: rotated journal files kept per process. For operators sizing the disk.
+    journal_backups: int = setting("JOURNAL_BACKUPS", 10, _whole(minimum=0, unit="files", example="10"))
+
+    #: whole number, 0 or more: retries after a receiver raised, before the delivery is dead-lettered. More if your
+    #: CRM has long outages.
+    celery_max_retries: int = setting("CELERY_MAX_RETRIES", 5, _whole(minimum=0, unit="retries", example="5"))
+
+    #: seconds, 0 or more, before the first retry; doubled at each retry. With ``CELERY_MAX_RETRIES``, how long a
+    #: failing delivery is tried.
+    celery_retry_backoff: float = setting("CELERY_RETRY_BACKOFF", 2.0, _seconds(positive=False, example="2"))
+
+    #: seconds, 0 or more: the longest wait between two retries.
     celery_retry_backoff_max: float = setting(
-        "CELERY_RETRY_BACKOFF_MAX",
-        300.0,
-        _seconds(positive=False, example="300"),
-        "seconds, 0 or more: the longest wait between two retries.",
+        "CELERY_RETRY_BACKOFF_MAX", 300.0, _seconds(positive=False, example="300")
     )
-    #: Seconds the webhook waits for a broker that does not answer before it answers 503 (twice this at most).
-    celery_enqueue_timeout: float = setting(
-        "CELERY_ENQUEUE_TIMEOUT",
-        2.0,
-        _seconds(positive=True, example="2"),
-        "seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503 "
-        "(twice this at most). Shorter than your server's worker timeout.",
-    )
-    #: ``"jiter"`` or ``"stdlib"``: what reads request bodies (``"auto"`` resolved).
-    json_decoder: str = setting(
-        "JSON_DECODER",
-        "auto",
-        _json_decoder,
-        '``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or ``"auto"``: jiter when installed. Answers are the '
-        'same either way; ``"stdlib"`` is for a platform without a jiter build, or to rule jiter out of a bug report.',
-    )
+
+    #: seconds, more than 0, the webhook waits for a broker that does not answer before it answers 503 (twice this at
+    #: most). Shorter than your server's worker timeout.
+    celery_enqueue_timeout: float = setting("CELERY_ENQUEUE_TIMEOUT", 2.0, _seconds(positive=True, example="2"))
+
+    #: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or ``"auto"``: jiter when installed. Answers are the same
+    #: either way; ``"stdlib"`` is for a platform without a jiter build, or to rule jiter out of a bug report.
+    json_decoder: str = setting("JSON_DECODER", "auto", _json_decoder)
 
 
 #: Every setting, in the order of :class:`Settings`' fields (``flask huggy check``, the docs).
