@@ -316,16 +316,17 @@ def _dead_letter(
             culprit = "delivery_received"
     # One line of ASCII JSON, without its token (a replay uses the app's): no
     # newline or escape sequence of the payload reaches the log as itself.
-    replayable = printable(body, len(body)) if isinstance(body, str) else f"<{type(body).__name__}>"
+    replayable = printable(body, 2000) if isinstance(body, str) else "(not decoded)"
     if delivery is not None:
         replayable = json.dumps({k: v for k, v in delivery.raw.items() if k != "token"}, separators=(",", ":"))
+    where = "in the journal for flask huggy replay --failed" if endpoint.journal else "not journaled (HUGGY_JOURNAL)"
     logger.error(
-        "Dead-lettered a Huggy delivery after %d attempt(s): %s raised %s; not handled: %s. "
-        "It is in the journal for flask huggy replay --failed (HUGGY_JOURNAL); the delivery: %s",
+        "Dead-lettered a Huggy delivery after %d attempt(s): %s raised %s; not handled: %s. It is %s; the delivery: %s",
         attempts,
         culprit,
         type(exc).__name__,
         not_handled,
+        where,
         replayable,
     )
     send_alert(delivery_dead_lettered, endpoint.app, delivery=delivery, exception=exc, events=events)
