@@ -193,7 +193,7 @@ class Handshake(db.Model):  # type: ignore[name-defined, misc]
 
 
 #: How long a connection waits for SQLite's write lock before giving up (``database is locked``).
-#: Longer than the slowest write: a delivery of ``HUGGY_MAX_EVENTS`` (1,000) events is stored in
+#: Longer than the slowest write: a delivery of the most events flask-huggy takes (1,000) is stored in
 #: about 5 s on a slow machine, exactly the driver's own default wait; and shorter than gunicorn's
 #: 30 s worker timeout.
 SQLITE_BUSY_TIMEOUT_MS = 20_000

@@ -9,16 +9,18 @@ then: the view, a Celery worker and ``flask huggy replay`` all pass it around.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 
-from .config import Settings, read_settings
+from .config import SETTINGS, Settings, read_settings, unknown_keys
 from .dedup import Deduplicator, make_deduplicator
 from .errors import ConfigError
 from .journal import Journal, shared_journal
+from .safelog import printable
 
 if TYPE_CHECKING:
     import requests
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 
 #: The key of ``app.extensions`` that holds every endpoint of the app, by name.
 EXTENSION_KEY = "huggy"
+
+logger = logging.getLogger("flask_huggy")
+_SETTING_KEYS = tuple("_" + entry.key for entry in SETTINGS)
 
 
 class Queue(Protocol):
@@ -85,6 +90,10 @@ class Endpoint:
         if name in endpoints:
             raise ConfigError(f"The app already has a Huggy endpoint named {name!r}: give the second one another name.")
         settings = read_settings(app.config, config_prefix)
+        for key, meant in unknown_keys(app.config, [config_prefix]).items():
+            if not key.endswith(_SETTING_KEYS):  # HUGGY_B_WEBHOOK_TOKEN: another endpoint's, maybe not yet registered
+                hint = f"did you mean {meant}?" if meant else "flask huggy check lists the settings"
+                logger.warning("%s is in app.config but is no setting of flask-huggy (%s).", printable(key), hint)
         dedup = None
         if settings.dedup:
             dedup = make_deduplicator(

@@ -351,3 +351,13 @@ def test_more_than_1000_events_is_413_before_any_fires(make_app) -> None:
     body["messages"]["leftQueue"] = [{}] * 998
     assert app.test_client().post("/huggy/webhook", json=body).status_code == 200
     assert len(fired) == 1000
+
+
+def test_a_form_encoded_body_is_told_its_content_type_not_a_json_parse_error(app: Flask) -> None:
+    response = app.test_client().post(
+        "/huggy/webhook", data=f"token={TOKEN}&validToken=true", content_type="application/x-www-form-urlencoded"
+    )
+
+    body = assert_rejected(response, 415, "unsupported_media_type")
+    assert "application/x-www-form-urlencoded" in body["message"]
+    assert "Expecting value" not in body["message"]

@@ -301,3 +301,12 @@ def test_unknown_keys_are_found_with_the_setting_meant_and_other_endpoints_keys_
 
     assert sorted(found) == ["HUGGY_NONSENSE_X", "HUGGY_QQQQQQQQQQQQQQQ", "HUGGY_WEBHOK_TOKEN"], found
     assert found["HUGGY_WEBHOK_TOKEN"] == "HUGGY_WEBHOOK_TOKEN"
+
+
+def test_an_unknown_key_is_logged_at_startup_with_the_setting_meant(caplog: pytest.LogCaptureFixture) -> None:
+    create_app(HUGGY_STRIKT=True, HUGGY_B_WEBHOOK_TOKEN="another-endpoint-s-token")
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [
+        "HUGGY_STRIKT is in app.config but is no setting of flask-huggy (did you mean HUGGY_STRICT?)."
+    ]  # HUGGY_B_WEBHOOK_TOKEN may belong to an endpoint registered later: not told

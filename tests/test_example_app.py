@@ -62,9 +62,9 @@ def test_a_wrong_token_is_refused(example) -> None:
 
 
 def test_plain_strings_and_json_values_are_both_read() -> None:
-    config = config_from_environment({"HUGGY_WEBHOOK_TOKEN": "123456789", "HUGGY_CONFIRM_TIMEOUT": "2.5", "OTHER": "x"})
+    config = config_from_environment({"HUGGY_WEBHOOK_TOKEN": "123456789", "HUGGY_DEDUP_TTL": "2.5", "OTHER": "x"})
 
-    assert config == {"HUGGY_WEBHOOK_TOKEN": "123456789", "HUGGY_CONFIRM_TIMEOUT": 2.5}
+    assert config == {"HUGGY_WEBHOOK_TOKEN": "123456789", "HUGGY_DEDUP_TTL": 2.5}
     assert config_from_environment({"HUGGY_WEBHOOK_TOKEN": '["old", "new"]'}) == {"HUGGY_WEBHOOK_TOKEN": ["old", "new"]}
 
 

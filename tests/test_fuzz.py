@@ -56,7 +56,7 @@ class Capture(logging.Handler):
 def target() -> Iterator[tuple[Flask, list[str], Capture]]:
     """A production-like app (TESTING off), the event names it fired, and its logs."""
     # A limit above the 1 MiB default, so that ten thousand events fit in one body.
-    app = create_app(TESTING=False, HUGGY_MAX_CONTENT_LENGTH=16 * 1024 * 1024, HUGGY_MAX_EVENTS=10_000)
+    app = create_app(TESTING=False, HUGGY_MAX_CONTENT_LENGTH=16 * 1024 * 1024)
     fired: list[str] = []
 
     def on_event(sender: Any, event: Any, **extra: Any) -> None:

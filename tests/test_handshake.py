@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import pytest
 import requests
@@ -200,16 +199,14 @@ def test_the_confirmation_goes_through_the_endpoints_own_session_when_it_has_one
 
 
 def test_connection_errors_are_retried_a_bounded_number_of_times(make_app, huggy) -> None:
-    app = make_app(HUGGY_WEBHOOK_TOKEN=HUGGY_TOKEN, HUGGY_CONFIRM_RETRIES=2)
+    app = make_app(HUGGY_WEBHOOK_TOKEN=HUGGY_TOKEN)
     huggy.post(DEFAULT_CONFIRM_URL, body=requests.ConnectionError("refused"))
 
-    started = time.monotonic()
     response = post_handshake(app.test_client())
 
     assert_prints_the_token(response)
-    assert len(huggy.calls) == 3
+    assert len(huggy.calls) == 1 + CONFIRM_RETRIES == 3
     assert get_endpoint(app).last_handshake_error["error"] == "huggy_unreachable"
-    assert time.monotonic() - started < 30
 
 
 def test_a_timeout_is_not_retried(client, app, huggy) -> None:
