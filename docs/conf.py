@@ -21,6 +21,8 @@ from typing import Any
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))  # cli_reference, for sphinx-click
+# The checkout these pages belong to, before an installed (or another worktree's editable) flask_huggy.
+sys.path.insert(1, str(DOCS.parent))
 
 from flask_huggy import __version__  # noqa: E402
 

@@ -15,7 +15,7 @@ from flask_huggy import Delivery, Event, Huggy
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config["HUGGY_WEBHOOK_TOKEN"] = "..."  # the token shown in Huggy's panel
+    app.config.from_prefixed_env()  # FLASK_HUGGY_WEBHOOK_TOKEN: the token shown in Huggy's panel
     app.config.update(config or {})
     app.extensions["closed_chats"] = []
     huggy = Huggy(app)  # POST /huggy/webhook
