@@ -410,7 +410,8 @@ class Settings:
     #: failing delivery is tried.
     celery_retry_backoff: float = setting("CELERY_RETRY_BACKOFF", 2.0, _seconds(positive=False, example="2"))
 
-    #: seconds, 0 or more: the longest wait between two retries.
+    #: seconds, 0 or more: the longest wait between two retries. Raise it with ``CELERY_MAX_RETRIES`` when a
+    #: CRM's outages last longer than the retries do.
     celery_retry_backoff_max: float = setting(
         "CELERY_RETRY_BACKOFF_MAX", 300.0, _seconds(positive=False, example="300")
     )

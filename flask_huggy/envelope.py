@@ -158,9 +158,10 @@ def _finite_float(text: str) -> float:
 _decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float)
 
 
-#: How deeply a delivery may nest (``HUGGY_MAX_DEPTH``'s default): Huggy's own nest
-#: about 8 levels; far deeper is an attack on whatever walks the delivery next (a
-#: pickler, a JSON encoder, a Celery worker).
+#: How deeply a delivery may nest, on the webhook and on a Celery worker alike: the
+#: docs' samples nest 7 levels at most in their delivery; far deeper is an attack on whatever walks the
+#: delivery next (a pickler, a JSON encoder, a Celery worker). A constant, not a setting:
+#: no Huggy delivery needs more, and a higher limit would reopen what it closes.
 MAX_DEPTH = 64
 
 #: Signs, found in C by ``bytes.count`` and a regular expression, that a body needs
