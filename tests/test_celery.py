@@ -51,8 +51,6 @@ from .redis_server import redis_server, running_redis
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: What precedes the delivery at the end of a dead-letter line.
 DELIVERY_MARK = "the delivery: "
-#: One xdist worker runs this module, so its Redis and Celery worker (module fixtures) start once.
-pytestmark = pytest.mark.xdist_group("celery-worker")
 #: Seconds the worker may take to start, and a test to see its receivers' effect.
 WORKER_START_TIMEOUT = 60.0
 DEADLINE = 20.0

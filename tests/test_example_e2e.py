@@ -33,8 +33,6 @@ from flask_huggy.testing import build_delivery, build_event, build_handshake
 from .conftest import TOKEN, load_payload
 from .processes import free_port, missing_system_tool
 
-#: One xdist worker runs this module, so one browser (a module fixture) serves all its tests.
-pytestmark = pytest.mark.xdist_group("browser")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
