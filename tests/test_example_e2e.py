@@ -33,7 +33,6 @@ from flask_huggy.testing import build_delivery, build_event, build_handshake
 from .conftest import TOKEN, load_payload
 from .processes import free_port, missing_system_tool
 
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
