@@ -29,7 +29,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -57,7 +57,7 @@ class CallMemory(Protocol):
         ...
 
 
-def remembers_calls(store: object) -> bool:
+def remembers_calls(store: object) -> TypeGuard[CallMemory]:
     """Whether ``store`` can remember calls (has ``get`` and ``set``)."""
     return callable(getattr(store, "get", None)) and callable(getattr(store, "set", None))
 
