@@ -117,7 +117,7 @@ def test_delivery_api_is_the_endpoints_client_in_a_receiver(fake: FakeHuggyAPI) 
 
 def test_outside_receivers_delivery_api_says_where_the_client_is() -> None:
     delivery = flask_huggy.envelope.parse_delivery(build_delivery("closedChat"), get_timezone())
-    with pytest.raises(RuntimeError, match="huggy.api"):
+    with pytest.raises(RuntimeError, match=r"huggy\.api"):
         delivery.api  # noqa: B018
 
 
