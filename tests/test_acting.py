@@ -335,3 +335,52 @@ def test_a_client_error_in_a_receiver_fails_the_delivery_so_huggy_retries(fake: 
     delivery = build_delivery(build_event("receivedAllMessage", chat_id=fresh_id()), token=TOKEN)  # unknown chat
     assert post_delivery(app.test_client(), delivery).status_code == 500
     assert isinstance(errors[0], HuggyAPIError) and errors[0].status == 404
+
+
+# --- flask huggy api ---------------------------------------------------------------------------
+
+
+def test_the_api_command_prints_hugggys_answer_and_never_the_token(fake: FakeHuggyAPI) -> None:
+    fake.agent["name"] = f"Agent who echoes {fake.token}"
+    app, _ = make_app(fake)
+    result = app.test_cli_runner().invoke(cli, ["api", "get", "/agents/profile"])
+    assert result.exit_code == 0, result.output
+    assert '"id": 118330853' in result.output
+    assert fake.token and fake.token not in result.output
+    assert fake.requests[0].headers["Authorization"] == f"Bearer {fake.token}"
+
+
+def test_the_api_command_sends_json_and_params(fake: FakeHuggyAPI) -> None:
+    app, _ = make_app(fake)
+    chat = fake.add_chat()
+    runner = app.test_cli_runner()
+    sent = runner.invoke(cli, ["api", "POST", f"/chats/{chat['id']}/messages", "--json", '{"text": "Olá!"}'])
+    listed = runner.invoke(cli, ["api", "GET", "/chats", "--param", "situation=in_chat", "--param", "page=0"])
+    assert sent.exit_code == 0 and listed.exit_code == 0, sent.output + listed.output
+    assert texts(fake, chat["id"]) == ["Olá!"]
+    assert fake.requests[-1].params == {"situation": "in_chat", "page": "0"}
+
+
+def test_the_api_command_reports_hugggys_refusal_without_the_token(fake: FakeHuggyAPI) -> None:
+    app, _ = make_app(fake)
+    fake.token = "another"
+    fake._tokens = {"another"}
+    result = app.test_cli_runner().invoke(cli, ["api", "GET", "/agents/profile"])
+    assert result.exit_code == 1
+    assert "answered 401 to GET /agents/profile" in result.output
+    assert get_endpoint(app).settings.api_token not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["api", "POST", "/contacts", "--json", "{name"], "not JSON"),
+        (["api", "GET", "https://evil.example/x"], "path must be a path"),
+        (["api", "GET", "/chats", "--param", "page"], "is not NAME=VALUE"),
+    ],
+)
+def test_the_api_command_refuses_bad_input(fake: FakeHuggyAPI, args: list[str], message: str) -> None:
+    app, _ = make_app(fake)
+    result = app.test_cli_runner().invoke(cli, args)
+    assert result.exit_code != 0 and message in result.output
+    assert fake.requests == []
