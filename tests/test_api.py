@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from flask_huggy.models import Contact
 from flask_huggy.testing import FakeHuggyAPI
 
 from .processes import free_port
+from .test_models import run_mypy
 
 
 @pytest.fixture
@@ -346,3 +348,25 @@ def test_a_refused_refresh_is_an_error_without_the_secrets(fake: FakeHuggyAPI) -
         api.agent_profile()
     assert caught.value.status == 401 and "wrong-secret-456" not in str(caught.value)
     assert "wrong-secret-456" not in repr(api)
+
+
+# --- Static typing -------------------------------------------------------------------------------
+
+BAD_CLIENT_USE = """
+from flask_huggy import HuggyAPI
+
+api = HuggyAPI("token")
+api.send_message(1, 5)
+api.close_chat(1, 7)
+chat_id: str = api.get_chat(1).id
+api.sendMessage(1, "oi")
+"""
+
+
+def test_mypy_catches_a_wrong_use_of_the_client(tmp_path: Path) -> None:
+    # tests/typing_example.py shows a right use passing mypy --strict (tests/test_models.py).
+    path = tmp_path / "bad_client.py"
+    path.write_text(BAD_CLIENT_USE, encoding="utf-8")
+    result = run_mypy(path)
+    errors = sorted({int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error: " in line})
+    assert errors == [5, 6, 7, 8], result.stdout
