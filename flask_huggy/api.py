@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import email.utils
 import json
 import logging
 import threading
@@ -503,6 +502,8 @@ def _retry_after(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         pass
+    import email.utils  # here: ``import flask_huggy`` would pay for the email package
+
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -370,3 +370,14 @@ def test_mypy_catches_a_wrong_use_of_the_client(tmp_path: Path) -> None:
     result = run_mypy(path)
     errors = sorted({int(line.split(":")[1]) for line in result.stdout.splitlines() if ": error: " in line})
     assert errors == [5, 6, 7, 8], result.stdout
+
+
+def test_retry_after_may_be_an_http_date(fake: FakeHuggyAPI, api: HuggyAPI, sleeps: Sleeps) -> None:
+    import email.utils
+    from datetime import timedelta
+
+    fake.fail_next(
+        429, retry_after=email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=10), usegmt=True)
+    )
+    api.agent_profile()
+    assert 8 <= sleeps[0] <= 10
