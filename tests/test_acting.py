@@ -364,7 +364,6 @@ def test_the_api_command_sends_json_and_params(fake: FakeHuggyAPI) -> None:
 def test_the_api_command_reports_hugggys_refusal_without_the_token(fake: FakeHuggyAPI) -> None:
     app, _ = make_app(fake)
     fake.token = "another"
-    fake._tokens = {"another"}
     result = app.test_cli_runner().invoke(cli, ["api", "GET", "/agents/profile"])
     assert result.exit_code == 1
     assert "answered 401 to GET /agents/profile" in result.output

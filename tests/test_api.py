@@ -336,7 +336,6 @@ def test_a_fresh_oauth_token_is_used_as_is(fake: FakeHuggyAPI) -> None:
     fake.token = None
     fresh = jwt(sub=1, exp=int(time.time()) + 86_400)
     api = HuggyAPI.from_app("APP-1", "s", "r", access_token=fresh, token_url=fake.token_url, base_url=fake.url)
-    fake._tokens = set()
     api.agent_profile()
     assert [r.path for r in fake.requests] == ["/v3/agents/profile"]
 

@@ -55,7 +55,8 @@ class FakeRequest:
 class FakeHuggyAPI:
     """Huggy's REST API for tests, on a free port of 127.0.0.1; a context manager, or :meth:`start`/:meth:`stop`.
 
-    ``token`` is the only access token it accepts (``None``: any). :attr:`url`
+    ``token`` is the access token it accepts, with the last one an OAuth2 refresh
+    gave (``None`` and no refresh yet: any). :attr:`url`
     is the base URL to give the client; :attr:`token_url` answers an OAuth2
     app's refresh (:meth:`oauth_app`).
     """
@@ -74,7 +75,7 @@ class FakeHuggyAPI:
         #: Flows started: ``(chat id, body)``.
         self.flows: list[tuple[str, Any]] = []
         self.agent: dict[str, Any] = {"id": 118330853, "name": "Fake Agent", "email": "agent@example.com"}
-        self._tokens = {token} if token else set()
+        self._issued: str | None = None  # the access token of the last OAuth2 refresh
         self._oauth: dict[str, str] = {}
         self._failures: deque[tuple[int, str | None]] = deque()
         self._ids = itertools.count(7_700_000_001)  # message ids pass 32 bits, as Huggy's do
@@ -183,7 +184,8 @@ class FakeHuggyAPI:
             if retry_after is not None:
                 answer.headers["Retry-After"] = retry_after
             return answer
-        if self._tokens and request.headers.get("Authorization") not in {f"Bearer {t}" for t in self._tokens}:
+        accepted = {f"Bearer {token}" for token in (self.token, self._issued) if token}
+        if accepted and request.headers.get("Authorization") not in accepted:
             return _unauthorized()
         match = _COMPANY.match(request.path)
         if match is None:
@@ -207,7 +209,7 @@ class FakeHuggyAPI:
         number = next(self._ids)
         access = _jwt({"sub": self.agent["id"], "exp": int(datetime.now().timestamp()) + 3600, "n": number})
         app["refresh_token"] = f"refresh-{number}"
-        self._tokens = {access}
+        self._issued = access
         return _json(
             {"token_type": "Bearer", "expires_in": 3600, "access_token": access, "refresh_token": f"refresh-{number}"}
         )
