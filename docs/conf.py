@@ -68,9 +68,9 @@ nitpick_ignore_regex = [
     ("py:obj", r"typing\..*"),
     # Names of modules outside the public API (flask_huggy.__all__ and the modules
     # documented on api.rst) that docstrings mention: shown as code, not linked.
-    ("py:mod", r"flask_huggy\.(catalog|schemas|samples|config|endpoint|aliases)"),
-    ("py:(class|data)", r"flask_huggy\.(endpoint|config|aliases|extension)\..*"),
-    ("py:mod", r"flask_huggy\.testing\.(builders|handshake|signals)"),
+    ("py:mod", r"flask_huggy\.(catalog|schemas|samples|config|endpoint|aliases|once)"),
+    ("py:(class|data)", r"flask_huggy\.(endpoint|config|aliases|extension|once)\..*"),
+    ("py:mod", r"flask_huggy\.testing\.(builders|handshake|signals|fake_api)"),
     ("py:attr", r"flask_huggy\.endpoint\..*"),
     ("py:data", r"CLAIMED|DONE|BUSY"),
     ("py:class", r"FieldPath|EventLike|MemoryStore|RedisStore"),

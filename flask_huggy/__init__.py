@@ -9,7 +9,8 @@ Create the extension, set ``HUGGY_WEBHOOK_TOKEN``, and connect receivers::
 
 :data:`blueprint` and :func:`make_blueprint` give the same webhook as a plain
 blueprint, and the blinker signals in :mod:`flask_huggy.signals` can be
-connected directly. ``__all__`` is the public API, with the documented
+connected directly. :class:`HuggyAPI` acts on events (``event.reply(...)``,
+``huggy.api``). ``__all__`` is the public API, with the documented
 submodules :mod:`flask_huggy.signals`, :mod:`flask_huggy.models` and
 :mod:`flask_huggy.testing`.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 from . import models, signals
 from ._version import __version__
+from .api import HuggyAPI
 from .blueprint import blueprint, make_blueprint
 from .dedup import Store
-from .errors import ConfigError, DeliveryRejected, HandshakeError, HuggyError, Unavailable
+from .errors import ConfigError, DeliveryRejected, HandshakeError, HuggyAPIError, HuggyError, Unavailable
 from .events import Delivery, Event
 from .extension import Huggy
 
@@ -31,6 +33,8 @@ __all__ = [
     "Event",
     "HandshakeError",
     "Huggy",
+    "HuggyAPI",
+    "HuggyAPIError",
     "HuggyError",
     "Store",
     "Unavailable",

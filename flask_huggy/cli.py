@@ -1,4 +1,4 @@
-"""``flask huggy ...``: list the events, simulate and replay deliveries, check the handshake and settings.
+"""``flask huggy ...``: list the events, simulate and replay deliveries, check the handshake and settings, call the API.
 
 The group reaches ``flask`` through the ``flask.commands`` entry point, as any
 Flask plugin's commands do, so every app of a project that installs
@@ -35,7 +35,7 @@ from .config import SETTINGS, Setting, read_settings, unknown_keys
 from .dispatch import Outcome
 from .endpoint import EXTENSION_KEY, Endpoint, get_endpoint
 from .envelope import is_handshake, parse_delivery
-from .errors import ConfigError, DeliveryRejected
+from .errors import ConfigError, DeliveryRejected, HuggyAPIError
 from .handshake import confirmations
 from .journal import OUTCOME, RECEIVED, Journal, JournaledDelivery, failed_deliveries
 from .runner import Run, run_delivery
@@ -502,6 +502,45 @@ def _report_handshake_answer(answer: _Answer, token: str, step: str = "") -> boo
 
 
 # --- check --------------------------------------------------------------------------------------
+
+
+@cli.command("api")
+@click.argument("method", type=click.Choice(["GET", "POST", "PUT", "PATCH", "DELETE"], case_sensitive=False))
+@click.argument("path")
+@click.option("--json", "body", metavar="JSON", help="The request's JSON body.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="A query parameter (repeatable).")
+@pass_endpoint
+def api_command(endpoint: Endpoint, method: str, path: str, body: str | None, params: tuple[str, ...]) -> None:
+    """Call Huggy's REST API with HUGGY_API_TOKEN and print its JSON answer: try a call from a terminal.
+
+    \b
+    flask huggy api GET /agents/profile
+    flask huggy api POST /chats/3212/messages --json '{"text": "Olá!"}'
+
+    The token never appears in the output. Retries as the client does (reads
+    only: a write made here is sent once).
+    """
+    try:
+        payload = json.loads(body) if body is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON ({exc})", param_hint="--json") from None
+    query: dict[str, str] = {}
+    for param in params:
+        name, sep, value = param.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{printable(param)!r} is not NAME=VALUE", param_hint="--param")
+        query[name] = value
+    secret = endpoint.settings.api_token or ""
+    try:
+        answer = endpoint.api.request(method, path, json=payload, params=query or None)
+    except (HuggyAPIError, ConfigError, ValueError) as exc:
+        raise click.ClickException(_hide(printable(str(exc), 1000), secret)) from None
+    text = "(empty answer)" if answer is None else json.dumps(answer, indent=2, ensure_ascii=False)
+    click.echo(_hide(text, secret))
+
+
+def _hide(text: str, secret: str) -> str:
+    return text.replace(secret, mask_token(secret)) if secret else text
 
 
 @cli.command("check")

@@ -46,6 +46,8 @@ Parser = Callable[[Any, str], Any]
 #: they do not print the endpoint, so this default is our best reading of
 #: Huggy's API v3 and can be changed with ``HUGGY_CONFIRM_URL``.
 DEFAULT_CONFIRM_URL = "https://api.huggy.app/v3/webhook/validate"
+#: Huggy's REST API v3 (``HUGGY_API_URL``), as every public client calls it.
+DEFAULT_API_URL = "https://api.huggy.app/v3"
 
 
 # --- Showing values in messages ----------------------------------------------------------------
@@ -298,6 +300,32 @@ def _json_decoder(value: Any, key: str) -> str:
         raise _invalid(key, value, "jiter is not installed", "pip install 'flask-huggy[fast]', or use 'auto'") from None
 
 
+def _api_token(value: Any, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip() == value and all(c.isprintable() for c in value):
+        return value
+    raise _invalid(
+        key, value, "not a one-line str", "paste the API token of Huggy's panel as a str", shown=show_tokens(value)
+    )
+
+
+def _api_url(value: Any, key: str) -> str:
+    if isinstance(value, str) and value.startswith(("https://", "http://")) and urlsplit(value).netloc:
+        return value.rstrip("/")
+    raise _invalid(key, value, "not an http(s) URL", f"use an https:// URL (default {DEFAULT_API_URL!r})")
+
+
+def _api_company(value: Any, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,30}", value.strip()):
+        return value.strip()
+    raise _invalid(key, value, "not a company id", "use the number of the company in Huggy's panel, or None")
+
+
 # --- The settings -------------------------------------------------------------------------------
 
 
@@ -420,6 +448,17 @@ class Settings:
     #: most). Shorter than your server's worker timeout.
     celery_enqueue_timeout: float = setting("CELERY_ENQUEUE_TIMEOUT", 2.0, _seconds(positive=True, example="2"))
 
+    #: str: the API token of Huggy's panel (its quick token), for ``huggy.api`` and the calls receivers make
+    #: (``event.reply``); shown masked. Set it when receivers act on events; unset, ``huggy.api`` raises.
+    api_token: str | None = setting("API_TOKEN", None, _api_token, show=show_tokens)
+
+    #: http(s) URL of Huggy's REST API. Change it only to point the client at a proxy or a fake Huggy.
+    api_url: str = setting("API_URL", DEFAULT_API_URL, _api_url)
+
+    #: company id, or ``None``: puts ``/companies/{id}`` before every API path. Accounts with several companies
+    #: must set it.
+    api_company: str | None = setting("API_COMPANY", None, _api_company, shown_default="``None`` (the token's)")
+
     #: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or ``"auto"``: jiter when installed. Answers are the same
     #: either way; ``"stdlib"`` is for a platform without a jiter build, or to rule jiter out of a bug report.
     json_decoder: str = setting("JSON_DECODER", "auto", _json_decoder)
@@ -469,4 +508,4 @@ def unknown_keys(config: Iterable[str], prefixes: Iterable[str]) -> dict[str, st
     return unknown
 
 
-__all__ = ["DEFAULT_CONFIRM_URL", "SETTINGS", "Setting", "Settings", "read_settings", "unknown_keys"]
+__all__ = ["DEFAULT_API_URL", "DEFAULT_CONFIRM_URL", "SETTINGS", "Setting", "Settings", "read_settings", "unknown_keys"]

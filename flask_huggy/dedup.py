@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ConfigError, Unavailable
+from .once import remembers_calls
 
 if TYPE_CHECKING:
     from .events import Delivery, Event
@@ -37,6 +38,8 @@ KeyFunction = Callable[["Event", "Delivery", int], str]
 logger = logging.getLogger("flask_huggy")
 
 CLAIMED, DONE, BUSY = "claimed", "done", "busy"
+#: A :class:`MemoryStore` entry that holds a value (``set``), not a lease.
+_VALUE = "value"
 
 
 def event_key(event: Event, delivery: Delivery, index: int) -> str:
@@ -61,6 +64,12 @@ class Store(Protocol):
     them is :data:`BUSY`, in one step. :class:`MemoryStore` and
     :class:`RedisStore` do (Redis in one round trip); for a store without it,
     the keys are claimed one by one and released again on a busy one.
+
+    A store may also offer ``get(key) -> str | None`` and ``set(key, value,
+    ttl)``, a small JSON text per key (:class:`~flask_huggy.once.CallMemory`):
+    with them, the API calls receivers make are made once per event
+    (:mod:`flask_huggy.once`). Both built-in stores do; without them, calls are
+    not remembered and a warning says so at startup.
     """
 
     def claim(self, key: str, owner: str, lease: float) -> str:
@@ -128,6 +137,18 @@ class MemoryStore:
             if entry is not None and entry[1] == owner and entry[0] != DONE:
                 del self._entries[key]
 
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry[1] if entry is not None and entry[0] == _VALUE and entry[2] > time.monotonic() else None
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._entries[key] = (_VALUE, value, time.monotonic() + ttl)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
 
 # Only the owner of a lease may turn it into a done mark or drop it: a worker
 # whose lease expired (it was too slow) must not erase another worker's lease.
@@ -194,6 +215,15 @@ class RedisStore:
     def release(self, key: str, owner: str) -> None:
         with self._errors_as_503():
             self._release(keys=[self.prefix + key], args=[owner])
+
+    def get(self, key: str) -> str | None:
+        with self._errors_as_503():
+            value = self.client.get(self.prefix + key)
+        return value.decode("utf-8") if isinstance(value, bytes) else value
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with self._errors_as_503():
+            self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
 
     @contextlib.contextmanager
     def _errors_as_503(self) -> Iterator[None]:
@@ -361,6 +391,12 @@ def make_deduplicator(setting: Any, *, ttl: float, lease: float, key: KeyFunctio
         store = RedisStore(setting)
     elif hasattr(setting, "claim") and hasattr(setting, "complete") and hasattr(setting, "release"):
         store = setting  # a Store of the user's own
+        if not remembers_calls(store):
+            logger.warning(
+                "The de-duplication store %s has no get/set: the Huggy API calls receivers make are not "
+                "remembered, so a receiver run again for an event makes them again.",
+                type(store).__name__,
+            )
     else:
         raise ConfigError(f"HUGGY_DEDUP must be False, 'memory', a redis:// URL or a Store, not {setting!r}")
     return Deduplicator(store, ttl=ttl, lease=lease, key=key or event_key)

@@ -11,11 +11,12 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dedup import Claim, Deduplicator
 from .errors import DeliveryRejected
 from .events import Delivery, Event
+from .once import CallScope, remembers_calls, scoped
 from .safelog import printable
 from .signals import (
     EVENT_SIGNALS,
@@ -24,6 +25,9 @@ from .signals import (
     invalid_event,
     receiver_failed,
 )
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
 
 logger = logging.getLogger("flask_huggy")
 
@@ -99,6 +103,7 @@ def dispatch(
     dedup: Deduplicator | None = None,
     only: Collection[int] | None = None,
     outcomes: list[EventOutcome] | None = None,
+    endpoint: Endpoint | None = None,
 ) -> DispatchSummary:
     """Send each event's signals, then :data:`~flask_huggy.signals.delivery_received`.
 
@@ -135,6 +140,7 @@ def dispatch(
         plan.append((index, event, signal, listened))
     # Every lease first, so that a delivery refused as in flight fired nothing.
     claims = dedup.claim_all([(index, event) for index, event, _, _ in plan], delivery) if dedup is not None else {}
+    memory = dedup.store if dedup is not None and remembers_calls(dedup.store) else None
     for position, (index, event, signal, listened) in enumerate(plan):
         claim = claims.get(index)
         if dedup is not None and claim is None:
@@ -143,19 +149,13 @@ def dispatch(
             _record(outcomes, index, event, Outcome.DUPLICATE)
             continue
         try:
-            if signal is not None and not event.validate():
-                invalid += 1
-                logger.warning(
-                    "Huggy event %s failed validation and was passed on raw: %s",
-                    printable(event.name),
-                    printable(event.errors, 1000),
-                )
-                _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
-            elif listened:
-                _send(signal, sender, event.name, event=event, delivery=delivery)
-            # A signal with no receivers at all would call nobody: skip building the call.
-            if event_received.receivers:
-                _send(event_received, sender, event.name, event=event, delivery=delivery)
+            if endpoint is not None:
+                key = claim.key if claim is not None else None
+                ttl = dedup.ttl if dedup is not None else 0.0
+                with scoped(CallScope(endpoint, key, memory, ttl)):
+                    invalid += _send_event(sender, event, delivery, signal, listened)
+            else:
+                invalid += _send_event(sender, event, delivery, signal, listened)
         except Exception as exc:
             _record(outcomes, index, event, Outcome.FAILED, f"{type(exc).__name__}: {exc}")
             _report_failure(sender, event, delivery, exc)
@@ -171,11 +171,34 @@ def dispatch(
         _record(outcomes, index, event, Outcome.OK)
     if delivery_received.receivers:
         try:
-            _send(delivery_received, sender, "delivery", delivery=delivery)
+            if endpoint is not None:
+                with scoped(CallScope(endpoint)):
+                    _send(delivery_received, sender, "delivery", delivery=delivery)
+            else:
+                _send(delivery_received, sender, "delivery", delivery=delivery)
         except Exception as exc:
             _report_failure(sender, None, delivery, exc)
             raise
     return DispatchSummary(events=len(delivery.events), invalid=invalid, duplicates=duplicates)
+
+
+def _send_event(sender: Any, event: Event, delivery: Delivery, signal: Any, listened: bool) -> int:
+    """Send one event's signals; 1 if it failed validation (and went to ``invalid_event``), else 0."""
+    invalid = 0
+    if signal is not None and not event.validate():
+        invalid = 1
+        logger.warning(
+            "Huggy event %s failed validation and was passed on raw: %s",
+            printable(event.name),
+            printable(event.errors, 1000),
+        )
+        _send(invalid_event, sender, event.name, event=event, delivery=delivery, errors=event.errors)
+    elif listened:
+        _send(signal, sender, event.name, event=event, delivery=delivery)
+    # A signal with no receivers at all would call nobody: skip building the call.
+    if event_received.receivers:
+        _send(event_received, sender, event.name, event=event, delivery=delivery)
+    return invalid
 
 
 def _record(

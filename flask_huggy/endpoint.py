@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
 
+from .api import HuggyAPI
 from .config import SETTINGS, Settings, read_settings, unknown_keys
 from .dedup import Deduplicator, make_deduplicator
 from .errors import ConfigError
@@ -78,6 +79,34 @@ class Endpoint:
     last_handshake_error: dict[str, Any] | None = None
     #: When the last confirmation request was started (``time.monotonic()``).
     last_confirmation: float | None = None
+    _api: HuggyAPI | None = field(default=None, repr=False)
+
+    @property
+    def api(self) -> HuggyAPI:
+        """The endpoint's client for Huggy's REST API, built on first use from ``HUGGY_API_*``.
+
+        Raises :class:`~flask_huggy.ConfigError` without ``HUGGY_API_TOKEN``. A
+        seam as well: assign another client (the ``huggy_api`` fixture points it
+        at a :class:`~flask_huggy.testing.FakeHuggyAPI`), or ``None`` to build it again.
+        """
+        if self._api is None:
+            settings = self.settings
+            if settings.api_token is None:
+                raise ConfigError(
+                    f"{self.config_prefix}API_TOKEN is not set: paste the API token of Huggy's panel there "
+                    "to call Huggy's API."
+                )
+            self._api = HuggyAPI(
+                settings.api_token,
+                base_url=settings.api_url,
+                company_id=settings.api_company,
+                timezone=settings.timezone,
+            )
+        return self._api
+
+    @api.setter
+    def api(self, client: HuggyAPI | None) -> None:
+        self._api = client
 
     @classmethod
     def create(cls, app: Flask, name: str, config_prefix: str) -> Endpoint:

@@ -6,6 +6,7 @@
     ├── DeliveryRejected (a werkzeug HTTPException: the webhook refuses a request, 4xx)
     │   └── Unavailable (503: a store or the broker is down; Huggy keeps the delivery and retries)
     ├── HandshakeError (the confirmation request after a handshake failed)
+    ├── HuggyAPIError (a call to Huggy's REST API failed: ``status``, ``reason``)
     └── ConfigError (the app's Huggy setup is unusable: raised at startup, never answered)
 
 A refusal is one class with a status (``code``, as Werkzeug names it) and a
@@ -89,4 +90,25 @@ class HandshakeError(HuggyError):
         return {"error": self.error, "message": self.message, **self.details}
 
 
-__all__ = ["ConfigError", "DeliveryRejected", "HandshakeError", "HuggyError", "Unavailable"]
+class HuggyAPIError(HuggyError):
+    """A call to Huggy's REST API (:class:`~flask_huggy.HuggyAPI`) failed.
+
+    ``status`` is the HTTP status, or ``None`` when no answer came (the
+    connection failed, or timed out); ``reason`` is Huggy's own words, read from
+    ``{"reason": ...}`` or from ``{"error", "message", "hint"}`` (its 401s). The
+    message names the call and never holds a token.
+    """
+
+    def __init__(self, status: int | None, reason: str, *, method: str = "", path: str = "") -> None:
+        what = f"{method} {path}".strip() or "the call"
+        answer = f"answered {status}" if status is not None else "gave no answer"
+        super().__init__(f"Huggy's API {answer} to {what}: {reason}")
+        #: The HTTP status; ``None`` when no answer came.
+        self.status = status
+        #: Why, in Huggy's words when it gave some.
+        self.reason = reason
+        self.method = method
+        self.path = path
+
+
+__all__ = ["ConfigError", "DeliveryRejected", "HandshakeError", "HuggyAPIError", "HuggyError", "Unavailable"]

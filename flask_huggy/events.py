@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marshmallow import ValidationError
 
-from .models import HuggyObject
+from .models import AgentEntered, Chat, ChatOpened, ClosedChat, HuggyObject
+from .once import current_scope
 from .schemas import EVENT_SCHEMAS, build_event_object, load_event
+
+if TYPE_CHECKING:
+    from .api import ChatMessage, HuggyAPI
 
 _UNSET: Any = object()
 
@@ -100,6 +104,38 @@ class Event:
             return False
         return True
 
+    @property
+    def chat_id(self) -> int | None:
+        """The id of the chat the event is about, or ``None`` (a contact or an agent event, an invalid event).
+
+        A message's or a form's ``chat``, a flow's ``chatID``, or the event's own
+        ``id`` for the chat events (startedChat, closedChat, agentEntered...).
+        """
+        obj = self.obj
+        if isinstance(obj, (ChatOpened, AgentEntered, ClosedChat)):
+            return obj.id
+        chat = getattr(obj, "chat", None)
+        if isinstance(chat, Chat):
+            return chat.id
+        chat_id = getattr(obj, "chat_id", None)
+        return chat_id if isinstance(chat_id, int) else None
+
+    def reply(self, text: str, *, internal: bool = False) -> ChatMessage | None:
+        """Send ``text`` into the event's chat (an internal note with ``internal``), from a receiver.
+
+        One line for ``delivery.api.send_message(event.chat_id, text)``, and made
+        once: run again for the same event (a retry, a replay), the reply is not
+        sent twice (docs: "Acting on events"). Raises ``ValueError`` for an event
+        without a chat.
+        """
+        chat_id = self.chat_id
+        if chat_id is None:
+            raise ValueError(
+                f"A {self.name} event names no chat to reply to: reply to message and chat events, or call "
+                "delivery.api.send_message(chat_id, text) with the chat you mean."
+            )
+        return receiver_api("event.reply").send_message(chat_id, text, internal=internal)
+
     def __repr__(self) -> str:
         return f"<Event {self.name}>"
 
@@ -121,6 +157,17 @@ class Delivery:
     #: so that receivers of two Huggy accounts can tell their deliveries apart.
     endpoint: str = "huggy"
 
+    @property
+    def api(self) -> HuggyAPI:
+        """The client of Huggy's API of the endpoint the delivery came to, for its receivers.
+
+        ``delivery.api.close_chat(...)`` in a receiver is the endpoint's
+        :class:`~flask_huggy.HuggyAPI` (``HUGGY_API_TOKEN``), on a Celery worker
+        and in ``flask huggy replay`` too, and its writes are made once per event.
+        Only while the delivery's receivers run; elsewhere use ``huggy.api``.
+        """
+        return receiver_api("delivery.api")
+
     def __init__(
         self,
         time: datetime | None,
@@ -137,3 +184,13 @@ class Delivery:
         fields["events"] = events
         fields["raw"] = raw
         fields["endpoint"] = endpoint
+
+
+def receiver_api(what: str) -> HuggyAPI:
+    """The client of the endpoint whose receivers are running, or a ``RuntimeError`` naming ``what``."""
+    scope = current_scope()
+    if scope is None or scope.endpoint is None:
+        raise RuntimeError(
+            f"{what} works while a delivery's receivers run; elsewhere use huggy.api (the current app's client)."
+        )
+    return scope.endpoint.api

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from blinker import NamedSignal
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app
 
+from .api import HuggyAPI
 from .blueprint import make_blueprint
 from .endpoint import Endpoint, get_endpoint
 from .errors import ConfigError
@@ -118,6 +119,17 @@ class Huggy:
             return receiver
 
         return decorator
+
+    @property
+    def api(self) -> HuggyAPI:
+        """The client of Huggy's REST API of the current app (``flask.current_app``; the bound app for ``Huggy(app)``).
+
+        Built on first use from ``HUGGY_API_TOKEN`` (and ``HUGGY_API_URL``,
+        ``HUGGY_API_COMPANY``): ``huggy.api.send_message(chat_id, "Olá!")``. Inside
+        receivers, ``delivery.api`` and ``event.reply`` make their writes once.
+        """
+        app = self._bound() if self._bound is not None else None
+        return self.endpoint(app if app is not None else current_app._get_current_object()).api  # type: ignore[attr-defined]
 
     def endpoint(self, app: Flask) -> Endpoint:
         """This endpoint's state in ``app``: settings, stores, the handshake's outcome."""

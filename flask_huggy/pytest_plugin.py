@@ -9,6 +9,8 @@ pytest-flask's: ``huggy_app`` (your ``app`` fixture) -> ``huggy_client`` ->
 - ``huggy_client`` / ``post_huggy``: posts them to your app's webhook.
 - ``huggy_signals``: records every flask-huggy signal sent during the test.
 - ``huggy_confirm``: answers the handshake's confirmation request in Huggy's place.
+- ``huggy_api``: a fake of Huggy's REST API that the app's client (``huggy.api``,
+  ``event.reply``) talks to.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from flask import Flask
 
+from .api import HuggyAPI
 from .endpoint import get_endpoint
 from .testing import (
     SAMPLE_TOKEN,
     ConfirmationInterceptor,
     EventLike,
+    FakeHuggyAPI,
     HuggyEvent,
     SignalRecorder,
     build_delivery,
@@ -159,6 +163,26 @@ def huggy_confirm(huggy_app: Flask) -> Iterator[ConfirmationInterceptor]:
     """
     with ConfirmationInterceptor(app=huggy_app) as interceptor:
         yield interceptor
+
+
+@pytest.fixture
+def huggy_api(huggy_app: Flask) -> Iterator[FakeHuggyAPI]:
+    """A :class:`~flask_huggy.testing.FakeHuggyAPI`, started, that the app's client talks to; stopped after the test.
+
+    ``huggy.api``, ``delivery.api`` and ``event.reply`` of the app under test
+    (``huggy_app``, its ``"huggy"`` endpoint) reach it over real HTTP, with the
+    app's ``HUGGY_TIMEZONE``; retries wait 10 ms rather than 0.5 s.
+    ``huggy_api.requests`` is what they sent, ``huggy_api.add_chat()`` sets the scene,
+    ``huggy_api.fail_next(429, retry_after=0)`` makes Huggy refuse.
+    """
+    endpoint = get_endpoint(huggy_app)
+    previous = endpoint._api
+    with FakeHuggyAPI() as fake:
+        endpoint.api = HuggyAPI(fake.token, base_url=fake.url, timezone=endpoint.settings.timezone, backoff=0.01)
+        try:
+            yield fake
+        finally:
+            endpoint.api = previous
 
 
 def _app_if_any(request: pytest.FixtureRequest) -> Flask | None:

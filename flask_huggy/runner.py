@@ -78,7 +78,9 @@ def run_delivery(
         current.record_id = record_id or target.received(delivery, endpoint=endpoint.config_prefix)
     error: BaseException | None = None
     try:
-        current.summary = dispatch(endpoint.app, delivery, dedup=endpoint.dedup, only=only, outcomes=current.outcomes)
+        current.summary = dispatch(
+            endpoint.app, delivery, dedup=endpoint.dedup, only=only, outcomes=current.outcomes, endpoint=endpoint
+        )
     except BaseException as exc:
         error = exc
         raise

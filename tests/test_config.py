@@ -64,6 +64,11 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("CELERY_RETRY_BACKOFF", -2),
     ("CELERY_RETRY_BACKOFF_MAX", float("nan")),
     ("CELERY_ENQUEUE_TIMEOUT", 0),
+    ("API_TOKEN", b"132ce76c7abb1154f01ebc0d508162e4"),
+    ("API_TOKEN", "token-with-a-newline\n"),
+    ("API_URL", "api.huggy.app/v3"),
+    ("API_COMPANY", "acme"),
+    ("API_COMPANY", True),
     ("JSON_DECODER", "orjson"),
 ]
 

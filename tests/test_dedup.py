@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +13,7 @@ import redis
 from flask import Flask
 
 from flask_huggy import signals
-from flask_huggy.dedup import MemoryStore
+from flask_huggy.dedup import MemoryStore, RedisStore
 
 from .conftest import create_app, load_payload
 from .redis_server import running_redis
@@ -222,6 +224,18 @@ def test_two_workers_sharing_redis_handle_a_retry_once() -> None:
         keys = redis.Redis.from_url(url).keys("huggy:dedup:*")
         assert len(keys) == 3
         assert all(0 < redis.Redis.from_url(url).pttl(k) <= 24 * 3600 * 1000 for k in keys)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_both_stores_keep_a_small_value_for_its_ttl(kind: str) -> None:
+    with contextlib.ExitStack() as stack:
+        store: Any = MemoryStore() if kind == "memory" else RedisStore(stack.enter_context(running_redis()))
+        assert store.get("call:a") is None
+        store.set("call:a", '{"answer": null}', 60)
+        assert store.get("call:a") == '{"answer": null}'
+        store.set("call:b", "{}", 0.05)
+        time.sleep(0.1)
+        assert store.get("call:b") is None
 
 
 # --- One delivery's leases, taken together (issue 13, item 5) --------------------------

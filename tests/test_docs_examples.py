@@ -20,7 +20,7 @@ import pytest
 
 from flask_huggy.cli import cli
 from flask_huggy.endpoint import get_endpoint
-from flask_huggy.testing import post_delivery
+from flask_huggy.testing import FakeHuggyAPI, build_event, post_delivery
 
 pytest_plugins = ["pytester"]
 
@@ -40,11 +40,18 @@ def examples_on_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_the_quickstart_app_runs_its_receivers_on_a_delivery(examples_on_path: None) -> None:
     from shop import create_app
 
-    app = create_app({"HUGGY_WEBHOOK_TOKEN": "secret"})
-    response = post_delivery(app.test_client(), ("closedChat", {"id": 7}), "receivedMessage")
+    with FakeHuggyAPI() as huggy_api:
+        app = create_app(
+            {"HUGGY_WEBHOOK_TOKEN": "secret", "HUGGY_API_TOKEN": huggy_api.token, "HUGGY_API_URL": huggy_api.url}
+        )
+        chat = huggy_api.add_chat(9)
+        response = post_delivery(
+            app.test_client(), ("closedChat", {"id": 7}), build_event("receivedMessage", chat_id=9)
+        )
 
     assert response.get_json() == {"status": "accepted", "events": 2, "invalid": 0, "duplicates": 0}
     assert app.extensions["closed_chats"] == [7]
+    assert [m["text"] for m in huggy_api.messages_of(chat["id"])] == ["Recebido! Um agente já vai te atender."]
 
 
 class Included(NamedTuple):
@@ -85,7 +92,7 @@ def test_the_quickstart_runs_as_a_reader_saves_it_the_lines_shown_under_the_name
     # In-process; Hypothesis's plugin left out: it would import all of Hypothesis again at the end.
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 def test_a_command_of_your_own_gets_its_endpoint(examples_on_path: None) -> None:

@@ -155,7 +155,7 @@ def test_the_blueprint_and_make_blueprint_use_the_same_endpoint_object() -> None
 
 
 def test_the_front_door_is_small_and_the_rest_is_still_reachable() -> None:
-    assert len(flask_huggy.__all__) <= 15
+    assert len(flask_huggy.__all__) <= 17  # 15, and HuggyAPI with its HuggyAPIError (issue 22)
     assert {
         "Huggy",
         "blueprint",
@@ -199,6 +199,7 @@ def test_refusals_are_werkzeug_http_exceptions_and_config_errors_are_not() -> No
         "DeliveryRejected",
         "Unavailable",
         "HandshakeError",
+        "HuggyAPIError",
         "ConfigError",
     }
     assert issubclass(errors.DeliveryRejected, HTTPException)
@@ -207,6 +208,7 @@ def test_refusals_are_werkzeug_http_exceptions_and_config_errors_are_not() -> No
     assert errors.DeliveryRejected("gone", error="y", status=413).code == 413
     assert not issubclass(errors.ConfigError, HTTPException)
     assert not issubclass(errors.HandshakeError, HTTPException)
+    assert not issubclass(errors.HuggyAPIError, HTTPException)
 
 
 def test_moved_and_removed_names_are_not_served_from_the_package() -> None:

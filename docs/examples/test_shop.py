@@ -6,7 +6,7 @@ import requests
 from flask import Flask
 
 from flask_huggy.pytest_plugin import DeliveryBuilder, HuggyPoster
-from flask_huggy.testing import ConfirmationInterceptor, SignalRecorder
+from flask_huggy.testing import ConfirmationInterceptor, FakeHuggyAPI, SignalRecorder
 
 
 def test_a_closed_chat_is_archived(app: Flask, post_huggy: HuggyPoster, huggy_delivery: DeliveryBuilder) -> None:
@@ -16,8 +16,20 @@ def test_a_closed_chat_is_archived(app: Flask, post_huggy: HuggyPoster, huggy_de
     assert app.extensions["closed_chats"] == [30608118]
 
 
-def test_one_conversation_fires_in_order(post_huggy: HuggyPoster, huggy_signals: SignalRecorder) -> None:
-    post_huggy("startedChat", "receivedMessage", "closedChat")
+def test_a_waiting_customer_gets_a_reply(
+    post_huggy: HuggyPoster, huggy_delivery: DeliveryBuilder, huggy_api: FakeHuggyAPI
+) -> None:
+    chat = huggy_api.add_chat(situation="wait_for_chat")
+    post_huggy(huggy_delivery.event("receivedMessage", chat_id=int(chat["id"])))
+
+    assert [m["text"] for m in huggy_api.messages_of(chat["id"])] == ["Recebido! Um agente já vai te atender."]
+
+
+def test_one_conversation_fires_in_order(
+    post_huggy: HuggyPoster, huggy_delivery: DeliveryBuilder, huggy_signals: SignalRecorder, huggy_api: FakeHuggyAPI
+) -> None:
+    chat = int(huggy_api.add_chat()["id"])  # the message's reply goes there
+    post_huggy(*(huggy_delivery.event(name, chat_id=chat) for name in ("startedChat", "receivedMessage", "closedChat")))
 
     assert [e.name for e in huggy_signals.events("event_received")] == [
         "startedChat",

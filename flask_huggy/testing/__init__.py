@@ -10,7 +10,9 @@ fixtures are thin wrappers around these helpers. One module per job:
 - :mod:`~flask_huggy.testing.handshake`: :class:`ConfirmationInterceptor`,
   Huggy's answer to the confirmation request the handshake sends;
 - :mod:`~flask_huggy.testing.signals`: :class:`SignalRecorder`, what the
-  receivers of an app would get.
+  receivers of an app would get;
+- :mod:`~flask_huggy.testing.fake_api`: :class:`FakeHuggyAPI`, Huggy's REST
+  API on a local port, for the calls receivers make.
 
 Every name is importable from ``flask_huggy.testing`` itself::
 
@@ -35,15 +37,19 @@ from .builders import (
     set_field,
     webhook_url,
 )
+from .fake_api import FAKE_TOKEN, FakeHuggyAPI, FakeRequest
 from .handshake import ConfirmationInterceptor, ConfirmationRequest
 from .signals import SignalCall, SignalRecorder, signal_attributes, signal_name
 
 __all__ = [
+    "FAKE_TOKEN",
     "LOCAL_TIME_FORMAT",
     "SAMPLE_TOKEN",
     "ConfirmationInterceptor",
     "ConfirmationRequest",
     "EventLike",
+    "FakeHuggyAPI",
+    "FakeRequest",
     "HuggyEvent",
     "SignalCall",
     "SignalRecorder",
