@@ -44,7 +44,7 @@ from flask_huggy.safelog import printable
 from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fresh_id
 
 from . import conftest
-from .celery_app import BROKER_ENV, TOKEN, create_app, describe
+from .celery_app import BROKER_ENV, JOURNAL_ENV, RECOVER_AFTER, TOKEN, create_app, describe
 from .processes import free_port, stop
 from .redis_server import redis_server, running_redis
 
@@ -63,6 +63,8 @@ class Worker:
     process: subprocess.Popen[bytes]
     log: Path
     pid: int
+    #: Its journal: it recovers the stranded deliveries of ``HUGGY_*`` journaled there.
+    journal: Path
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -88,7 +90,8 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
     through billiard's pipes, which is where a deep message used to kill it.
     """
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {**os.environ, BROKER_ENV: broker_url}
+    journal = tmp_path_factory.mktemp("celery-journal")
+    env = {**os.environ, BROKER_ENV: broker_url, JOURNAL_ENV: str(journal)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [
         sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
@@ -106,7 +109,7 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.05)
-        yield Worker(process, log, int(pid))
+        yield Worker(process, log, int(pid), journal)
     finally:
         stop(process)
 
@@ -376,6 +379,42 @@ def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_brok
         assert broker.hgetall("test:handled") == {f"closedChat:{chat}".encode(): b"1"}
 
 
+def journal_records(directory: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()]
+
+
+def test_a_task_the_broker_lost_comes_back_by_itself_and_a_dead_letter_does_not(worker, store, broker_url) -> None:
+    # Web processes that journal where the worker does, and leave the recovery to it.
+    config = {"HUGGY_JOURNAL": str(worker.journal), "HUGGY_RECOVER_AFTER": None}
+    web = create_app(broker_url, **config)
+    dead, lost = fresh_id(), fresh_id()
+    store.set(f"test:fail:closedChat:{dead}", 99)
+
+    assert post(web, closed_chats(dead)).status_code == 200
+    wait_for(lambda: store.llen(f"test:dead:{dead}"), "the dead letter", worker)
+    # A web process whose task the broker takes, then loses: parked in a queue no worker reads, then gone.
+    losing = create_app(broker_url, **config)
+    losing.extensions["celery"].conf.task_routes = {TASK_NAME: {"queue": "parked"}}
+    assert post(losing, closed_chats(lost)).get_json() == {"status": "queued", "events": 1}
+    broker = redis.Redis.from_url(broker_url)
+    assert broker.llen("parked") == 1
+    broker.delete("parked")
+
+    wait_for(lambda: store.hget("test:handled", f"closedChat:{lost}"), "the lost delivery to come back", worker)
+
+    records = journal_records(worker.journal)
+    [lost_id] = [r["id"] for r in records if r["kind"] == "received" and str(lost) in json.dumps(r["delivery"])]
+    [dead_id] = [r["id"] for r in records if r["kind"] == "received" and str(dead) in json.dumps(r["delivery"])]
+    # Written by three processes (records of one file are in order, the files are not).
+    assert sorted(r["kind"] for r in records if r["id"] == lost_id) == ["outcome", "received", "recovered"]
+    assert "Recovered a stranded Huggy delivery" in worker.log_text()
+    # The dead letter went quiet before the lost task did, for longer than RECOVER_AFTER: it stays dead.
+    assert sorted(r["kind"] for r in records if r["id"] == dead_id) == ["dead_letter", *["outcome"] * 3, "received"]
+    assert store.hget("test:attempts", f"closedChat:{dead}") == "3"
+    assert store.hget("test:handled", f"closedChat:{lost}") == "1"
+    assert RECOVER_AFTER < DEADLINE / 4  # the wait above leaves the worker time for several passes
+
+
 # --- Broker down -------------------------------------------------------------------------
 
 
@@ -618,9 +657,10 @@ def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_lette
     assert post(app, closed_chats(chat)).get_json() == {"status": "queued", "events": 1}
 
     written = [json.loads(line) for path in journal.glob("*.jsonl") for line in path.read_text().splitlines()]
-    assert [r["kind"] for r in written] == ["received", "outcome", "outcome"]  # one record, two attempts
+    # One record, two attempts, then given up on: the recovery leaves it to a person.
+    assert [r["kind"] for r in written] == ["received", "outcome", "outcome", "dead_letter"]
     assert len({r["id"] for r in written}) == 1
-    assert [r["events"][0]["status"] for r in written[1:]] == ["failed", "failed"]
+    assert [r["events"][0]["status"] for r in written[1:3]] == ["failed", "failed"]
 
     crm["up"] = True
     replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
