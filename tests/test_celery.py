@@ -429,6 +429,17 @@ def test_a_broker_that_refuses_connections_gets_a_fast_503_and_nothing_runs() ->
     assert recorded.names() == ["huggy.delivery_refused"]  # nothing ran
 
 
+def test_a_delivery_answered_503_is_journaled_as_not_queued_so_that_only_huggy_retries_it(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    app = create_app(f"redis://127.0.0.1:{free_port()}/0", HUGGY_JOURNAL=str(journal), HUGGY_DEDUP=False)
+
+    assert post(app, closed_chats(fresh_id())).status_code == 503
+
+    received, refused = journal_records(journal)
+    assert (received["kind"], received["queued"]) == ("received", True)
+    assert (refused["kind"], refused["id"], refused["error"]) == ("not_queued", received["id"], "queue_unavailable")
+
+
 def test_a_broker_that_never_answers_gets_a_503_within_the_enqueue_timeout() -> None:
     with socket.socket() as silent:  # accepts connections, never says a word
         silent.bind(("127.0.0.1", 0))
@@ -702,6 +713,45 @@ def test_a_retry_that_cannot_be_published_is_dead_lettered_not_dropped(tmp_path:
     signals.closed_chat.disconnect(crm_down, sender=app)
     replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
     assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
+
+
+def test_with_recovery_on_a_retry_that_cannot_be_published_is_left_to_the_recovery_not_dead_lettered(
+    tmp_path: Path, caplog
+) -> None:
+    from celery.exceptions import Reject
+
+    journal = tmp_path / "journal"
+    celery = Celery("no-broker", broker=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    celery.conf.broker_connection_timeout = 1
+    with running_redis() as dedup:
+        app = celery_app_of(celery, HUGGY_JOURNAL=str(journal), HUGGY_DEDUP=dedup, HUGGY_RECOVER_AFTER=60)
+        queue = queue_of(app)
+        assert queue.recovery is not None
+        dead: list[dict[str, Any]] = []
+        signals.delivery_dead_lettered.connect(lambda sender, **kw: dead.append(kw), sender=app, weak=False)
+
+        def crm_down(sender: Flask, **extra: Any) -> None:
+            raise RuntimeError("the CRM is down")
+
+        signals.closed_chat.connect(crm_down, sender=app, weak=False)
+        delivery = closed_chats(fresh_id())
+        endpoint = get_endpoint(app)
+        assert endpoint.journal is not None
+        record_id = endpoint.journal.received(
+            flask_huggy.envelope.parse_delivery(delivery, endpoint.settings.timezone), queued=True
+        )
+        request = {"id": str(uuid.uuid4()), "retries": 0, "is_eager": False, "called_directly": False}
+        queue.task.push_request(delivery_info={}, **request)
+        try:
+            with pytest.raises(Reject):
+                queue.task.run(json.dumps({**delivery, "token": mask_token(TOKEN)}), "huggy", record_id=record_id)
+        finally:
+            queue.task.pop_request()
+
+    assert dead == []
+    assert [r["kind"] for r in journal_records(journal)] == ["received", "outcome"]  # stranded, not dead
+    [line] = [r.getMessage() for r in caplog.records if "could not be published" in r.getMessage()]
+    assert f"it is recovered from the journal (record {record_id}) after 60.0 s" in line
 
 
 # --- One path in (issue 20, point 1) ----------------------------------------------------

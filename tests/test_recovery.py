@@ -146,7 +146,7 @@ def test_only_the_events_not_done_are_queued_again(clock, endpoint) -> None:
 
 def test_news_in_the_journal_restarts_the_grace_period(clock, endpoint) -> None:
     record_id, _ = queued(endpoint)
-    recovery, requeued = recovery_of(endpoint, clock)
+    recovery, _requeued = recovery_of(endpoint, clock)
     clock.advance(AFTER - 1)
     recovery.scan()
 
@@ -194,7 +194,9 @@ def test_a_delivery_journaled_by_the_synchronous_mode_is_never_queued_again(cloc
     assert requeued == []
 
 
-def test_of_two_processes_that_see_a_delivery_stranded_only_one_queues_it_again(clock, endpoint, tmp_path, redis_url) -> None:
+def test_of_two_processes_that_see_a_delivery_stranded_only_one_queues_it_again(
+    clock, endpoint, tmp_path, redis_url
+) -> None:
     record_id, _ = queued(endpoint)
     other = get_endpoint(make_app(tmp_path / "journal", redis_url))  # another process: its own stores
     first, first_queued = recovery_of(endpoint, clock)
@@ -216,7 +218,7 @@ def test_of_two_processes_that_see_a_delivery_stranded_only_one_queues_it_again(
 
 def test_a_delivery_lost_again_comes_back_again_after_another_grace_period(clock, endpoint) -> None:
     record_id, _ = queued(endpoint)
-    recovery, requeued = recovery_of(endpoint, clock)
+    recovery, _requeued = recovery_of(endpoint, clock)
     clock.advance(AFTER + 1)
     assert recovery.scan() == [record_id]
 
@@ -241,16 +243,16 @@ def test_a_broker_that_refuses_the_requeue_gives_the_claim_back_for_the_next_pas
 
 def test_a_store_that_is_down_postpones_the_recovery(clock, endpoint, tmp_path) -> None:
     record_id, _ = queued(endpoint)
-    recovery, requeued = recovery_of(endpoint, clock)
+    recovery, _requeued = recovery_of(endpoint, clock)
     clock.advance(AFTER + 1)
     assert endpoint.dedup is not None
     store = endpoint.dedup.store
-    working = store.client  # type: ignore[attr-defined]
-    store.client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # type: ignore[attr-defined]
+    working = store.client
+    store.client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     try:
         assert recovery.scan() == []
     finally:
-        store.client = working  # type: ignore[attr-defined]
+        store.client = working
 
     assert recovery.scan() == [record_id]
 
