@@ -58,6 +58,8 @@ NOT_QUEUED = "not_queued"
 RECOVERED = "recovered"
 #: Kinds that say something of a delivery but no event's outcome.
 _NOTES = frozenset({DEAD_LETTER, NOT_QUEUED, RECOVERED})
+#: Every kind of record the journal writes.
+KINDS = frozenset({RECEIVED, OUTCOME, *_NOTES})
 #: Event statuses that mean "handled": never re-run by a replay.
 DONE_STATUSES = frozenset(outcome.value for outcome in Outcome if outcome.done)
 
@@ -545,6 +547,7 @@ def _log_problem(where: str, problem: str) -> None:
 __all__ = [
     "DEAD_LETTER",
     "DONE_STATUSES",
+    "KINDS",
     "NOT_QUEUED",
     "RECOVERED",
     "Journal",

@@ -74,6 +74,9 @@ logger = logging.getLogger("flask_huggy")
 #: :class:`~flask_huggy.Unavailable` if the broker does not take it.
 Requeue = Callable[[dict[str, Any], list[int], str], object]
 
+#: Times one delivery is queued again; then it is left to a person (an ERROR line says so). More
+#: means the journal never sees it done: its outcomes go to a directory this process does not read.
+MAX_RECOVERIES = 3
 #: Passes after which an outcome whose ``received`` record was never read is dropped: that
 #: record is in a file too old to read, or its delivery was finished and forgotten.
 _ORPHAN_PASSES = 5
@@ -97,6 +100,8 @@ class _Watched:
     #: The time of the newest record (ISO 8601, UTC: ordered as text).
     last_at: str = ""
     recoveries: int = 0
+    #: Queued again :data:`MAX_RECOVERIES` times and still quiet: left to a person.
+    given_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,6 +169,17 @@ class JournalWatch:
             if (now - since).total_seconds() < quiet:
                 continue
             record_id, record = next(reversed(watched.queued.items()))
+            if watched.recoveries >= MAX_RECOVERIES:
+                if not watched.given_up:
+                    watched.given_up = True
+                    logger.error(
+                        "A Huggy delivery (journal record %s) is still not done after it was queued again %d "
+                        "times: it is left to flask huggy replay --failed. Do the workers write their outcomes "
+                        "to a journal directory this process reads?",
+                        record_id,
+                        watched.recoveries,
+                    )
+                continue
             positions = range(len(record["events"]))
             indexes = tuple(i for i in positions if i not in watched.done)
             found.append(Stranded(record_id, record["delivery"], indexes, watched.recoveries, since))

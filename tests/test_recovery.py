@@ -229,6 +229,19 @@ def test_a_delivery_lost_again_comes_back_again_after_another_grace_period(clock
     assert kinds(endpoint, record_id) == ["received", RECOVERED, RECOVERED]
 
 
+def test_a_delivery_queued_again_three_times_with_no_news_is_left_to_a_person(clock, endpoint, caplog) -> None:
+    record_id, _ = queued(endpoint)
+    recovery, requeued = recovery_of(endpoint, clock)
+
+    for _ in range(5):
+        clock.advance(AFTER + 1)
+        recovery.scan()
+
+    assert len(requeued) == 3
+    [line] = [r.getMessage() for r in caplog.records if "still not done" in r.getMessage()]
+    assert record_id in line
+
+
 def test_a_broker_that_refuses_the_requeue_gives_the_claim_back_for_the_next_pass(clock, endpoint) -> None:
     record_id, _ = queued(endpoint)
     recovery, requeued = recovery_of(endpoint, clock)

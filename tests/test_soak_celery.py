@@ -19,7 +19,9 @@ The clients behave as Huggy does (``tests/soak_support.py``). While they post:
   its side effect, is killed (``kill -9``): Celery hands the task out again, and it
   runs once the dead process's lease on the event (``HUGGY_DEDUP_LEASE``, 10 s here)
   has run out;
-- at 60% the dedup Redis is killed and started again 1.5 s later.
+- at 60% the dedup Redis is killed and started again 1.5 s later;
+- at 80% the broker loses one task, as a broker that crashes just as a worker takes it
+  does: the test pops it from the queue, and it is never recorded as unacknowledged.
 
 Once every delivery has been queued, the test waits, without running any replay,
 until the CRM has every event and the broker has drained. Tasks whose acknowledgement
@@ -186,6 +188,19 @@ def wait_until_settled(broker: redis.Redis, crm: redis.Redis, expected: set[str]
         time.sleep(0.2)
 
 
+def lose_a_task(broker_url: str, lost: list[bytes]) -> None:
+    """Take one task off the broker's queue, as a worker would, and drop it: the broker lost it."""
+    broker = redis.Redis.from_url(broker_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        message = broker.rpop("celery")
+        if message is not None:
+            lost.append(message)
+            return
+        time.sleep(0.001)
+    raise RuntimeError("the broker's queue held no task for 10 s")
+
+
 def journal_notes(journal: Path) -> Counter[str]:
     """How many records of each kind the journal holds, and ``recovered_events``: events queued again."""
     kinds: Counter[str] = Counter()
@@ -208,10 +223,12 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     # The worker process that runs this event's receiver hangs in it, before its side effect, and is killed.
     stalled = deliveries[int(0.45 * DELIVERIES)].keys[0]
     crm.sadd(STALL, stalled)
+    dropped: list[bytes] = []
     schedule = [
         Fault(0.3, "broker_crash", lambda: soak.broker.crash(BROKER_DOWN_SECONDS)),
         Fault(0.45, "worker_process_kill", lambda: kill_stalled(crm, stalled)),
         Fault(0.6, "dedup_redis_crash", lambda: soak.dedup.crash(DEDUP_DOWN_SECONDS)),
+        Fault(0.8, "broker_loses_a_task", lambda: lose_a_task(soak.broker.url, dropped)),
     ]
     started = time.monotonic()
     with faults_during(schedule, figures, DELIVERIES) as faults:
@@ -263,7 +280,8 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     )
 
     assert not figures.problems, report
-    assert sorted(faults) == ["broker_crash", "dedup_redis_crash", "worker_process_kill"], report
+    assert sorted(faults) == ["broker_crash", "broker_loses_a_task", "dedup_redis_crash", "worker_process_kill"], report
+    assert notes["recovered"] >= len(dropped) == 1, report  # the task the broker lost came back by itself
     assert "WorkerLostError" in worker_log, report  # Celery saw its process die mid-task
     assert (c["deliveries"], c["events"]) == (len(deliveries), len(expected)), report
     assert lost == [] and doubled == [] and unexpected == [], report
