@@ -10,6 +10,10 @@ only the events not done, every delivery that has had no news for
 ``HUGGY_RECOVER_AFTER`` seconds. It logs a WARNING and sends
 :data:`~flask_huggy.signals.delivery_recovered`.
 
+A task waiting in a long queue is silent too. A queue hands out tasks in order, so
+a silent delivery is queued again only when a delivery queued after its last news
+has run, or when it is first in line (no delivery queued before it is waiting).
+
 What it leaves alone:
 
 - a dead letter (retries used up, a message that could not be decoded): it
@@ -99,6 +103,10 @@ class _Watched:
     queued: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The time of the newest record (ISO 8601, UTC: ordered as text).
     last_at: str = ""
+    #: When the newest ``received`` record of it was written.
+    received_at: str = ""
+    #: A worker has run it (an ``outcome`` record).
+    run: bool = False
     recoveries: int = 0
     #: Queued again :data:`MAX_RECOVERIES` times and still quiet: left to a person.
     given_up: bool = False
@@ -134,6 +142,8 @@ class JournalWatch:
         self._keys: dict[str, str] = {}
         self._orphans: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._passes = 0
+        #: When the newest delivery that a worker has run was received.
+        self._newest_run = ""
 
     def read(self, now: datetime) -> None:
         """Read what the files gained since the last call."""
@@ -146,11 +156,10 @@ class JournalWatch:
                 stat = file.stat()
             except OSError:  # rotated away or pruned meanwhile
                 continue
-            if stat.st_mtime < cutoff:
-                continue
             identity = (stat.st_dev, stat.st_ino)
             seen.add(identity)
-            self._read_file(file, identity, stat.st_size)
+            if stat.st_mtime >= cutoff:  # an older file holds nothing the recovery may run again
+                self._read_file(file, identity, stat.st_size)
         self._offsets = {identity: kept for identity, kept in self._offsets.items() if identity in seen}
         self._orphans = {
             record_id: kept for record_id, kept in self._orphans.items() if kept[0][0] > self._passes - _ORPHAN_PASSES
@@ -162,12 +171,19 @@ class JournalWatch:
     def stranded(self, now: datetime, quiet: float) -> list[Stranded]:
         """The deliveries to queue again: queued, not done, not dead, with no news for ``quiet`` seconds."""
         found = []
+        # A queue hands out tasks in order: a delivery nobody ran is either lost or waiting behind
+        # the oldest one nobody ran yet; once a delivery queued after it has run, it is not waiting.
+        waiting = [w.received_at for w in self._watched.values() if w.queued and not w.dead and not w.run]
+        first_in_line = min(waiting, default=None)
         for watched in self._watched.values():
             if watched.dead or not watched.queued or not watched.last_at:
                 continue
             since = datetime.fromisoformat(watched.last_at)
             if (now - since).total_seconds() < quiet:
                 continue
+            behind = first_in_line is not None and watched.received_at > first_in_line
+            if behind and self._newest_run <= watched.last_at:
+                continue  # it may be waiting in a backlog: nothing queued after its last news ran
             record_id, record = next(reversed(watched.queued.items()))
             if watched.recoveries >= MAX_RECOVERIES:
                 if not watched.given_up:
@@ -214,9 +230,11 @@ class JournalWatch:
             key = self._keys[record_id] = fingerprint(record["delivery"])
             watched = self._watched.setdefault(key, _Watched())
             watched.ids.append(record_id)
+            received_at = str(record.get("received_at", ""))
             if record.get("queued"):
                 watched.queued[record_id] = record
-            watched.last_at = max(watched.last_at, str(record.get("received_at", "")))
+            watched.last_at = max(watched.last_at, received_at)
+            watched.received_at = max(watched.received_at, received_at)
             for _, orphan in self._orphans.pop(record_id, ()):
                 self._apply(key, orphan)
         elif record_id in self._keys:
@@ -231,6 +249,8 @@ class JournalWatch:
         watched.last_at = max(watched.last_at, str(record.get("at", "")))
         kind = record["kind"]
         if kind == OUTCOME:
+            self._newest_run = max(self._newest_run, watched.received_at)
+            watched.run = True
             watched.done.update(e["index"] for e in record["events"] if e["status"] in DONE_STATUSES)
             if record.get("error") is None:
                 self._forget(key)  # done: nothing more to know

@@ -9,6 +9,7 @@ broker and worker are in tests/test_celery.py.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -142,6 +143,25 @@ def test_only_the_events_not_done_are_queued_again(clock, endpoint) -> None:
     recovery.scan()
 
     assert [only for _, only, _ in requeued] == [[1, 2]]
+
+
+def test_a_delivery_that_may_be_waiting_in_a_backlog_is_left_until_the_queue_has_moved_past_it(clock, endpoint) -> None:
+    head, _ = queued(endpoint)
+    clock.advance(1)
+    waiting, _ = queued(endpoint)
+    clock.advance(1)
+    behind, _ = queued(endpoint)
+    recovery, _requeued = recovery_of(endpoint, clock)
+    clock.advance(AFTER + 1)
+
+    # Nothing ran: a backlog (or no worker). Only the head of the line may have been lost.
+    assert recovery.scan() == [head]
+    outcome(endpoint, head, [Outcome.OK], None)
+    clock.advance(1)
+    assert recovery.scan() == [waiting]  # now first in line
+    outcome(endpoint, behind, [Outcome.OK], None)
+    clock.advance(AFTER + 1)
+    assert recovery.scan() == [waiting]  # lost again, and one queued after it has run
 
 
 def test_news_in_the_journal_restarts_the_grace_period(clock, endpoint) -> None:
@@ -287,6 +307,21 @@ def test_each_pass_reads_only_what_the_files_gained_and_waits_for_a_whole_line(c
     clock.advance(AFTER * 10)
 
     assert recovery.scan() == []  # the outcome was read whole: the delivery is done
+    assert requeued == []
+
+
+def test_files_not_written_to_within_the_dedup_ttl_are_not_read(clock, endpoint) -> None:
+    queued(endpoint)
+    assert endpoint.journal is not None
+    path = endpoint.journal.path
+    ttl = endpoint.settings.dedup_ttl
+    old = clock.now.timestamp() - ttl - 60  # beyond the done marks: running it again could run it twice
+    os.utime(path, (old, old))
+    recovery, requeued = recovery_of(endpoint, clock)
+
+    clock.advance(AFTER + 1)
+    recovery.scan()
+
     assert requeued == []
 
 
