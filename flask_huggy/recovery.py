@@ -173,7 +173,7 @@ class JournalWatch:
         found = []
         # A queue hands out tasks in order: a delivery nobody ran is either lost or waiting behind
         # the oldest one nobody ran yet; once a delivery queued after it has run, it is not waiting.
-        waiting = [w.received_at for w in self._watched.values() if w.queued and not w.dead and not w.run]
+        waiting = [w.received_at for w in self._watched.values() if w.queued and not (w.dead or w.run or w.given_up)]
         first_in_line = min(waiting, default=None)
         for watched in self._watched.values():
             if watched.dead or not watched.queued or not watched.last_at:
