@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import time
@@ -17,9 +18,10 @@ from .auth import mask_token, token_matches
 from .dispatch import DispatchSummary, send_alert, validate_all
 from .endpoint import EXTENSION_KEY, Endpoint
 from .envelope import MAX_DEPTH, decode_json, is_handshake, parse_delivery
-from .errors import DeliveryRejected
+from .errors import DeliveryRejected, Unavailable
 from .events import Delivery
 from .handshake import confirmations
+from .journal import NOT_QUEUED
 from .runner import run_delivery
 from .signals import delivery_refused
 
@@ -113,10 +115,19 @@ def _webhook() -> Response:
         validate_all(delivery)
     if endpoint.queue is not None:
         # On disk before it is queued: a task the broker loses (it crashed as a
-        # worker took the task) is still in the journal, for replay --failed.
+        # worker took the task) is still in the journal, for the recovery.
         journal = endpoint.journal
-        record_id = journal.received(delivery, endpoint=endpoint.config_prefix) if journal is not None else None
-        endpoint.queue.enqueue(delivery, record_id=record_id)
+        record_id = None
+        if journal is not None:
+            record_id = journal.received(delivery, endpoint=endpoint.config_prefix, queued=True)
+        try:
+            endpoint.queue.enqueue(delivery, record_id=record_id)
+        except Unavailable as exc:
+            if journal is not None and record_id is not None:
+                # Answered 503: Huggy retries it, so the recovery must not.
+                with contextlib.suppress(Unavailable):
+                    journal.note(record_id, NOT_QUEUED, error=exc.error)
+            raise
         return jsonify(status="queued", events=len(delivery.events))
     summary = run_delivery(endpoint, delivery).summary
     assert summary is not None  # run_delivery returned: the dispatch did

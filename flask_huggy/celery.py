@@ -14,7 +14,8 @@ events that did not succeed, de-duplication (``HUGGY_DEDUP``) keeps a redelivere
 task from running an event twice, and a delivery still failing after its last
 retry is *dead-lettered*: :data:`~flask_huggy.signals.delivery_dead_lettered`, one
 ERROR line, and, with ``HUGGY_JOURNAL``, a journal record that ``flask huggy
-replay --failed`` brings back.
+replay --failed`` brings back. A delivery the broker lost, or whose retry it could
+not take, comes back by itself (:mod:`flask_huggy.recovery`, ``HUGGY_RECOVER_AFTER``).
 
 Celery is an optional dependency (``pip install 'flask-huggy[celery]'``): this
 module is imported only by apps that hand the extension a Celery app, and it
@@ -38,6 +39,8 @@ from .endpoint import Endpoint
 from .envelope import MAX_DEPTH, decode_json, parse_delivery
 from .errors import DeliveryRejected, Unavailable
 from .events import Delivery, Event
+from .journal import DEAD_LETTER
+from .recovery import Recovery, can_recover
 from .runner import Run, run_delivery
 from .safelog import printable
 from .signals import delivery_dead_lettered
@@ -87,6 +90,14 @@ class CeleryQueue:
         )(_run_task)
         self.task.huggy_endpoint = endpoint
         self._producers: Any = None
+        #: Queues stranded deliveries again (``HUGGY_RECOVER_AFTER``); ``None`` when the settings leave it off.
+        self.recovery: Recovery | None = None
+        if not celery.conf.task_always_eager and can_recover(endpoint):
+            from celery.signals import worker_ready  # type: ignore[import-untyped]  # Celery is loaded already
+
+            self.recovery = Recovery(endpoint, self.requeue)
+            # A worker's main process recovers from the start; a web process from its first enqueue.
+            worker_ready.connect(self._on_worker_ready)
 
     def producer_pool(self) -> Any:
         """A pool of producers whose connections give up after ``HUGGY_CELERY_ENQUEUE_TIMEOUT``.
@@ -130,15 +141,28 @@ class CeleryQueue:
             # A test suite's eager Celery runs the task here and now, with no broker to reach.
             eager_id: str = self.task.apply_async(args=args, kwargs=kwargs, serializer="json").id
             return eager_id
-        options = {
-            "args": args,
-            "kwargs": kwargs,
-            "serializer": "json",
-            # What monitoring (events, Flower) shows instead of the delivery's
-            # contents: no personal data there, and no repr of a large payload.
-            "argsrepr": _describe(delivery, self.endpoint.name),
-            "kwargsrepr": "{}",
-        }
+        if self.recovery is not None:
+            self.recovery.ensure_running()
+        # What monitoring (events, Flower) shows instead of the delivery's
+        # contents: no personal data there, and no repr of a large payload.
+        return self._publish_within_timeout(args, kwargs, _describe(delivery, self.endpoint.name))
+
+    def requeue(self, delivery_raw: dict[str, Any], only: list[int], record_id: str) -> str:
+        """Queue a journaled delivery again (the recovery), for the events at ``only``, under its record.
+
+        ``delivery_raw`` is as the journal holds it, its token masked, as in a queued task.
+        Raises :class:`~flask_huggy.Unavailable` as :meth:`enqueue` does.
+        """
+        text = json.dumps(delivery_raw, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        shown = f"(<recovered Huggy delivery of {self.endpoint.name}: record {record_id}>, {self.endpoint.name!r})"
+        return self._publish_within_timeout([text, self.endpoint.name], {"only": only, "record_id": record_id}, shown)
+
+    def _on_worker_ready(self, sender: Any = None, **extra: Any) -> None:
+        if getattr(sender, "app", None) is self.celery and self.recovery is not None:
+            self.recovery.ensure_running()
+
+    def _publish_within_timeout(self, args: list[Any], kwargs: dict[str, Any], argsrepr: str) -> str:
+        options = {"args": args, "kwargs": kwargs, "serializer": "json", "argsrepr": argsrepr, "kwargsrepr": "{}"}
         # One try, and a second only if the broker failed the first before the timeout ran
         # out: a pooled connection that died while the broker restarted fails at once and is
         # replaced; a broker that hangs has used up the timeout and is not waited on again.
@@ -245,7 +269,7 @@ def _run_task(
                 restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name
             )
         except DeliveryRejected as exc:
-            _dead_letter(endpoint, body, None, exc, None, task.request.retries + 1)
+            _dead_letter(endpoint, body, None, exc, None, task.request.retries + 1, record_id)
             return {"events": 0, "invalid": 0, "duplicates": 0}
         run = Run(delivery)
         try:
@@ -271,10 +295,19 @@ def _run_task(
                 except Reject:
                     # The broker is down: Celery acknowledges the message anyway
                     # (requeue=False), and the delivery must not go with it.
-                    logger.error("The retry of a Huggy delivery could not be published (the broker is unreachable).")
-                    _dead_letter(endpoint, body, run, exc, remaining, task.request.retries + 1)
+                    queue = endpoint.queue
+                    if isinstance(queue, CeleryQueue) and queue.recovery is not None and retry["record_id"]:
+                        logger.error(
+                            "The retry of a Huggy delivery could not be published (the broker is unreachable); "
+                            "it is recovered from the journal (record %s) after %s s.",
+                            retry["record_id"],
+                            settings.recover_after,
+                        )
+                    else:
+                        logger.error("The retry of a Huggy delivery could not be published (the broker is down).")
+                        _dead_letter(endpoint, body, run, exc, remaining, task.request.retries + 1, retry["record_id"])
                     raise
-            _dead_letter(endpoint, body, run, exc, remaining, task.request.retries + 1)
+            _dead_letter(endpoint, body, run, exc, remaining, task.request.retries + 1, run.record_id or record_id)
             raise
     assert run.summary is not None  # run_delivery returned
     summary = run.summary
@@ -288,25 +321,28 @@ def _dead_letter(
     exc: BaseException,
     remaining: Sequence[int] | None,
     attempts: int,
+    record_id: str | None = None,
 ) -> None:
     """Give up on a delivery: one ERROR line, then :data:`~flask_huggy.signals.delivery_dead_lettered`.
 
     ``run`` is ``None`` when the message could not be decoded into a delivery;
     ``remaining`` are the positions not handled (``None``: all). With
     ``HUGGY_JOURNAL`` the journal already holds the delivery, not done, for
-    ``flask huggy replay --failed``; the line ends with it as JSON for apps
-    without a journal. Every name in the line went through
+    ``flask huggy replay --failed``, and a ``dead_letter`` record under
+    ``record_id`` keeps the recovery away from it; the line ends with the delivery
+    as JSON for apps without a journal. Every name in the line went through
     :func:`~flask_huggy.safelog.printable`: a payload cannot forge log lines.
     """
     delivery: Delivery | None = None
     events: list[Event] = []
+    indexes: list[int] = []
     if run is None:
         culprit, not_handled = f"decoding the message ({printable(exc)})", "all"
     else:
         delivery = run.delivery
-        positions = range(len(delivery.events)) if remaining is None else remaining
-        events = [delivery.events[i] for i in positions]
-        not_handled = ", ".join(f"#{i} {printable(delivery.events[i].name, 80)}" for i in positions) or "none"
+        indexes = list(range(len(delivery.events)) if remaining is None else remaining)
+        events = [delivery.events[i] for i in indexes]
+        not_handled = ", ".join(f"#{i} {printable(delivery.events[i].name, 80)}" for i in indexes) or "none"
         failed = next((o for o in run.outcomes if o.status is Outcome.FAILED), None)
         if failed is not None:
             culprit = f"{printable(failed.name, 80)} #{failed.index}"
@@ -329,6 +365,9 @@ def _dead_letter(
         where,
         replayable,
     )
+    if endpoint.journal is not None and record_id is not None:
+        with contextlib.suppress(Unavailable):  # logged by the journal; the line above holds the delivery
+            endpoint.journal.note(record_id, DEAD_LETTER, error=exc, events=indexes)
     send_alert(delivery_dead_lettered, endpoint.app, delivery=delivery, exception=exc, events=events)
 
 

@@ -37,7 +37,7 @@ from .endpoint import EXTENSION_KEY, Endpoint, get_endpoint
 from .envelope import is_handshake, parse_delivery
 from .errors import ConfigError, DeliveryRejected, HuggyAPIError
 from .handshake import confirmations
-from .journal import OUTCOME, RECEIVED, Journal, JournaledDelivery, failed_deliveries
+from .journal import KINDS, Journal, JournaledDelivery, failed_deliveries
 from .runner import Run, run_delivery
 from .safelog import printable
 from .signals import EVENT_SIGNALS, huggy_signals, token_validated
@@ -304,7 +304,7 @@ def _read_file(path: str) -> Iterator[_Record]:
 def _record(where: str, item: Any) -> _Record:
     if not isinstance(item, dict):
         return _Record(where, problem=f"a JSON {type(item).__name__}, not a delivery object")
-    if item.get("kind") in (RECEIVED, OUTCOME):
+    if item.get("kind") in KINDS:
         return _Record(where, problem="a journal record: replay the journal with --failed")
     if is_handshake(item):
         return _Record(where, handshake=True)

@@ -242,6 +242,17 @@ def _max_age(value: Any, key: str) -> float | None:
     return seconds
 
 
+def _recover_after(value: Any, key: str) -> float | None:
+    if value is None or value is False or value == "":
+        return None
+    seconds = _finite(value.total_seconds() if isinstance(value, timedelta) else value)
+    if seconds is None or seconds < 0:
+        raise _invalid(
+            key, value, "not a number of seconds, 0 or more", "use e.g. 900 or timedelta(minutes=15), or None (off)"
+        )
+    return seconds or None
+
+
 _REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -462,6 +473,12 @@ class Settings:
     #: ``"jiter"`` (the ``fast`` extra), ``"stdlib"``, or ``"auto"``: jiter when installed. Answers are the same
     #: either way; ``"stdlib"`` is for a platform without a jiter build, or to rule jiter out of a bug report.
     json_decoder: str = setting("JSON_DECODER", "auto", _json_decoder)
+
+    #: seconds (or a ``timedelta``) a delivery queued for Celery may go without news in the journal before it is
+    #: queued again: a task the broker lost, or a retry it could not take. ``None`` or ``0``: off. Needs
+    #: ``JOURNAL`` and a Redis ``DEDUP``. Must be longer than a healthy delivery's longest silence (``DEDUP_LEASE``
+    #: + ``CELERY_RETRY_BACKOFF_MAX`` + your worst queue backlog); shorten it if lost events must come back sooner.
+    recover_after: float | None = setting("RECOVER_AFTER", 900, _recover_after, shown_default="``900`` (15 minutes)")
 
 
 #: Every setting, in the order of :class:`Settings`' fields (``flask huggy check``, the docs).

@@ -4,7 +4,10 @@ Huggy retries a delivery that failed, but not forever. With ``HUGGY_JOURNAL`` se
 to a directory, the webhook appends a ``received`` record (the delivery, its token
 masked) before any receiver runs, and an ``outcome`` record (how each event went)
 once they are done. ``flask huggy replay --failed`` reads both back and re-runs
-exactly the events that never succeeded, whenever that is.
+exactly the events that never succeeded, whenever that is. In Celery mode the
+journal also says what became of a queued delivery besides its outcomes: given
+up on (``dead_letter``), refused with a 503 (``not_queued``), or queued again by
+the recovery (``recovered``, see :mod:`flask_huggy.recovery`).
 
 Records are JSON lines. Each process writes its own file,
 ``huggy-<host>-<pid>.jsonl``, so several workers never share a file and need no
@@ -46,6 +49,17 @@ PathLike = str | os.PathLike[str]
 RECEIVED = "received"
 #: The ``kind`` of the record written after they ran (or raised).
 OUTCOME = "outcome"
+#: The ``kind`` of the record of a delivery given up on (Celery: retries used up, or a message that
+#: cannot be decoded): it waits for a person's ``replay --failed``, never for the recovery.
+DEAD_LETTER = "dead_letter"
+#: The ``kind`` of the record of a delivery the webhook could not queue (it answered 503): Huggy retries it.
+NOT_QUEUED = "not_queued"
+#: The ``kind`` of the record of a stranded delivery queued again by the recovery (:mod:`flask_huggy.recovery`).
+RECOVERED = "recovered"
+#: Kinds that say something of a delivery but no event's outcome.
+_NOTES = frozenset({DEAD_LETTER, NOT_QUEUED, RECOVERED})
+#: Every kind of record the journal writes.
+KINDS = frozenset({RECEIVED, OUTCOME, *_NOTES})
 #: Event statuses that mean "handled": never re-run by a replay.
 DONE_STATUSES = frozenset(outcome.value for outcome in Outcome if outcome.done)
 
@@ -94,8 +108,11 @@ class Journal:
         """The file this process appends to (it may not exist yet)."""
         return self.directory / f"huggy-{_host()}-{os.getpid()}.jsonl"
 
-    def received(self, delivery: Delivery, *, endpoint: str = "HUGGY_") -> str:
+    def received(self, delivery: Delivery, *, endpoint: str = "HUGGY_", queued: bool = False) -> str:
         """Record a delivery before its receivers run; return the record's id.
+
+        ``queued``: the webhook hands it to Celery's workers and answers 200 once
+        it is queued (the recovery watches such records).
 
         The delivery is kept as Huggy sent it, except its top-level token, masked
         (``****d354``): the journal may be read by more people than the app's
@@ -107,17 +124,34 @@ class Journal:
         raw = dict(delivery.raw)
         if "token" in raw:
             raw["token"] = mask_token(raw["token"])
-        self.write(
-            {
-                "id": record_id,
-                "kind": RECEIVED,
-                "received_at": _now(),
-                "endpoint": endpoint,
-                "events": [event.name for event in delivery.events],
-                "delivery": raw,
-            }
-        )
+        record: dict[str, Any] = {
+            "id": record_id,
+            "kind": RECEIVED,
+            "received_at": _now(),
+            "endpoint": endpoint,
+            "events": [event.name for event in delivery.events],
+            "delivery": raw,
+        }
+        if queued:
+            record["queued"] = True
+        self.write(record)
         return record_id
+
+    def note(
+        self, record_id: str, kind: str, *, error: BaseException | str | None = None, events: Sequence[int] = ()
+    ) -> None:
+        """Record what became of delivery ``record_id`` besides its events' outcomes.
+
+        ``kind`` is :data:`DEAD_LETTER`, :data:`NOT_QUEUED` or :data:`RECOVERED`;
+        ``events``: the positions concerned (those queued again, for :data:`RECOVERED`).
+        """
+        assert kind in _NOTES
+        if isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {error}"
+        record: dict[str, Any] = {"id": record_id, "kind": kind, "at": _now(), "events": list(events)}
+        if error is not None:
+            record["error"] = _clean(error, None)
+        self.write(record)
 
     def outcome(
         self,
@@ -389,7 +423,7 @@ def failed_deliveries(
         # A bad line among past attempts costs at most a re-run: not worth a report.
         for where, record in _records(file, report if replayable else _ignore_problem):
             if record["kind"] == RECEIVED:
-                key = (record["endpoint"], _fingerprint(record["delivery"]))
+                key = (record["endpoint"], fingerprint(record["delivery"]))
                 keys[record["id"]] = key
                 delivery = tracked.setdefault(key, _Tracked())
                 if replayable and delivery.record is None and not delivery.finished:
@@ -430,13 +464,16 @@ def journal_files(path: PathLike) -> list[Path]:
 
 
 def _apply(delivery: _Tracked, outcome: dict[str, Any]) -> None:
+    if outcome["kind"] != OUTCOME:
+        return  # a dead letter or a recovery changes nothing for a person's replay: not done is not done
     delivery.done.update(e["index"] for e in outcome["events"] if e["status"] in DONE_STATUSES)
     if outcome.get("error") is None:
         delivery.finished = True
         delivery.record = None  # done: no need to keep it in memory
 
 
-def _fingerprint(delivery: Mapping[str, Any]) -> str:
+def fingerprint(delivery: Mapping[str, Any]) -> str:
+    """What tells attempts at one delivery apart from other deliveries: its content but the token."""
     # Key order is kept: it is the event order, so it is part of the delivery.
     content = {key: value for key, value in delivery.items() if key != "token"}
     return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode("ascii")).hexdigest()
@@ -450,19 +487,25 @@ def _records(file: Path, report: ProblemHandler) -> Iterator[tuple[str, dict[str
         return
     with stream:
         for number, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            where = f"{file}:{number}"
-            try:
-                record = json.loads(line.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                report(where, "not a JSON line")
-                continue
-            problem = _problem(record)
-            if problem:
-                report(where, problem)
-                continue
-            yield where, record
+            record = parse_line(line, f"{file}:{number}", report)
+            if record is not None:
+                yield f"{file}:{number}", record
+
+
+def parse_line(line: bytes, where: str, report: ProblemHandler) -> dict[str, Any] | None:
+    """The journal record of one line, or ``None`` (blank, or a problem told to ``report``)."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        report(where, "not a JSON line")
+        return None
+    problem = _problem(record)
+    if problem:
+        report(where, problem)
+        return None
+    return record  # type: ignore[no-any-return]
 
 
 def _problem(record: Any) -> str | None:
@@ -485,6 +528,11 @@ def _problem(record: Any) -> str | None:
         if record.get("error") is not None and not isinstance(record["error"], str):
             return "an outcome record with an error that is not text"
         return None
+    if kind in _NOTES:
+        events = record.get("events", [])
+        if not isinstance(events, list) or not all(isinstance(i, int) for i in events):
+            return f"a {kind} record without its event positions"
+        return None
     return f"a record of unknown kind {kind!r}"
 
 
@@ -497,10 +545,16 @@ def _log_problem(where: str, problem: str) -> None:
 
 
 __all__ = [
+    "DEAD_LETTER",
     "DONE_STATUSES",
+    "KINDS",
+    "NOT_QUEUED",
+    "RECOVERED",
     "Journal",
     "JournaledDelivery",
     "failed_deliveries",
+    "fingerprint",
     "journal_files",
+    "parse_line",
     "shared_journal",
 ]

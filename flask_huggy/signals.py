@@ -66,6 +66,11 @@ receiver_failed = huggy_signals.signal("huggy.receiver_failed")
 #: A delivery queued for Celery still failed after its last retry (kwargs ``delivery``,
 #: ``exception``, ``events``: those not handled); it is logged so that it can be replayed.
 delivery_dead_lettered = huggy_signals.signal("huggy.delivery_dead_lettered")
+#: A delivery queued for Celery went quiet with events not done (the broker lost its task, or a
+#: retry could not be published) and was queued again by itself, ``HUGGY_RECOVER_AFTER`` seconds
+#: after the journal's last news of it (kwargs ``delivery``, ``events``: those queued again,
+#: ``record_id``: its journal record). Dead letters never come back this way.
+delivery_recovered = huggy_signals.signal("huggy.delivery_recovered")
 #: Huggy's handshake was answered with its token (kwargs ``token``, ``confirmed``: ``True`` when
 #: the confirmation request to ``HUGGY_CONFIRM_URL`` succeeded, ``False`` when it failed, ``None``
 #: when it is switched off). Sent once per accepted handshake, after that request, once the

@@ -52,6 +52,11 @@ from flask_huggy.safelog import printable
 
 #: Where the worker finds the broker's URL (it is a new Redis for every test module).
 BROKER_ENV = "HUGGY_TEST_BROKER_URL"
+#: Where the worker finds its journal directory: with it, the worker journals and recovers
+#: (``HUGGY_RECOVER_AFTER`` = :data:`RECOVER_AFTER`) deliveries of ``HUGGY_*``.
+JOURNAL_ENV = "HUGGY_TEST_JOURNAL"
+#: Seconds without news after which the worker queues a stranded delivery again.
+RECOVER_AFTER = 2.0
 #: The token the app accepts (the suite's, as in tests/conftest.py).
 TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
 #: Short backoffs, so that retries take milliseconds: 0.05 s, 0.1 s, 0.2 s at most.
@@ -185,5 +190,7 @@ def _announce(sender: Any = None, **extra: Any) -> None:
 
 
 if BROKER_ENV in os.environ:  # imported by `celery -A tests.celery_app worker`
-    flask_app = create_app(os.environ[BROKER_ENV])
+    _journal = os.environ.get(JOURNAL_ENV)
+    _recovery = {"HUGGY_JOURNAL": _journal, "HUGGY_RECOVER_AFTER": RECOVER_AFTER} if _journal else {}
+    flask_app = create_app(os.environ[BROKER_ENV], **_recovery)
     celery = flask_app.extensions["celery"]

@@ -44,7 +44,7 @@ from flask_huggy.safelog import printable
 from flask_huggy.testing import SignalRecorder, build_delivery, build_event, fresh_id
 
 from . import conftest
-from .celery_app import BROKER_ENV, TOKEN, create_app, describe
+from .celery_app import BROKER_ENV, JOURNAL_ENV, RECOVER_AFTER, TOKEN, create_app, describe
 from .processes import free_port, stop
 from .redis_server import redis_server, running_redis
 
@@ -61,6 +61,8 @@ class Worker:
     process: subprocess.Popen[bytes]
     log: Path
     pid: int
+    #: Its journal: it recovers the stranded deliveries of ``HUGGY_*`` journaled there.
+    journal: Path
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -86,7 +88,8 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
     through billiard's pipes, which is where a deep message used to kill it.
     """
     log = tmp_path_factory.mktemp("celery") / "worker.log"
-    env = {**os.environ, BROKER_ENV: broker_url}
+    journal = tmp_path_factory.mktemp("celery-journal")
+    env = {**os.environ, BROKER_ENV: broker_url, JOURNAL_ENV: str(journal)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     command = [
         sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker",
@@ -104,7 +107,7 @@ def worker(broker_url: str, store: redis.Redis, tmp_path_factory: pytest.TempPat
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.05)
-        yield Worker(process, log, int(pid))
+        yield Worker(process, log, int(pid), journal)
     finally:
         stop(process)
 
@@ -374,6 +377,42 @@ def test_a_journaled_delivery_is_on_disk_before_it_is_queued_and_a_task_the_brok
         assert broker.hgetall("test:handled") == {f"closedChat:{chat}".encode(): b"1"}
 
 
+def journal_records(directory: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in directory.glob("*.jsonl") for line in path.read_text().splitlines()]
+
+
+def test_a_task_the_broker_lost_comes_back_by_itself_and_a_dead_letter_does_not(worker, store, broker_url) -> None:
+    # Web processes that journal where the worker does, and leave the recovery to it.
+    config = {"HUGGY_JOURNAL": str(worker.journal), "HUGGY_RECOVER_AFTER": None}
+    web = create_app(broker_url, **config)
+    dead, lost = fresh_id(), fresh_id()
+    store.set(f"test:fail:closedChat:{dead}", 99)
+
+    assert post(web, closed_chats(dead)).status_code == 200
+    wait_for(lambda: store.llen(f"test:dead:{dead}"), "the dead letter", worker)
+    # A web process whose task the broker takes, then loses: parked in a queue no worker reads, then gone.
+    losing = create_app(broker_url, **config)
+    losing.extensions["celery"].conf.task_routes = {TASK_NAME: {"queue": "parked"}}
+    assert post(losing, closed_chats(lost)).get_json() == {"status": "queued", "events": 1}
+    broker = redis.Redis.from_url(broker_url)
+    assert broker.llen("parked") == 1
+    broker.delete("parked")
+
+    wait_for(lambda: store.hget("test:handled", f"closedChat:{lost}"), "the lost delivery to come back", worker)
+
+    records = journal_records(worker.journal)
+    [lost_id] = [r["id"] for r in records if r["kind"] == "received" and str(lost) in json.dumps(r["delivery"])]
+    [dead_id] = [r["id"] for r in records if r["kind"] == "received" and str(dead) in json.dumps(r["delivery"])]
+    # Written by three processes (records of one file are in order, the files are not).
+    assert sorted(r["kind"] for r in records if r["id"] == lost_id) == ["outcome", "received", "recovered"]
+    assert "Recovered a stranded Huggy delivery" in worker.log_text()
+    # The dead letter went quiet before the lost task did, for longer than RECOVER_AFTER: it stays dead.
+    assert sorted(r["kind"] for r in records if r["id"] == dead_id) == ["dead_letter", *["outcome"] * 3, "received"]
+    assert store.hget("test:attempts", f"closedChat:{dead}") == "3"
+    assert store.hget("test:handled", f"closedChat:{lost}") == "1"
+    assert RECOVER_AFTER < DEADLINE / 4  # the wait above leaves the worker time for several passes
+
+
 # --- Broker down -------------------------------------------------------------------------
 
 
@@ -386,6 +425,17 @@ def test_a_broker_that_refuses_connections_gets_a_fast_503_and_nothing_runs() ->
     assert response.status_code == 503
     assert response.get_json()["error"] == "queue_unavailable"
     assert recorded.names() == ["huggy.delivery_refused"]  # nothing ran
+
+
+def test_a_delivery_answered_503_is_journaled_as_not_queued_so_that_only_huggy_retries_it(tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    app = create_app(f"redis://127.0.0.1:{free_port()}/0", HUGGY_JOURNAL=str(journal), HUGGY_DEDUP=False)
+
+    assert post(app, closed_chats(fresh_id())).status_code == 503
+
+    received, refused = journal_records(journal)
+    assert (received["kind"], received["queued"]) == ("received", True)
+    assert (refused["kind"], refused["id"], refused["error"]) == ("not_queued", received["id"], "queue_unavailable")
 
 
 def test_a_broker_that_never_answers_gets_a_503_within_the_enqueue_timeout() -> None:
@@ -616,9 +666,10 @@ def test_the_worker_journals_every_attempt_and_replay_failed_brings_a_dead_lette
     assert post(app, closed_chats(chat)).get_json() == {"status": "queued", "events": 1}
 
     written = [json.loads(line) for path in journal.glob("*.jsonl") for line in path.read_text().splitlines()]
-    assert [r["kind"] for r in written] == ["received", "outcome", "outcome"]  # one record, two attempts
+    # One record, two attempts, then given up on: the recovery leaves it to a person.
+    assert [r["kind"] for r in written] == ["received", "outcome", "outcome", "dead_letter"]
     assert len({r["id"] for r in written}) == 1
-    assert [r["events"][0]["status"] for r in written[1:]] == ["failed", "failed"]
+    assert [r["events"][0]["status"] for r in written[1:3]] == ["failed", "failed"]
 
     crm["up"] = True
     replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
@@ -660,6 +711,45 @@ def test_a_retry_that_cannot_be_published_is_dead_lettered_not_dropped(tmp_path:
     signals.closed_chat.disconnect(crm_down, sender=app)
     replay = app.test_cli_runner().invoke(cli, ["replay", "--failed", str(journal)])
     assert "1 event(s) re-run, 1 succeeded" in replay.output, replay.output
+
+
+def test_with_recovery_on_a_retry_that_cannot_be_published_is_left_to_the_recovery_not_dead_lettered(
+    tmp_path: Path, caplog
+) -> None:
+    from celery.exceptions import Reject
+
+    journal = tmp_path / "journal"
+    celery = Celery("no-broker", broker=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    celery.conf.broker_connection_timeout = 1
+    with running_redis() as dedup:
+        app = celery_app_of(celery, HUGGY_JOURNAL=str(journal), HUGGY_DEDUP=dedup, HUGGY_RECOVER_AFTER=60)
+        queue = queue_of(app)
+        assert queue.recovery is not None
+        dead: list[dict[str, Any]] = []
+        signals.delivery_dead_lettered.connect(lambda sender, **kw: dead.append(kw), sender=app, weak=False)
+
+        def crm_down(sender: Flask, **extra: Any) -> None:
+            raise RuntimeError("the CRM is down")
+
+        signals.closed_chat.connect(crm_down, sender=app, weak=False)
+        delivery = closed_chats(fresh_id())
+        endpoint = get_endpoint(app)
+        assert endpoint.journal is not None
+        record_id = endpoint.journal.received(
+            flask_huggy.envelope.parse_delivery(delivery, endpoint.settings.timezone), queued=True
+        )
+        request = {"id": str(uuid.uuid4()), "retries": 0, "is_eager": False, "called_directly": False}
+        queue.task.push_request(delivery_info={}, **request)
+        try:
+            with pytest.raises(Reject):
+                queue.task.run(json.dumps({**delivery, "token": mask_token(TOKEN)}), "huggy", record_id=record_id)
+        finally:
+            queue.task.pop_request()
+
+    assert dead == []
+    assert [r["kind"] for r in journal_records(journal)] == ["received", "outcome"]  # stranded, not dead
+    [line] = [r.getMessage() for r in caplog.records if "could not be published" in r.getMessage()]
+    assert f"it is recovered from the journal (record {record_id}) after 60.0 s" in line
 
 
 # --- One path in (issue 20, point 1) ----------------------------------------------------

@@ -70,6 +70,8 @@ BAD_VALUES: list[tuple[str, Any]] = [
     ("API_COMPANY", "acme"),
     ("API_COMPANY", True),
     ("JSON_DECODER", "orjson"),
+    ("RECOVER_AFTER", -1),
+    ("RECOVER_AFTER", "15 minutes"),
 ]
 
 
@@ -212,6 +214,8 @@ def test_strict_false_from_the_environment_is_off() -> None:
         ("MAX_AGE", "300", 300.0),
         ("MAX_AGE", timedelta(minutes=5), 300.0),
         ("CELERY_RETRY_BACKOFF", "0", 0.0),
+        ("RECOVER_AFTER", "30", 30.0),
+        ("RECOVER_AFTER", timedelta(minutes=15), 900.0),
     ],
 )
 def test_numbers_read_numeric_strings(key: str, value: Any, expected: float) -> None:
@@ -219,6 +223,11 @@ def test_numbers_read_numeric_strings(key: str, value: Any, expected: float) -> 
 
     assert parsed == expected
     assert type(parsed) is type(expected)
+
+
+@pytest.mark.parametrize("value", [None, False, "", 0, "0"])
+def test_recovery_is_switched_off_by_none_or_zero(value: Any) -> None:
+    assert read_settings({"HUGGY_RECOVER_AFTER": value}).recover_after is None
 
 
 class _Store:

@@ -19,26 +19,33 @@ The clients behave as Huggy does (``tests/soak_support.py``). While they post:
   its side effect, is killed (``kill -9``): Celery hands the task out again, and it
   runs once the dead process's lease on the event (``HUGGY_DEDUP_LEASE``, 10 s here)
   has run out;
-- at 60% the dedup Redis is killed and started again 1.5 s later.
+- at 60% the dedup Redis is killed and started again 1.5 s later;
+- at 80% the broker loses one task, as a broker that crashes just as a worker takes it
+  does: the test pops it from the queue, and it is never recorded as unacknowledged.
 
-Once every delivery has been queued, the test waits for the workers to finish
-(tasks whose acknowledgement was lost with the broker come back after the broker's
-visibility timeout, 10 s here), then runs ``flask huggy replay --failed`` on the
-journal, as the docs tell an operator to after a dead letter, until it has nothing
-left. The CRM's records must then show every event handled exactly once::
+Once every delivery has been queued, the test waits, without running any replay,
+until the CRM has every event and the broker has drained. Tasks whose acknowledgement
+was lost with the broker come back after the broker's visibility timeout (10 s here).
+Tasks the broker lost, and retries it could not take, come back by themselves: the
+recovery in the web processes and in the worker's main process queues again every
+delivery with no news in the journal for ``HUGGY_RECOVER_AFTER`` (15 s here: longer
+than the lease, 10 s, plus the longest retry backoff, 2 s). The CRM's records must
+then show every event handled exactly once::
 
-    celery soak: deliveries=1500 events=3006 attempts=1746 retries=95 dead_lettered=0 replayed=1 lost=0 doubled=0 ...
+    celery soak: deliveries=1500 events=3006 ... lost=0 doubled=0 recovered=2 recovered_events=3 dead_lettered=0 ...
 
-``dead_lettered`` counts the deliveries whose retry could not be published (the
-broker was down), ``replayed`` the events only the replay ran: a task the broker
-lost, or a dead letter. The workers must have survived the crashes and drained the
-broker by themselves. It is marked ``soak`` and runs in ``.ci/run``'s soak step; from
-half a minute to two minutes on two cores, as long as tasks whose acknowledgement the
-crash lost take to come back. Scale it with ``SOAK_CELERY_DELIVERIES`` (default 1500).
+``recovered`` counts the deliveries queued again by themselves (``recovered`` records
+in the journal) and ``recovered_events`` their events; ``dead_lettered`` the
+deliveries given up on (``dead_letter`` records; none is expected: 8 retries). The
+workers must have survived the crashes and drained the broker by themselves. It is
+marked ``soak`` and runs in ``.ci/run``'s soak step; from half a minute to two
+minutes on two cores, as long as tasks whose acknowledgement the crash lost take to
+come back. Scale it with ``SOAK_CELERY_DELIVERIES`` (default 1500).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -46,12 +53,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
+
+from flask_huggy.journal import failed_deliveries
 
 from .redis_server import RedisServer, redis_server
 from .soak_app import COUNTERS, HANDLED, STALL
@@ -86,6 +96,9 @@ BROKER_DOWN_SECONDS = 3.5
 DEDUP_DOWN_SECONDS = 1.5
 #: The webhook's time to give up on the broker (default 2 s): well under the client's timeout.
 ENQUEUE_TIMEOUT = 1.0
+#: Seconds without news after which a delivery not done is queued again: more than the lease
+#: (10 s) plus the longest retry backoff (2 s), so that no healthy task is run twice.
+RECOVER_AFTER = 15
 
 
 @dataclass
@@ -120,6 +133,7 @@ def celery_soak() -> Iterator[CelerySoak]:
             HUGGY_CELERY_RETRY_BACKOFF="0.2",
             HUGGY_CELERY_RETRY_BACKOFF_MAX="2",
             HUGGY_CELERY_ENQUEUE_TIMEOUT=str(ENQUEUE_TIMEOUT),
+            HUGGY_RECOVER_AFTER=str(RECOVER_AFTER),
             SOAK_BROKER_URL=broker.url,
             SOAK_VISIBILITY_TIMEOUT="10",
             SOAK_REDIS_URL=crm.url,
@@ -153,18 +167,19 @@ def wait_for_worker(worker: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.1)
 
 
-def wait_until_settled(broker: redis.Redis) -> None:
-    """Until the broker has held no task for DRAINED_SECONDS (every task ran), or SETTLE_SECONDS passed.
+def wait_until_settled(broker: redis.Redis, crm: redis.Redis, expected: set[str]) -> None:
+    """Until the CRM has every event and the broker has held no task for DRAINED_SECONDS, or SETTLE_SECONDS passed.
 
     A task whose acknowledgement was lost with the broker stays in the broker's
     ``unacked`` hash until a worker gets it again: after the visibility timeout,
     at kombu's next restore pass (every tenth poll cycle, so up to about 100 s).
-    Its events already ran; when it comes back, de-duplication skips them.
+    Its events already ran; when it comes back, de-duplication skips them. A task
+    the broker lost comes back once the recovery has queued it again.
     """
     deadline = time.monotonic() + SETTLE_SECONDS
     drained_since = None
     while time.monotonic() < deadline:
-        if broker.llen("celery") or broker.hlen("unacked"):
+        if broker.llen("celery") or broker.hlen("unacked") or not expected <= set(crm.hkeys(HANDLED)):
             drained_since = None
         elif drained_since is None:
             drained_since = time.monotonic()
@@ -173,23 +188,29 @@ def wait_until_settled(broker: redis.Redis) -> None:
         time.sleep(0.2)
 
 
-def replay_failed(soak: CelerySoak) -> tuple[int, str]:
-    """``flask huggy replay --failed`` on the journal until it has nothing left (at most 5 runs); runs and output.
+def lose_a_task(broker_url: str, lost: list[bytes]) -> None:
+    """Take one task off the broker's queue, as a worker would, and drop it: the broker lost it."""
+    broker = redis.Redis.from_url(broker_url)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        message = broker.rpop("celery")
+        if message is not None:
+            lost.append(message)
+            return
+        time.sleep(0.001)
+    raise RuntimeError("the broker's queue held no task for 10 s")
 
-    It runs the receivers in its own process, synchronously, with the app's dedup
-    store, as an operator would run it after the outage.
-    """
-    env = {key: value for key, value in soak.env.items() if key != "SOAK_BROKER_URL"}
-    command = [sys.executable, "-m", "flask", "--app", "tests.soak_app:create_app()", "huggy", "replay", "--failed"]
-    outputs = []
-    for run in range(1, 6):
-        done = subprocess.run(
-            [*command, str(soak.journal)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-        outputs.append(done.stdout + done.stderr)
-        if done.returncode == 0:
-            return run, "\n".join(outputs)
-    return 5, "\n".join(outputs)
+
+def journal_notes(journal: Path) -> Counter[str]:
+    """How many records of each kind the journal holds, and ``recovered_events``: events queued again."""
+    kinds: Counter[str] = Counter()
+    for path in journal.glob("*.jsonl"):
+        for line in path.read_bytes().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            kinds[record.get("kind", "?")] += 1
+            if record.get("kind") == "recovered":
+                kinds["recovered_events"] += len(record["events"]) or 1  # []: only delivery_received
+    return kinds
 
 
 def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twice(celery_soak: CelerySoak) -> None:
@@ -202,55 +223,69 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     # The worker process that runs this event's receiver hangs in it, before its side effect, and is killed.
     stalled = deliveries[int(0.45 * DELIVERIES)].keys[0]
     crm.sadd(STALL, stalled)
+    dropped: list[bytes] = []
     schedule = [
         Fault(0.3, "broker_crash", lambda: soak.broker.crash(BROKER_DOWN_SECONDS)),
         Fault(0.45, "worker_process_kill", lambda: kill_stalled(crm, stalled)),
         Fault(0.6, "dedup_redis_crash", lambda: soak.dedup.crash(DEDUP_DOWN_SECONDS)),
+        Fault(0.8, "broker_loses_a_task", lambda: lose_a_task(soak.broker.url, dropped)),
     ]
     started = time.monotonic()
     with faults_during(schedule, figures, DELIVERIES) as faults:
         run_clients(soak.url, deliveries, figures, deadline=started + BUDGET_SECONDS)
     broker = redis.Redis.from_url(soak.broker.url)
-    wait_until_settled(broker)
+    wait_until_settled(broker, crm, expected)
     seconds = time.monotonic() - started
 
     worker_log = soak.worker_log.read_text(errors="replace")
-    dead_lettered = worker_log.count("Dead-lettered a Huggy delivery")
-    before_replay = {key: int(n) for key, n in crm.hgetall(HANDLED).items()}
-    replays, replay_output = replay_failed(soak)
+    web_log = soak.web_log.read_text(errors="replace")
     handled = {key: int(n) for key, n in crm.hgetall(HANDLED).items()}
     receiver = {key: int(n) for key, n in crm.hgetall(COUNTERS).items()}
+    notes = journal_notes(soak.journal)
+    # What the journal still holds as not done, as `flask huggy replay --failed` would see it: nothing.
+    not_done = failed_deliveries(soak.journal, on_problem=lambda where, problem: None)
 
-    # Lost: neither handled by a worker nor kept in the journal for the replay to bring back.
+    # Lost: never handled, with no replay run.
     lost, doubled, unexpected = tally(expected, handled)
-    replayed = sum(1 for key in expected if key in handled and key not in before_replay)
     web_errors = unexpected_errors(soak.web_log.read_text(errors="replace"))
     # What the broker still holds: tasks waiting, and tasks handed out but never acknowledged.
     broker_left = f"queued={broker.llen('celery')} unacked={broker.hlen('unacked')}"
 
     c = figures.counts
     line = "celery soak: " + figures.line(
-        dead_lettered=dead_lettered, replayed=replayed, lost=len(lost), doubled=len(doubled), seconds=f"{seconds:.1f}"
+        lost=len(lost),
+        doubled=len(doubled),
+        recovered=notes["recovered"],
+        recovered_events=notes["recovered_events"],
+        dead_lettered=notes["dead_letter"],
+        seconds=f"{seconds:.1f}",
     )
+    recovered_by = {
+        "web": web_log.count("Recovered a stranded Huggy delivery"),
+        "worker": worker_log.count("Recovered a stranded Huggy delivery"),
+    }
     detail = (
         f"celery soak detail: faults={','.join(faults) or 'none'} {figures.answers()} "
         f"receiver_failures={receiver.get('failures', 0)} "
-        f"retries_unpublishable={worker_log.count('could not be published')} replay_runs={replays} {broker_left} "
-        f"web_errors={len(web_errors)}"
+        f"retries_unpublishable={worker_log.count('could not be published')} not_queued={notes['not_queued']} "
+        f"recovered_by_web={recovered_by['web']} recovered_by_worker={recovered_by['worker']} "
+        f"journal_not_done={len(not_done)} {broker_left} web_errors={len(web_errors)}"
     )
     print(f"\n{line}\n{detail}")
     report = (
         f"{line}\n{detail}\nproblems: {list(dict.fromkeys(figures.problems))[:5]}\n"
         f"lost: {lost[:5]}\ndoubled: {doubled[:5]}\nunexpected: {unexpected[:5]}\n"
-        f"web errors: {web_errors[:10]}\nreplay:\n{replay_output[-2000:]}\n"
+        f"web errors: {web_errors[:10]}\n"
         f"worker log (tail):\n{worker_log[-3000:]}"
     )
 
     assert not figures.problems, report
-    assert sorted(faults) == ["broker_crash", "dedup_redis_crash", "worker_process_kill"], report
+    assert sorted(faults) == ["broker_crash", "broker_loses_a_task", "dedup_redis_crash", "worker_process_kill"], report
+    assert notes["recovered"] >= len(dropped) == 1, report  # the task the broker lost came back by itself
     assert "WorkerLostError" in worker_log, report  # Celery saw its process die mid-task
     assert (c["deliveries"], c["events"]) == (len(deliveries), len(expected)), report
     assert lost == [] and doubled == [] and unexpected == [], report
+    assert not_done == [] and notes["dead_letter"] == 0, report  # the journal agrees: everything done
     assert web_errors == [], report
     assert "Unrecoverable error" not in worker_log, report  # the worker lived through the crashes
     assert broker_left == "queued=0 unacked=0", report  # and ran every task it was given
