@@ -34,6 +34,7 @@ from .config import DEFAULT_API_URL
 from .errors import HuggyAPIError
 from .models import Chat, Contact, File, HuggyObject, sent_as
 from .once import current_scope
+from .safelog import printable
 from .schemas.derived import schema_for
 from .schemas.fields import local_timezone
 
@@ -309,7 +310,7 @@ class HuggyAPI:
         if scope is not None and key is not None:
             done, answer = scope.recall(key)
             if done:
-                logger.info("%s %s was made by an earlier run of this event: not sent again.", method, path)
+                logger.info("%s %s was made by an earlier run of this event: not sent again.", method, printable(path))
                 return answer
         answer = self._send(method, url, path, json=json, params=params, key=key)
         if scope is not None and key is not None:

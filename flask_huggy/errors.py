@@ -22,6 +22,8 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 
+from .safelog import printable
+
 
 class HuggyError(Exception):
     """Base class of every error raised by flask-huggy."""
@@ -102,7 +104,8 @@ class HuggyAPIError(HuggyError):
     def __init__(self, status: int | None, reason: str, *, method: str = "", path: str = "") -> None:
         what = f"{method} {path}".strip() or "the call"
         answer = f"answered {status}" if status is not None else "gave no answer"
-        super().__init__(f"Huggy's API {answer} to {what}: {reason}")
+        # Huggy's words and the path may carry anything: escaped, so that no log line is forged.
+        super().__init__(f"Huggy's API {answer} to {printable(what)}: {printable(reason)}")
         #: The HTTP status; ``None`` when no answer came.
         self.status = status
         #: Why, in Huggy's words when it gave some.
