@@ -13,6 +13,7 @@ the HTML is rendered by the same templates as on first load.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Sequence
@@ -55,6 +56,8 @@ from .stats import (
 )
 from .summary import AGENT
 from .webhook import huggy, mask_token, webhook_path
+
+logger = logging.getLogger("example_app")
 
 bp = Blueprint("inbox", __name__)
 # Every route of this blueprint (pages, /updates, the demo button) asks for INBOX_PASSWORD when
@@ -249,7 +252,12 @@ def _act(chat_id: str, action: Callable[[Flask, Chat], Outcome]) -> WerkzeugResp
         form_id = secrets.token_urlsafe(16)
     state = inbox_state(app)
     if state.claim(form_id, found.id):
-        state.settle(form_id, action(app, found))
+        try:
+            outcome = action(app, found)
+        except Exception:  # Huggy's refusals are outcomes already: this is the inbox's own failure
+            logger.exception("A button of chat %s failed.", found.id)
+            outcome = Outcome(found.id, False, "Not done: the inbox failed (its log says why).")
+        state.settle(form_id, outcome)
     return redirect(url_for("inbox.chat", chat_id=found.id, done=form_id, _anchor="actions"), code=303)
 
 

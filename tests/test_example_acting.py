@@ -293,3 +293,15 @@ def test_with_a_password_the_buttons_ask_for_it(tmp_path, fake) -> None:
     assert (refused.status_code, closed.status_code) == (401, 401)
     assert taken.status_code == 303
     assert [m["text"] for m in fake.messages_of(CHAT)] == ["Oi"]
+
+
+def test_a_failure_of_the_inbox_itself_is_said_on_the_page_never_a_500(inbox, fake, monkeypatch) -> None:
+    def broken(self, chat_id, text=None, **options):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(HuggyAPI, "send_message", broken)
+
+    status, html = submit(inbox.test_client(), "reply", text="Oi", form_id="k" * 22)
+
+    assert status == 303
+    assert outcome(html) == "Not done: the inbox failed (its log says why)."
