@@ -68,6 +68,9 @@ class Step:
     #: As Huggy posts them: event name -> its events, in firing order. Ids are
     #: this run's; times are still ``{{now}}`` (:func:`delivery` stamps them).
     messages: Mapping[str, list[dict[str, Any]]]
+    #: Ids of the chats the step is about (the placeholders named ``*_chat``): made up,
+    #: so a chat page's buttons send to the inbox's fake API, never to Huggy.
+    chats: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -85,7 +88,14 @@ def conversation() -> list[Step]:
     names = sorted({name for step in steps for name in _placeholders(step["messages"])} - {"now"})
     # Eight digits, as in Huggy's samples; distinct, so that two chats never share one.
     ids: dict[str, Any] = dict(zip(names, random.sample(range(10_000_000, 100_000_000), len(names))))
-    return [Step(step["caption"], _fill(step["messages"], ids)) for step in steps]
+    return [
+        Step(
+            step["caption"],
+            _fill(step["messages"], ids),
+            tuple(str(ids[name]) for name in sorted(set(_placeholders(step["messages"]))) if name.endswith("_chat")),
+        )
+        for step in steps
+    ]
 
 
 def delivery(step: Step, token: str, *, zone: tzinfo, at: float | None = None) -> dict[str, Any]:
@@ -234,6 +244,7 @@ def start_demo(app: Flask) -> DemoRun:
         if state.last_demo is not None and state.last_demo.running:
             return state.last_demo
         steps = conversation()
+        state.demo_chats.update(chat for step in steps for chat in step.chats)
         run = state.last_demo = DemoRun(
             started_at=datetime.now(timezone.utc), target=webhook_path(app), total=len(steps)
         )

@@ -1,4 +1,4 @@
-"""The inbox's pages: chats, one chat's timeline, the events log, the status page.
+"""The inbox's pages: chats, one chat's timeline and its buttons, the events log, the status page.
 
 Server-rendered Jinja with one stylesheet and one small script (``live.js``).
 Live updates are polling, on purpose: every page carries the id of the newest
@@ -13,7 +13,10 @@ the HTML is rendered by the same templates as on first load.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+import re
+import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -38,10 +41,11 @@ from markupsafe import Markup
 from sqlalchemy import func
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from . import acting
 from .access import ask_for_password, pages_are_public
 from .demo import start_demo
 from .models import Chat, DeliveryRecord, EventRecord, Handshake, db
-from .state import DemoRun, Refusal, inbox_state
+from .state import DemoRun, Outcome, Refusal, inbox_state
 from .stats import (
     chat_phases,
     color_of,
@@ -52,6 +56,8 @@ from .stats import (
 )
 from .summary import AGENT
 from .webhook import huggy, mask_token, webhook_path
+
+logger = logging.getLogger("example_app")
 
 bp = Blueprint("inbox", __name__)
 # Every route of this blueprint (pages, /updates, the demo button) asks for INBOX_PASSWORD when
@@ -64,6 +70,8 @@ ZONE_COOKIE = "inbox_tz"
 PAGE_SIZE = 50
 #: The range of a database id (a signed 64-bit integer): ids asked for are clamped into it.
 ID_RANGE = (-(2**63), 2**63 - 1)
+#: What a form id looks like (``secrets.token_urlsafe``): anything else is not used as a key.
+FORM_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 #: Human names of Huggy's channels (``senderType`` and ``chat.channel`` values).
 CHANNELS = {
     "whatsapp": "WhatsApp",
@@ -115,7 +123,19 @@ def chat(chat_id: str) -> str:
     events = db.session.scalars(db.select(EventRecord).where(EventRecord.chat_id == chat_id)).all()
     entries = timeline(events)
     phases = chat_phases([(e.event.name, e.event.huggy_time, e.from_agent) for e in entries], closed=found.closed)
-    return render_template("chat.html", chat=found, entries=entries, phases=phases)
+    outcome = inbox_state(current_app).outcomes.get(request.args.get("done", ""))
+    return render_template(
+        "chat.html",
+        chat=found,
+        entries=entries,
+        phases=phases,
+        outcome=outcome if outcome is not None and outcome.chat_id == found.id else None,
+        fake_reason=acting.fake_reason(current_app, found.id),
+        # One id per form and per page: a form sent twice (a double click, Back and
+        # send again) acts once.
+        reply_form=secrets.token_urlsafe(16),
+        close_form=secrets.token_urlsafe(16),
+    )
 
 
 @bp.get("/events")
@@ -202,6 +222,43 @@ def demo() -> WerkzeugResponse:
     start_demo(app)  # through the app itself: no address is chosen, whatever the request says
     back = request.form.get("next", "")
     return redirect(back if _is_local_path(back) else url_for("inbox.chats"), code=303)
+
+
+@bp.post("/chats/<chat_id>/reply")
+def reply(chat_id: str) -> WerkzeugResponse:
+    """The reply box: a message, or an internal note, sent through Huggy's API as typed."""
+    text, internal = request.form.get("text", ""), request.form.get("internal") == "on"
+    return _act(chat_id, lambda app, chat: acting.reply(app, chat, text, internal=internal))
+
+
+@bp.post("/chats/<chat_id>/close")
+def close(chat_id: str) -> WerkzeugResponse:
+    """The close button: closes the chat through Huggy's API, with the tabulation typed."""
+    tabulation = request.form.get("tabulation", "")
+    return _act(chat_id, lambda app, chat: acting.close(app, chat, tabulation))
+
+
+def _act(chat_id: str, action: Callable[[Flask, Chat], Outcome]) -> WerkzeugResponse:
+    """Run a chat page's button once per form, then send the browser back to the chat to read the outcome.
+
+    Post/Redirect/Get: reloading the page that says "sent" sends nothing again.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not _same_origin():
+        abort(403, "Replies and closing start from the inbox's own pages.")
+    found = db.session.get(Chat, chat_id) or abort(404)
+    form_id = request.form.get("form_id", "")
+    if not FORM_ID.fullmatch(form_id):  # a client without the page's form: act, once
+        form_id = secrets.token_urlsafe(16)
+    state = inbox_state(app)
+    if state.claim(form_id, found.id):
+        try:
+            outcome = action(app, found)
+        except Exception:  # Huggy's refusals are outcomes already: this is the inbox's own failure
+            logger.exception("A button of chat %s failed.", found.id)
+            outcome = Outcome(found.id, False, "Not done: the inbox failed (its log says why).")
+        state.settle(form_id, outcome)
+    return redirect(url_for("inbox.chat", chat_id=found.id, done=form_id, _anchor="actions"), code=303)
 
 
 # --- what the pages show ------------------------------------------------------------------

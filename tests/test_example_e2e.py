@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
 from flask import Flask
 
 from example_app import create_app
+from example_app.acting import inbox_fake
 from example_app.models import Handshake, db
 from example_app.state import DemoRun, inbox_state
 from example_app.testing import serve
@@ -499,3 +501,80 @@ def test_behind_a_password_the_pages_still_update_live_and_huggy_needs_none(brow
         row = wait_for(browser, first_text("tr.chat-row"), "The chat row appearing behind the password")
         assert "John Doe" in row
         assert page_was_not_reloaded(browser)
+
+
+# --- the inbox acts: a reply typed in the chat page, at 1280 and 360 px ------------------------
+
+
+def in_view(browser: Any, element: Any) -> dict[str, float]:
+    """Where ``element`` is, and whether it fits across the window: its rect and the window's width."""
+    rect: dict[str, float] = element.rect
+    return {**rect, "window": browser.execute_script("return document.documentElement.clientWidth")}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_reply_typed_in_the_chat_page_reaches_the_fake_api_once(browser, server, tmp_path, capsys, width) -> None:
+    chat = "171789"
+    fake = inbox_fake(ZoneInfo("America/Sao_Paulo"))  # the one the inbox's server (this process) starts
+    fake.requests.clear()
+    fake.messages.clear()
+    fake.chats.clear()
+    post_to_webhook(server, load_payload("startedChat+receivedMessage"))
+    browser.delete_all_cookies()
+    set_width(browser, width)
+    try:
+        browser.get(f"{server}/chats/{chat}")
+        mark_page(browser)
+        banner = browser.find_element("id", "fake-api-banner")
+        assert banner.is_displayed()
+        assert "Replies go to a fake Huggy API running inside the inbox: set HUGGY_API_TOKEN to reach Huggy" in (
+            " ".join(banner.text.split())
+        )
+
+        # Every control is there, whole, inside the window, and big enough for a thumb.
+        browser.execute_script("document.getElementById('actions').scrollIntoView({block: 'end'})")
+        controls = ["reply-text", "reply-internal", "reply-send", "close-tabulation", "close-chat"]
+        for name in controls:
+            element = browser.find_element("id", name)
+            place = in_view(browser, element)
+            assert element.is_displayed() and element.is_enabled(), name
+            assert place["x"] >= 0 and place["x"] + place["width"] <= place["window"], (name, place)
+        for name in ("reply-send", "close-chat"):
+            assert browser.find_element("id", name).rect["height"] >= 36, name
+        text_box = browser.find_element("id", "reply-text").rect
+        assert text_box["width"] >= min(width - 80, 600), text_box  # the box takes the width there is
+        assert overflow(browser) == 0, f"the chat page at {width} px scrolls sideways by {overflow(browser)} px"
+        shot = tmp_path / f"inbox-chat-actions-{width}.png"
+        browser.save_screenshot(str(shot))
+        with capsys.disabled():
+            print(f"\n  screenshot: {shot}")
+
+        # What is being typed survives a live update of the timeline above it.
+        typed = "Olá John! Seu pedido <#1234> saiu hoje & chega amanhã."
+        browser.find_element("id", "reply-text").send_keys(typed)
+        cursor = browser.find_element("id", "live-region").get_attribute("data-cursor")
+        answer = build_event(
+            "receivedMessage", body="Ainda aí?", chat={"id": int(chat), "channel": "widget"}, customer={"id": 633}
+        )
+        assert post_to_webhook(server, build_delivery(answer, token=TOKEN)).status_code == 200
+        wait_for(
+            browser,
+            lambda b: b.find_element("id", "live-region").get_attribute("data-cursor") != cursor,
+            "The timeline updating live",
+        )
+        assert page_was_not_reloaded(browser)
+        assert browser.find_element("id", "reply-text").get_attribute("value") == typed
+
+        browser.find_element("id", "reply-send").click()
+
+        said = wait_for(browser, first_text("#action-outcome"), "The page saying the reply was sent")
+        assert said.startswith("Reply sent (message "), said
+        assert [m["text"] for m in fake.messages_of(chat)] == [typed]
+        assert [(r.method, r.path) for r in fake.requests] == [("POST", f"/v3/chats/{chat}/messages")]
+        assert browser.find_element("id", "reply-text").get_attribute("value") == ""
+        # Reloading the page that says "sent" sends nothing again.
+        browser.refresh()
+        wait_for(browser, first_text("#action-outcome"), "The outcome showing again")
+        assert len(fake.requests) == 1
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -85,6 +85,23 @@
       banner.remove();
     }
   });
+  // A form marked data-submit-once (a chat's reply and close) is sent once: its
+  // button is off until the next page. The server acts once per form anyway.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.hasAttribute && form.hasAttribute("data-submit-once")) {
+      if (form.dataset.sent) {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.sent = "1";
+      window.setTimeout(function () {
+        form.querySelectorAll("button[type=submit]").forEach(function (button) {
+          button.disabled = true;
+        });
+      }, 0);
+    }
+  });
   // The newest bars are on the right: a chart that scrolls inside its card starts there.
   function showNewest(root) {
     root.querySelectorAll(".chart-scroll").forEach(function (el) {
