@@ -14,22 +14,33 @@ over all gunicorn workers. It costs both apps the same, so it cancels out.
 The token(s) come from the environment (``BENCH_HUGGY_TOKENS``, comma
 separated) because gunicorn imports this module in its own processes: the
 samples from Huggy's docs each carry their own token and are sent verbatim.
+
+With ``BENCH_HUGGY_NO_EXTRAS`` set, jiter cannot be imported in this process, as
+in the default install (no ``fast`` extra): ``HUGGY_JSON_DECODER = "auto"`` then
+reads bodies with the standard library's ``json``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
-
-from flask import Flask, Response, jsonify, request
-
-import flask_huggy
-from flask_huggy import Delivery, Event, signals
 
 #: Environment variable holding the token(s) the ``huggy`` app accepts.
 TOKENS_ENV = "BENCH_HUGGY_TOKENS"
 #: Environment variable holding the ``huggy`` app's ``HUGGY_JSON_DECODER``.
 DECODER_ENV = "BENCH_HUGGY_JSON_DECODER"
+#: Environment variable that, when non-empty, hides jiter (the default install, without extras).
+NO_EXTRAS_ENV = "BENCH_HUGGY_NO_EXTRAS"
+
+if os.environ.get(NO_EXTRAS_ENV):
+    # Before flask_huggy is imported: a None entry makes "import jiter" raise ImportError.
+    sys.modules["jiter"] = None  # type: ignore[assignment]
+
+from flask import Flask, Response, jsonify, request  # noqa: E402 - after hiding jiter
+
+import flask_huggy  # noqa: E402
+from flask_huggy import Delivery, Event, signals  # noqa: E402
 
 #: Where ``bare`` listens; the same path as the blueprint's, so routing costs match.
 WEBHOOK_PATH = "/huggy/webhook"

@@ -11,7 +11,7 @@ view, the JSON, flask-huggy). Use it to compare two versions of the code; read
 
 Needs valgrind (Debian: ``apt-get install valgrind``). Run from the repository root::
 
-    .venv/bin/python bench/instructions.py [--requests N] [--json-decoder stdlib] [--payload FILE]
+    .venv/bin/python bench/instructions.py [--requests N] [--no-extras] [--payload FILE]
 
 Each app and payload takes about half a minute: valgrind runs Python some 50
 times slower than usual.
@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from webhook_throughput import DEFAULT_PAYLOADS, REPO_ROOT, Payload, load_payload
+
 BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-PAYLOAD_DIR = REPO_ROOT / "tests" / "payloads"
-DEFAULT_PAYLOADS = ("receivedAllMessage.json", "startedAutomationFlow+finishedAutomationFlow.json")
 #: Requests before counting starts in both runs: imports, first-request setup, learned shapes.
 WARMUP = 50
 #: Seconds one valgrind run may take before it is abandoned.
@@ -41,10 +40,10 @@ RUN_TIMEOUT = 900
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
-def child(app_name: str, payload: Path, requests: int) -> None:
+def child(app_name: str, payload: Path, requests: int, package_root: Path) -> None:
     """Post ``payload`` to ``app_name`` in-process, ``WARMUP`` + ``requests`` times."""
     body = payload.read_bytes()
-    sys.path[:0] = [str(REPO_ROOT), str(BENCH_DIR)]
+    sys.path[:0] = [str(package_root), str(BENCH_DIR)]
     import apps  # only in the child, after the token is in the environment
 
     app = getattr(apps, app_name)
@@ -71,23 +70,34 @@ def child(app_name: str, payload: Path, requests: int) -> None:
             sys.exit(f"{app_name} answered {statuses[-1]}")
 
 
-def count(app_name: str, payload: Path, requests: int, decoder: str) -> int:
+def count(app_name: str, payload: Payload, requests: int, decoder: str, no_extras: bool, package_root: Path) -> int:
     """Total instructions of one child run under cachegrind."""
-    token = json.loads(payload.read_bytes()).get("token") or ""
-    env = dict(os.environ, PYTHONHASHSEED="0", BENCH_HUGGY_TOKENS=token, BENCH_HUGGY_JSON_DECODER=decoder)
-    command = [
-        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-        sys.executable, __file__, "--child", app_name, str(payload), str(requests),
-    ]  # fmt: skip
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
+    env = dict(
+        os.environ,
+        PYTHONHASHSEED="0",
+        BENCH_HUGGY_TOKENS=payload.token or "",
+        BENCH_HUGGY_JSON_DECODER=decoder,
+        BENCH_HUGGY_NO_EXTRAS="1" if no_extras else "",
+    )
+    with tempfile.NamedTemporaryFile(prefix="flask-huggy-bench-", suffix=".json") as body:
+        body.write(payload.body)
+        body.flush()
+        command = [
+            "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+            sys.executable, __file__, "--child", app_name, body.name, str(requests), str(package_root),
+        ]  # fmt: skip
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     found = _REFS.search(run.stderr)
     if run.returncode != 0 or found is None:
         sys.exit(f"valgrind run failed ({run.returncode}):\n{run.stderr[-2000:]}")
     return int(found.group(1).replace(",", ""))
 
 
-def per_request(app_name: str, payload: Path, requests: int, decoder: str) -> int:
-    return (count(app_name, payload, requests, decoder) - count(app_name, payload, 0, decoder)) // requests
+def per_request(args: argparse.Namespace, app_name: str, payload: Payload) -> int:
+    def run(requests: int) -> int:
+        return count(app_name, payload, requests, args.json_decoder, args.no_extras, args.package)
+
+    return (run(args.requests) - run(0)) // args.requests
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -99,27 +109,49 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="auto",
         help="HUGGY_JSON_DECODER of the huggy app (default: %(default)s)",
     )
-    parser.add_argument("--payload", action="append", help="a path, or a file name in tests/payloads/; repeatable")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="hide jiter from the apps, as in the default install ('auto' then reads with json)",
+    )
+    parser.add_argument(
+        "--package",
+        type=Path,
+        default=REPO_ROOT,
+        metavar="DIR",
+        help="import flask_huggy from DIR/flask_huggy, e.g. an older checkout (default: this checkout)",
+    )
+    parser.add_argument(
+        "--payload",
+        action="append",
+        help="a path, a file name in tests/payloads/, or an event name (its shipped sample); repeatable "
+        f"(default: {', '.join(DEFAULT_PAYLOADS)})",
+    )
+    args = parser.parse_args(argv)
+    args.package = args.package.resolve()
+    if not (args.package / "flask_huggy" / "__init__.py").is_file():
+        parser.error(f"--package {args.package}: no flask_huggy/__init__.py there")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]))
+        child(sys.argv[2], Path(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5]))
         return 0
     args = parse_args(argv)
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    payloads = [Path(p) if Path(p).exists() else PAYLOAD_DIR / p for p in (args.payload or DEFAULT_PAYLOADS)]
+    payloads = [load_payload(spec) for spec in (args.payload or DEFAULT_PAYLOADS)]
     print(
-        f"instructions per request through app.wsgi_app, {args.requests} requests after {WARMUP} warm-up; "
-        f"huggy's HUGGY_JSON_DECODER={args.json_decoder!r}"
+        f"flask_huggy from {args.package}; instructions per request through app.wsgi_app, "
+        f"{args.requests} requests after {WARMUP} warm-up; "
+        f"huggy's HUGGY_JSON_DECODER={args.json_decoder!r}{' (jiter hidden: no extras)' if args.no_extras else ''}"
     )
     print(f"  {'payload':<52}  {'bare':>10}  {'huggy':>10}  {'huggy/bare':>10}")
     for payload in payloads:
-        bare = per_request("bare", payload, args.requests, args.json_decoder)
-        huggy = per_request("huggy", payload, args.requests, args.json_decoder)
+        bare = per_request(args, "bare", payload)
+        huggy = per_request(args, "huggy", payload)
         print(f"  {payload.name:<52}  {bare:>10,}  {huggy:>10,}  {huggy / bare:>10.3f}", flush=True)
     return 0
 

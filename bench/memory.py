@@ -12,6 +12,9 @@ Run from the repository root (Linux)::
 
     .venv/bin/python bench/memory.py                        # 100,000 deliveries, ~2 min
     .venv/bin/python bench/memory.py --deliveries 20000 --every 2000 --payload closedChat
+
+``--payload`` takes what ``webhook_throughput.py`` takes: a path, a file name in
+``tests/payloads/``, or an event name (its shipped sample alone in a delivery).
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+# This checkout's flask_huggy, unless PYTHONPATH names another: a script's sys.path starts with
+# bench/, not the working directory, and an editable install elsewhere would win.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+
 from flask import Flask
+from webhook_throughput import DEFAULT_PAYLOADS, load_payload
 from werkzeug.test import EnvironBuilder
 
 import flask_huggy
 from flask_huggy import Event, signals
-
-PAYLOADS = Path(__file__).resolve().parent.parent / "tests" / "payloads"
 
 
 def rss_kib() -> int:
@@ -75,13 +81,17 @@ def deliver(app: Flask, body: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--payload", default="receivedAllMessage", help="sample stem in tests/payloads/")
+    parser.add_argument(
+        "--payload",
+        default=DEFAULT_PAYLOADS[0],
+        help="a path, a file name in tests/payloads/, or an event name (default: %(default)s)",
+    )
     parser.add_argument("--deliveries", type=int, default=100_000)
     parser.add_argument("--every", type=int, default=10_000, help="print RSS every N deliveries")
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed deliveries before the baseline")
     args = parser.parse_args(argv)
 
-    body = (PAYLOADS / f"{args.payload}.json").read_bytes()
+    body = load_payload(args.payload).body
     app = make_app(body)
     for _ in range(args.warmup):
         deliver(app, body)

@@ -21,6 +21,9 @@ It prints figures and asserts nothing. Run from the repository root::
 
     .venv/bin/python bench/per_event.py
     .venv/bin/python bench/per_event.py --number 500 --repeat 9 --payload closedChat
+
+``--payload`` takes what ``webhook_throughput.py`` takes: a path, a file name in
+``tests/payloads/``, or an event name (its shipped sample alone in a delivery).
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# This checkout's flask_huggy, unless PYTHONPATH names another: a script's sys.path starts with
+# bench/, not the working directory, and an editable install elsewhere would win.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+
 from flask import Flask
+from webhook_throughput import DEFAULT_PAYLOADS, load_payload
 
 from flask_huggy import events as events_module
 from flask_huggy import signals
@@ -47,8 +55,6 @@ from flask_huggy.events import Delivery, Event
 from flask_huggy.schemas import EVENT_SCHEMAS, load_event
 from flask_huggy.schemas.fields import local_timezone
 
-PAYLOADS = Path(__file__).resolve().parent.parent / "tests" / "payloads"
-DEFAULT_PAYLOADS = ["receivedAllMessage", "startedAutomationFlow+finishedAutomationFlow"]
 TZ = ZoneInfo("America/Sao_Paulo")
 
 
@@ -87,8 +93,8 @@ def one_receiver_app(names: list[str]) -> Flask:
     return app
 
 
-def bench_payload(stem: str, number: int, repeat: int) -> list[tuple[str, tuple[float, float]]]:
-    body = (PAYLOADS / f"{stem}.json").read_bytes()
+def bench_payload(spec: str, number: int, repeat: int) -> list[tuple[str, tuple[float, float]]]:
+    body = load_payload(spec).body
     payload = json.loads(body)
     pairs = [(name, raw) for name, items in payload["messages"].items() for raw in items]
     count = len(pairs)
@@ -121,7 +127,12 @@ def bench_payload(stem: str, number: int, repeat: int) -> list[tuple[str, tuple[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--payload", action="append", help="sample stem in tests/payloads/ (repeatable)")
+    parser.add_argument(
+        "--payload",
+        action="append",
+        help="a path, a file name in tests/payloads/, or an event name; repeatable "
+        f"(default: {', '.join(DEFAULT_PAYLOADS)})",
+    )
     parser.add_argument("--number", type=int, default=2000, help="calls per timeit run (default 2000)")
     parser.add_argument("--repeat", type=int, default=7, help="timeit runs; the median is shown (default 7)")
     args = parser.parse_args(argv)
@@ -130,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}; "
         f"{args.repeat} timeit runs of {args.number} calls, microseconds per event"
     )
-    for stem in args.payload or DEFAULT_PAYLOADS:
-        rows = bench_payload(stem, args.number, args.repeat)
+    for spec in args.payload or DEFAULT_PAYLOADS:
+        rows = bench_payload(spec, args.number, args.repeat)
         base = rows[0][1][0]
-        print(f"\n{stem}")
+        print(f"\n{spec}")
         print(f"  {'path':<34}{'median us':>10}{'best us':>9}{'median vs marshmallow load':>28}")
         for label, (median, best) in rows:
             print(f"  {label:<34}{median:>10.1f}{best:>9.1f}{median / base:>27.2f}x")

@@ -52,7 +52,11 @@ from typing import Any, final
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PAYLOAD_DIR = REPO_ROOT / "tests" / "payloads"
-DEFAULT_PAYLOADS = ("receivedAllMessage.json", "startedAutomationFlow+finishedAutomationFlow.json")
+#: Full deliveries from Huggy's docs (the shipped samples in flask_huggy/samples/ are single events).
+DEFAULT_PAYLOADS = ("receivedAllMessage-2.json", "startedAutomationFlow+finishedAutomationFlow.json")
+#: The token and time of a delivery built around a shipped sample (``--payload closedChat``).
+SAMPLE_TOKEN = "bench-token-0123456789abcdef"
+SAMPLE_TIME = 1700000000
 
 #: The only host this script connects to.
 HOST = "127.0.0.1"
@@ -63,6 +67,7 @@ APPS = ("bare", "huggy")
 WEBHOOK_PATH = "/huggy/webhook"
 TOKENS_ENV = "BENCH_HUGGY_TOKENS"
 DECODER_ENV = "BENCH_HUGGY_JSON_DECODER"
+NO_EXTRAS_ENV = "BENCH_HUGGY_NO_EXTRAS"
 WORKER_HEADER = "X-Bench-Worker"
 
 #: gunicorn worker classes: ``sync`` (the issue's setup: a connection per
@@ -111,12 +116,22 @@ class Payload:
     events: int
 
 
-def load_payload(spec: str) -> Payload:
-    """Read a payload given as a path, or as a file name in tests/payloads/ (``.json`` optional)."""
+def load_payload(spec: str, package_root: Path = REPO_ROOT) -> Payload:
+    """Read a payload: a path, a file name in tests/payloads/ (``.json`` optional), or an event name.
+
+    An event name (``closedChat``) is the event's shipped sample
+    (``flask_huggy/samples/<name>.json`` of ``package_root``) alone in a delivery,
+    with :data:`SAMPLE_TOKEN`. Files are sent byte for byte, with their own token.
+    """
     candidates = [Path(spec), PAYLOAD_DIR / spec, PAYLOAD_DIR / f"{spec}.json"]
     path = next((p for p in candidates if p.is_file()), None)
+    sample = package_root / "flask_huggy" / "samples" / f"{spec}.json"
+    if path is None and sample.is_file():
+        event = json.loads(sample.read_bytes())
+        delivery = {"time": SAMPLE_TIME, "messages": {spec: [event]}, "token": SAMPLE_TOKEN}
+        return Payload(f"{spec} (shipped sample)", json.dumps(delivery).encode(), SAMPLE_TOKEN, 1)
     if path is None:
-        raise ValueError(f"no payload {spec!r} (looked for a path, then in {PAYLOAD_DIR})")
+        raise ValueError(f"no payload {spec!r} (looked for a path, in {PAYLOAD_DIR}, then for a shipped sample)")
     body = path.read_bytes()
     try:
         data = json.loads(body)
@@ -198,13 +213,24 @@ class Server:
     """
 
     def __init__(
-        self, app: str, *, worker_class: str, workers: int, tokens: Sequence[str], json_decoder: str, log_dir: Path
+        self,
+        app: str,
+        *,
+        worker_class: str,
+        workers: int,
+        tokens: Sequence[str],
+        json_decoder: str,
+        no_extras: bool,
+        package_root: Path,
+        log_dir: Path,
     ) -> None:
         self.app = app
         self.worker_class = worker_class
         self.workers = workers
         self.tokens = tuple(tokens)
         self.json_decoder = json_decoder
+        self.no_extras = no_extras
+        self.package_root = package_root
         self.log_path = log_dir / f"gunicorn-{app}.log"
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -227,10 +253,11 @@ class Server:
     def __enter__(self) -> Server:
         self.port = free_port()
         env = dict(os.environ)
-        # flask_huggy is imported from this checkout, installed or not.
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        # flask_huggy is imported from this checkout (or --package), installed or not.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.package_root), env.get("PYTHONPATH")]))
         env[TOKENS_ENV] = ",".join(self.tokens)
         env[DECODER_ENV] = self.json_decoder
+        env[NO_EXTRAS_ENV] = "1" if self.no_extras else ""
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 self.command(), cwd=BENCH_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
@@ -788,6 +815,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="run huggy as the default install does (no extras): jiter cannot be imported in its "
+        "processes, so 'auto' reads bodies with the standard library's json",
+    )
+    parser.add_argument(
+        "--package",
+        type=Path,
+        default=REPO_ROOT,
+        metavar="DIR",
+        help="import flask_huggy from DIR/flask_huggy, e.g. a checkout of an older commit for a before/after "
+        "comparison with this same script (default: this checkout, %(default)s)",
+    )
+    parser.add_argument(
         "--clients",
         type=_bounded(int, 1, MAX_CLIENTS),
         default=2,
@@ -809,12 +850,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--payload",
         action="append",
         metavar="FILE",
-        help="a delivery to post: a path, or a file name in tests/payloads/; repeatable "
+        help="a delivery to post: a path, a file name in tests/payloads/, or an event name (its shipped "
+        "sample in a delivery); repeatable "
         f"(default: {', '.join(DEFAULT_PAYLOADS)})",
     )
     args = parser.parse_args(argv)
+    args.package = args.package.resolve()
+    if not (args.package / "flask_huggy" / "__init__.py").is_file():
+        parser.error(f"--package {args.package}: no flask_huggy/__init__.py there")
+    if args.no_extras and args.json_decoder == "jiter":
+        parser.error("--no-extras hides jiter: use --json-decoder auto or stdlib")
     try:
-        args.payloads = [load_payload(spec) for spec in (args.payload or DEFAULT_PAYLOADS)]
+        args.payloads = [load_payload(spec, args.package) for spec in (args.payload or DEFAULT_PAYLOADS)]
     except (OSError, ValueError, TypeError) as exc:
         parser.error(str(exc))
     return args
@@ -825,6 +872,23 @@ def _version(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _commit(root: Path) -> str:
+    """`` at <short commit>[+changes]`` of a git checkout, or nothing."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "flask_huggy"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return f" at {head}{'+changes' if dirty else ''}"
 
 
 @contextlib.contextmanager
@@ -843,6 +907,8 @@ def _servers(args: argparse.Namespace, tokens: Sequence[str]) -> Iterator[dict[s
                     workers=args.workers,
                     tokens=tokens,
                     json_decoder=args.json_decoder,
+                    no_extras=args.no_extras,
+                    package_root=args.package,
                     log_dir=Path(logs),
                 )
             )
@@ -870,8 +936,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     connections = "1 keep-alive connection each" if args.worker_class == "gthread" else "a new connection per request"
     print(f"server: gunicorn -k {args.worker_class}{threads} -w {args.workers} on {HOST} (one per app)")
+    jiter = "hidden: --no-extras, as the default install" if args.no_extras else _version("jiter")
     print(
-        f"huggy: HUGGY_JSON_DECODER={args.json_decoder!r} (jiter {_version('jiter')}); bare: Flask's request.get_json()"
+        f"huggy: flask_huggy from {args.package}{_commit(args.package)}, HUGGY_JSON_DECODER={args.json_decoder!r} "
+        f"(jiter {jiter}); bare: Flask's request.get_json()"
     )
     print(
         f"load: {args.clients} client process(es), {connections}; "
