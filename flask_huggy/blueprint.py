@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .auth import mask_token, token_matches
 from .dispatch import DispatchSummary, send_alert, validate_all
-from .endpoint import EXTENSION_KEY, Endpoint
+from .endpoint import Endpoint
 from .envelope import MAX_DEPTH, decode_json, is_handshake, parse_delivery
 from .errors import DeliveryRejected, Unavailable
 from .events import Delivery
@@ -51,7 +51,6 @@ def make_blueprint(name: str = "huggy", *, url_prefix: str = "/huggy", config_pr
     :class:`~flask_huggy.Huggy` passes its own ``celery`` the same way.
     """
     bp = Blueprint(name, __name__, url_prefix=url_prefix)
-    bp.add_url_rule("/webhook", endpoint="webhook", view_func=_webhook, methods=["POST", *_OTHER_METHODS])
     bp.register_error_handler(HTTPException, _error_response)
     bp.record(partial(_on_register, config_prefix=config_prefix))
     return bp
@@ -60,6 +59,10 @@ def make_blueprint(name: str = "huggy", *, url_prefix: str = "/huggy", config_pr
 def _on_register(state: BlueprintSetupState, *, config_prefix: str) -> None:
     app: Flask = state.app  # type: ignore[assignment]  # always a Flask app here
     endpoint = Endpoint.create(app, state.name, config_prefix)
+    # The view of this app is given its endpoint: no lookup per request.
+    view = partial(_webhook, endpoint)
+    view.__name__ = "webhook"  # type: ignore[attr-defined]
+    state.add_url_rule("/webhook", endpoint="webhook", view_func=view, methods=["POST", *_OTHER_METHODS])
     celery = state.options.get("celery")
     if celery is not None:
         from .celery import CeleryQueue  # Celery's glue is loaded only by apps that use Celery
@@ -92,11 +95,10 @@ def _exempt_from_csrf(app: Flask, blueprint: Blueprint) -> None:
     app.before_request(exempt_once)
 
 
-def _webhook() -> Response:
+def _webhook(endpoint: Endpoint) -> Response:
     if request.method != "POST":
         raise MethodNotAllowed(["POST"], f"Huggy delivers webhooks with POST; {request.method} is not accepted here.")
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    endpoint: Endpoint = app.extensions[EXTENSION_KEY][request.blueprint]
+    app = endpoint.app
     settings = endpoint.settings
     if settings.allowed_networks:
         _check_source(request.remote_addr, endpoint)
