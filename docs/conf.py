@@ -62,7 +62,7 @@ nitpick_ignore_regex = [
         "py:class",
         r"(Flask|FlaskClient|TestResponse|NamedSignal|ZoneInfo|tzinfo|datetime|timedelta|Any|"
         r"Mapping|Sequence|Callable|Iterator|Iterable|TracebackType|IPNetwork|Blueprint|"
-        r"NoneType|Response|Config|Exception|BaseException)",
+        r"NoneType|Response|Config|Exception|BaseException|Endpoint)",
     ),
     ("py:data", r"(typing\.)?Any"),
     ("py:obj", r"typing\..*"),

@@ -110,7 +110,7 @@ def _webhook(endpoint: Endpoint) -> Response:
         return _answer_handshake(app, payload, endpoint)
     _authenticate(payload.get("token"), endpoint)
     _check_event_count(payload.get("messages"))
-    delivery = parse_delivery(payload, settings.timezone, endpoint=endpoint.name)
+    delivery = parse_delivery(payload, settings.timezone, endpoint_name=endpoint.name)
     if settings.max_age is not None:
         _check_freshness(delivery, settings.max_age)
     if settings.strict:

@@ -266,7 +266,7 @@ def _run_task(
             # The broker holds the token masked; receivers get it whole, as in the
             # synchronous mode, when it masks exactly one configured token.
             delivery = parse_delivery(
-                restore_token(payload, settings.tokens), settings.timezone, endpoint=endpoint.name
+                restore_token(payload, settings.tokens), settings.timezone, endpoint_name=endpoint.name
             )
         except DeliveryRejected as exc:
             _dead_letter(endpoint, body, None, exc, None, task.request.retries + 1, record_id)

@@ -271,10 +271,10 @@ def is_handshake(payload: Mapping[str, Any]) -> bool:
     return "validToken" in payload and "messages" not in payload
 
 
-def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint: str = "huggy") -> Delivery:
+def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint_name: str = "huggy") -> Delivery:
     """Check the envelope of a decoded delivery and build its :class:`Delivery`.
 
-    ``endpoint`` names the endpoint it came to (:attr:`Delivery.endpoint`).
+    ``endpoint_name`` names the endpoint it came to (:attr:`Delivery.endpoint_name`).
 
     Events are not validated here; :class:`~flask_huggy.Event` does that when
     asked. Raises :class:`~flask_huggy.DeliveryRejected` naming the wrong fields.
@@ -293,5 +293,5 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint: st
         token if isinstance(token, str) else None,
         tuple([Event(name, raw, timezone) for name, raw in envelope["messages"]]),
         payload,
-        endpoint,
+        endpoint_name,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app
 from marshmallow import ValidationError
 
 from .models import AgentEntered, Chat, ChatOpened, ClosedChat, HuggyObject
@@ -15,6 +16,7 @@ from .schemas import EVENT_SCHEMAS, build_event_object, load_event
 
 if TYPE_CHECKING:
     from .api import ChatMessage, HuggyAPI
+    from .endpoint import Endpoint
 
 _UNSET: Any = object()
 
@@ -123,7 +125,7 @@ class Event:
     def reply(self, text: str, *, internal: bool = False) -> ChatMessage | None:
         """Send ``text`` into the event's chat (an internal note with ``internal``), from a receiver.
 
-        One line for ``delivery.api.send_message(event.chat_id, text)``, and made
+        One line for ``delivery.endpoint.api.send_message(event.chat_id, text)``, and made
         once: run again for the same event (a retry, a replay), the reply is not
         sent twice (docs: "Acting on events"). Raises ``ValueError`` for an event
         without a chat.
@@ -132,7 +134,7 @@ class Event:
         if chat_id is None:
             raise ValueError(
                 f"A {self.name} event names no chat to reply to: reply to message and chat events, or call "
-                "delivery.api.send_message(chat_id, text) with the chat you mean."
+                "delivery.endpoint.api.send_message(chat_id, text) with the chat you mean."
             )
         return receiver_api("event.reply").send_message(chat_id, text, internal=internal)
 
@@ -155,18 +157,22 @@ class Delivery:
     raw: Mapping[str, Any] = field(repr=False)
     #: The name of the endpoint it came to (``"huggy"``; see :class:`~flask_huggy.Huggy`),
     #: so that receivers of two Huggy accounts can tell their deliveries apart.
-    endpoint: str = "huggy"
+    endpoint_name: str = "huggy"
 
     @property
-    def api(self) -> HuggyAPI:
-        """The client of Huggy's API of the endpoint the delivery came to, for its receivers.
+    def endpoint(self) -> Endpoint:
+        """The endpoint the delivery came to, in the current app: its settings, and its ``api``.
 
-        ``delivery.api.close_chat(...)`` in a receiver is the endpoint's
-        :class:`~flask_huggy.HuggyAPI` (``HUGGY_API_TOKEN``), on a Celery worker
-        and in ``flask huggy replay`` too, and its writes are made once per event.
-        Only while the delivery's receivers run; elsewhere use ``huggy.api``.
+        ``delivery.endpoint.api.close_chat(...)`` in a receiver is the endpoint's
+        :class:`~flask_huggy.HuggyAPI` (``HUGGY_API_TOKEN``), on a Celery worker and
+        in ``flask huggy replay`` too; inside a receiver its writes are made once
+        per event. Needs the app's context, which receivers always have.
         """
-        return receiver_api("delivery.api")
+        scope = current_scope()
+        if scope is not None and scope.endpoint is not None and scope.endpoint.name == self.endpoint_name:
+            return scope.endpoint
+        endpoints: dict[str, Endpoint] = current_app.extensions["huggy"]  # endpoint.EXTENSION_KEY
+        return endpoints[self.endpoint_name]
 
     def __init__(
         self,
@@ -174,7 +180,7 @@ class Delivery:
         token: str | None,
         events: tuple[Event, ...],
         raw: Mapping[str, Any],
-        endpoint: str = "huggy",
+        endpoint_name: str = "huggy",
     ) -> None:
         # One is built per request: filling __dict__ directly costs a fifth of
         # the object.__setattr__ calls a frozen dataclass's own __init__ makes.
@@ -183,7 +189,7 @@ class Delivery:
         fields["token"] = token
         fields["events"] = events
         fields["raw"] = raw
-        fields["endpoint"] = endpoint
+        fields["endpoint_name"] = endpoint_name
 
 
 def receiver_api(what: str) -> HuggyAPI:

@@ -126,7 +126,7 @@ class Huggy:
 
         Built on first use from ``HUGGY_API_TOKEN`` (and ``HUGGY_API_URL``,
         ``HUGGY_API_COMPANY``): ``huggy.api.send_message(chat_id, "Olá!")``. Inside
-        receivers, ``delivery.api`` and ``event.reply`` make their writes once.
+        receivers, ``delivery.endpoint.api`` and ``event.reply`` make their writes once.
         """
         app = self._bound() if self._bound is not None else None
         return self.endpoint(app if app is not None else current_app._get_current_object()).api  # type: ignore[attr-defined]

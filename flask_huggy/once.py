@@ -71,7 +71,7 @@ class CallScope:
     cannot remember calls.
     """
 
-    #: The endpoint the delivery came to: :attr:`Delivery.api <flask_huggy.Delivery.api>` is its client.
+    #: The endpoint the delivery came to: its ``api`` is the client receivers use.
     endpoint: Endpoint | None
     event_key: str | None = None
     memory: CallMemory | None = None

@@ -169,7 +169,7 @@ def huggy_confirm(huggy_app: Flask) -> Iterator[ConfirmationInterceptor]:
 def huggy_api(huggy_app: Flask) -> Iterator[FakeHuggyAPI]:
     """A :class:`~flask_huggy.testing.FakeHuggyAPI`, started, that the app's client talks to; stopped after the test.
 
-    ``huggy.api``, ``delivery.api`` and ``event.reply`` of the app under test
+    ``huggy.api``, ``delivery.endpoint.api`` and ``event.reply`` of the app under test
     (``huggy_app``, its ``"huggy"`` endpoint) reach it over real HTTP, with the
     app's ``HUGGY_TIMEZONE``; retries wait 10 ms rather than 0.5 s.
     ``huggy_api.requests`` is what they sent, ``huggy_api.add_chat()`` sets the scene,

@@ -339,7 +339,7 @@ class Recovery:
             return False
         try:
             payload = restore_token(stranded.delivery_raw, settings.tokens)
-            delivery = parse_delivery(payload, settings.timezone, endpoint=endpoint.name)
+            delivery = parse_delivery(payload, settings.timezone, endpoint_name=endpoint.name)
         except DeliveryRejected as exc:  # not written by this version's webhook: for a person to look at
             logger.error("A stranded Huggy delivery (journal record %s) cannot be read: %s", stranded.record_id, exc)
             return False

@@ -1,4 +1,4 @@
-"""Receivers act on events: huggy.api, delivery.api, event.reply, and side effects that happen once."""
+"""Receivers act on events: huggy.api, delivery.endpoint.api, event.reply, and side effects that happen once."""
 
 from __future__ import annotations
 
@@ -98,15 +98,15 @@ def test_a_receiver_replies_in_one_line_into_the_events_chat(fake: FakeHuggyAPI)
     assert texts(fake, chat_id) == ["Recebido!"]
 
 
-def test_delivery_api_is_the_endpoints_client_in_a_receiver(fake: FakeHuggyAPI) -> None:
+def test_delivery_endpoint_api_is_the_endpoints_client_in_a_receiver(fake: FakeHuggyAPI) -> None:
     app, huggy = make_app(fake)
     seen: list[HuggyAPI] = []
 
     @huggy.on("closedChat")
     def close(app: Flask, event: Event, delivery: Delivery, **extra: Any) -> None:
-        seen.append(delivery.api)
+        seen.append(delivery.endpoint.api)
         assert event.chat_id is not None
-        delivery.api.close_chat(event.chat_id, tabulation=3)
+        delivery.endpoint.api.close_chat(event.chat_id, tabulation=3)
 
     chat_id = fresh_id()
     fake.add_chat(str(chat_id))
@@ -115,10 +115,14 @@ def test_delivery_api_is_the_endpoints_client_in_a_receiver(fake: FakeHuggyAPI) 
     assert fake.chats[str(chat_id)]["situation"] == "finished"
 
 
-def test_outside_receivers_delivery_api_says_where_the_client_is() -> None:
+def test_outside_receivers_delivery_endpoint_is_the_apps_endpoint_of_that_name(fake: FakeHuggyAPI) -> None:
+    app, _ = make_app(fake)
     delivery = flask_huggy.envelope.parse_delivery(build_delivery("closedChat"), get_timezone())
-    with pytest.raises(RuntimeError, match=r"huggy\.api"):
-        delivery.api  # noqa: B018
+
+    with app.app_context():
+        assert delivery.endpoint is get_endpoint(app)
+        assert delivery.endpoint.api is get_endpoint(app).api
+    assert delivery.endpoint_name == "huggy"
 
 
 def test_replying_to_an_event_without_a_chat_is_a_clear_error() -> None:

@@ -121,7 +121,7 @@ def test_two_endpoints_keep_their_own_state_and_deliveries_say_which_they_came_t
     Huggy(app, name="huggy_b", url_prefix="/huggy-b", config_prefix="HUGGY_B_")
     endpoints: list[str] = []
     signals.delivery_received.connect(
-        lambda sender, delivery, **extra: endpoints.append(delivery.endpoint), sender=app, weak=False
+        lambda sender, delivery, **extra: endpoints.append(delivery.endpoint_name), sender=app, weak=False
     )
 
     client = app.test_client()

@@ -73,7 +73,7 @@ def acknowledge(app: Flask, event: Event, delivery: Delivery, **extra: Any) -> N
     chat_id: int | None = event.chat_id
     if chat_id is None:
         return
-    api: HuggyAPI = delivery.api
+    api: HuggyAPI = delivery.endpoint.api
     chat: ChatInfo = api.get_chat(chat_id)
     last: datetime | None = chat.last_message.send_at if chat.last_message else None
     unread: int | None = chat.unread
