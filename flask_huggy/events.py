@@ -168,9 +168,6 @@ class Delivery:
         in ``flask huggy replay`` too; inside a receiver its writes are made once
         per event. Needs the app's context, which receivers always have.
         """
-        scope = current_scope()
-        if scope is not None and scope.endpoint is not None and scope.endpoint.name == self.endpoint_name:
-            return scope.endpoint
         endpoints: dict[str, Endpoint] = current_app.extensions["huggy"]  # endpoint.EXTENSION_KEY
         return endpoints[self.endpoint_name]
 
