@@ -21,7 +21,8 @@ The clients behave as Huggy does (``tests/soak_support.py``). While they post:
   has run out;
 - at 60% the dedup Redis is killed and started again 1.5 s later;
 - at 80% the broker loses one task, as a broker that crashes just as a worker takes it
-  does: the test pops it from the queue, and it is never recorded as unacknowledged.
+  does: the test removes from the queue the first attempt of a delivery posted once
+  whose events have not run, and it is never recorded as unacknowledged.
 
 Once every delivery has been queued, the test waits, without running any replay,
 until the CRM has every event and the broker has drained. Tasks whose acknowledgement
@@ -45,6 +46,7 @@ come back. Scale it with ``SOAK_CELERY_DELIVERIES`` (default 1500).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -64,7 +66,7 @@ import redis
 from flask_huggy.journal import failed_deliveries
 
 from .redis_server import RedisServer, redis_server
-from .soak_app import COUNTERS, HANDLED, STALL
+from .soak_app import COUNTERS, HANDLED, STALL, event_key
 from .soak_support import (
     ROOT,
     Fault,
@@ -188,17 +190,38 @@ def wait_until_settled(broker: redis.Redis, crm: redis.Redis, expected: set[str]
         time.sleep(0.2)
 
 
-def lose_a_task(broker_url: str, lost: list[bytes]) -> None:
-    """Take one task off the broker's queue, as a worker would, and drop it: the broker lost it."""
+def lose_a_task(broker_url: str, crm: redis.Redis, candidates: set[frozenset[str]], lost: list[bytes]) -> None:
+    """Take one waiting task off the broker's queue and drop it: the broker lost it.
+
+    Only a task that is the one copy of its delivery's work counts: a first attempt
+    of a delivery posted once (``candidates``: its event keys) none of whose events
+    has run yet. The queue also holds tasks that must not be chosen: a task whose
+    acknowledgement the broker's crash lost comes back after the visibility timeout
+    although its events ran, and a delivery Huggy posts twice is queued twice.
+    Dropping one of those would lose nothing, and the recovery would have nothing to do.
+    """
     broker = redis.Redis.from_url(broker_url)
+    handled = set(crm.hkeys(HANDLED))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        message = broker.rpop("celery")
-        if message is not None:
-            lost.append(message)
-            return
-        time.sleep(0.001)
-    raise RuntimeError("the broker's queue held no task for 10 s")
+        for message in broker.lrange("celery", 0, -1):
+            keys = queued_keys(message)
+            if keys in candidates and not keys & handled and broker.lrem("celery", 1, message):
+                lost.append(message)
+                return
+        handled = set(crm.hkeys(HANDLED))
+        time.sleep(0.005)
+    raise RuntimeError("the broker's queue held no first attempt of a delivery posted once for 10 s")
+
+
+def queued_keys(message: bytes) -> frozenset[str]:
+    """The event keys of the delivery a first attempt in the broker carries; empty for a retry."""
+    envelope = json.loads(message)
+    if envelope["headers"].get("retries"):
+        return frozenset()
+    args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+    delivery = json.loads(args[0])
+    return frozenset(event_key(name, event["id"]) for name, events in delivery["messages"].items() for event in events)
 
 
 def journal_notes(journal: Path) -> Counter[str]:
@@ -224,11 +247,12 @@ def test_broker_and_dedup_crashes_under_celery_lose_nothing_and_run_nothing_twic
     stalled = deliveries[int(0.45 * DELIVERIES)].keys[0]
     crm.sadd(STALL, stalled)
     dropped: list[bytes] = []
+    sent_once = {frozenset(planned.keys) for planned in deliveries if planned.twice is None}
     schedule = [
         Fault(0.3, "broker_crash", lambda: soak.broker.crash(BROKER_DOWN_SECONDS)),
         Fault(0.45, "worker_process_kill", lambda: kill_stalled(crm, stalled)),
         Fault(0.6, "dedup_redis_crash", lambda: soak.dedup.crash(DEDUP_DOWN_SECONDS)),
-        Fault(0.8, "broker_loses_a_task", lambda: lose_a_task(soak.broker.url, dropped)),
+        Fault(0.8, "broker_loses_a_task", lambda: lose_a_task(soak.broker.url, crm, sent_once, dropped)),
     ]
     started = time.monotonic()
     with faults_during(schedule, figures, DELIVERIES) as faults:
