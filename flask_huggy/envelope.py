@@ -20,21 +20,19 @@ import math
 import re
 import sys
 from collections.abc import Callable, Mapping
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, NoReturn
 
 from marshmallow import ValidationError
 
 from .errors import DeliveryRejected
 from .events import Delivery, Event
-from .schemas import EnvelopeSchema, walker
+from .schemas.fields import epoch_to_utc
 
 try:
     import jiter
 except ImportError:  # the "fast" extra is optional
     jiter = None  # type: ignore[assignment]
-
-_envelope_schema = EnvelopeSchema()
 
 #: The names ``HUGGY_JSON_DECODER`` takes; ``"auto"`` is jiter when installed.
 JSON_DECODERS = ("auto", "stdlib", "jiter")
@@ -276,22 +274,79 @@ def parse_delivery(payload: Mapping[str, Any], timezone: tzinfo, *, endpoint_nam
 
     ``endpoint_name`` names the endpoint it came to (:attr:`Delivery.endpoint_name`).
 
-    Events are not validated here; :class:`~flask_huggy.Event` does that when
-    asked. Raises :class:`~flask_huggy.DeliveryRejected` naming the wrong fields.
+    The envelope is three keys read by plain code rather than a schema: ``time``
+    (epoch seconds, or ``null``), ``token`` (kept if it is a string) and
+    ``messages`` (required: event name -> list of objects, or PHP's ``[]`` for
+    none). Other keys stay in :attr:`Delivery.raw`. Events are not validated
+    here; :class:`~flask_huggy.Event` does that when asked. Raises
+    :class:`~flask_huggy.DeliveryRejected` (``invalid_envelope``) naming the wrong
+    fields as marshmallow would: ``{"time": ["Not a valid epoch time in seconds."]}``.
     """
     if type(payload) is not dict and not isinstance(payload, Mapping):
         raise DeliveryRejected("The body must be a JSON object.", error="not_an_object")
+    problems: dict[str, Any] = {}
     try:
-        envelope = walker.load(_envelope_schema, payload, timezone)
+        moment = delivery_time(payload.get("time"))
     except ValidationError as exc:
+        moment = None
+        problems["time"] = exc.messages
+    if "messages" in payload:
+        events, wrong = _events(payload["messages"], timezone)
+    else:
+        events, wrong = (), ["Missing data for required field."]
+    if wrong:
+        problems["messages"] = wrong
+    if problems:
         raise DeliveryRejected(
-            "The body is not a Huggy delivery: see 'fields'.", error="invalid_envelope", fields=exc.messages_dict
-        ) from None
-    token = envelope.get("token")
-    return Delivery(
-        envelope.get("time"),
-        token if isinstance(token, str) else None,
-        tuple([Event(name, raw, timezone) for name, raw in envelope["messages"]]),
-        payload,
-        endpoint_name,
-    )
+            "The body is not a Huggy delivery: see 'fields'.", error="invalid_envelope", fields=problems
+        )
+    token = payload.get("token")
+    return Delivery(moment, token if isinstance(token, str) else None, events, payload, endpoint_name)
+
+
+def delivery_time(value: Any) -> datetime | None:
+    """A delivery's ``time`` (epoch seconds, as a number or a numeric string) as aware UTC; ``None`` for ``null``.
+
+    Raises marshmallow's ``ValidationError`` for anything else: ``true``, an object,
+    ``NaN``, a moment no ``datetime`` holds.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    moment = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        moment = epoch_to_utc(value)
+    if moment is None:
+        raise ValidationError("Not a valid epoch time in seconds.")
+    return moment
+
+
+def _events(messages: Any, timezone: tzinfo) -> tuple[tuple[Event, ...], Any]:
+    """The events of ``messages`` in payload order, and what is wrong with it (nothing: ``None``).
+
+    Each event keeps the very object Huggy sent, to be validated only if someone
+    listens to it.
+    """
+    if isinstance(messages, list) and not messages:
+        return (), None  # PHP's empty array: a delivery with no events
+    if messages is None:
+        return (), ["Field may not be null."]
+    if not isinstance(messages, dict):
+        return (), ["Must be an object mapping each event name to a list of events."]
+    events: list[Event] = []
+    wrong: dict[str, Any] = {}
+    for name, items in messages.items():
+        if not isinstance(items, list):
+            wrong[name] = ["Must be a list of event objects."]
+            continue
+        objects = [Event(name, item, timezone) for item in items if isinstance(item, dict)]
+        if len(objects) != len(items):
+            wrong[name] = {
+                index: ["Must be an object."] for index, item in enumerate(items) if not isinstance(item, dict)
+            }
+        events.extend(objects)
+    return tuple(events), wrong or None

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
 
+from flask_huggy.envelope import delivery_time
 from flask_huggy.models import Channel, NamedRef
 from flask_huggy.schemas.derived import schema_class
-from flask_huggy.schemas.envelope import EpochTime
 from flask_huggy.schemas.fields import (
     AnyField,
     Either,
@@ -151,7 +151,6 @@ FIELDS: dict[str, AnyField] = {
     "LooseNested(NamedRef)": LooseNested(schema_class(NamedRef)),
     "Either(Id, NamedRef)": Either(Id(), schema_class(NamedRef)),
     "Either(Text, Channel)": Either(Text(), schema_class(Channel)),
-    "EpochTime": EpochTime(),
 }
 
 #: The zones offset-less timestamps are read in; None is the default, no zone set.
@@ -196,6 +195,7 @@ def answers() -> Iterator[tuple[str, dict[str, str]]]:
                 with local_timezone(zone):
                     yield label, {repr(value): answer(field.deserialize, value) for value in POOL}
     numbers = [value for value in POOL if isinstance(value, (int, float)) and not isinstance(value, bool)]
+    yield "delivery_time", {repr(value): answer(delivery_time, value) for value in POOL}
     yield "epoch_to_utc", {repr(value): answer(epoch_to_utc, value) for value in numbers}
     yield "is_absent", {repr(value): answer(is_absent, value) for value in POOL}
 

@@ -1,6 +1,6 @@
 """The walker gives exactly what marshmallow gives.
 
-:func:`~flask_huggy.schemas.load_event` and the envelope go through
+:func:`~flask_huggy.schemas.load_event` goes through
 :mod:`flask_huggy.schemas.walker`. Whatever the input, the answer must be
 ``schema.load``'s, compared strictly (:func:`assert_same_answer`): the same types
 all the way down (``True``, ``1`` and ``1.0`` are three answers), the same keys of
@@ -38,7 +38,6 @@ from marshmallow import (
 )
 
 import flask_huggy.samples
-from flask_huggy.envelope import _envelope_schema
 from flask_huggy.models import Contact
 from flask_huggy.schemas import EVENT_SCHEMAS, load_event, walker
 from flask_huggy.schemas.derived import schema_class
@@ -262,16 +261,6 @@ def test_every_odd_value_as_the_whole_event_loads_exactly_as_marshmallow_loads_i
         assert_same_answer(EVENT_SCHEMAS[name], copy.deepcopy(value), SAO_PAULO)
 
 
-@pytest.mark.parametrize("sample", SAMPLE_NAMES)
-def test_every_docs_envelope_loads_exactly_as_marshmallow_loads_it(sample: str) -> None:
-    envelope = load_payload(sample)
-    assert assert_same_answer(_envelope_schema, envelope, SAO_PAULO)[0] == "ok"
-    for path in [("time",), ("token",), ("messages",)]:
-        assert_same_answer(_envelope_schema, changed(envelope, path, delete=True), SAO_PAULO)
-        for value in ODD_VALUES:
-            assert_same_answer(_envelope_schema, changed(envelope, path, value), SAO_PAULO)
-
-
 # -- generated variants ------------------------------------------------------------------
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
@@ -348,30 +337,6 @@ def test_unknown_keys_come_in_marshmallows_order(key_count: int, seed: int) -> N
     event: dict[str, Any] = {f"k{(seed * (i + 7)) % 1000003}_{i}": i for i in range(key_count)}
     event.update({"id": "1", "body": "hi"})
     assert_same_answer(EVENT_SCHEMAS["receivedAllMessage"], event, SAO_PAULO)
-
-
-envelope_values = st.one_of(
-    st.sampled_from(ODD_VALUES), st.sampled_from([1562879079, 1562879079.5, "1562879079", 10**12, -1]), json_scalars
-)
-message_maps = st.one_of(
-    st.dictionaries(
-        st.sampled_from(sorted(EVENT_SCHEMAS)) | st.text(max_size=6),
-        st.lists(st.dictionaries(st.text(max_size=4), json_scalars, max_size=2) | odd_values, max_size=3) | odd_values,
-        max_size=3,
-    ),
-    odd_values,
-)
-
-
-@EQUIVALENCE
-@given(
-    envelope=st.fixed_dictionaries(
-        {},
-        optional={"time": envelope_values, "messages": message_maps, "token": envelope_values, "extra": odd_values},
-    ),
-)
-def test_any_envelope_loads_exactly_as_marshmallow_loads_it(envelope: dict[str, Any]) -> None:
-    assert_same_answer(_envelope_schema, envelope, SAO_PAULO)
 
 
 # -- odd inputs only Python can build ------------------------------------------------------

@@ -18,7 +18,6 @@ from ..catalog import CATALOG, EVENT_MODELS, EVENTS
 from ..models import HuggyObject
 from .base import HuggySchema
 from .derived import schema_for
-from .envelope import EnvelopeSchema
 from .walker import load
 
 #: Huggy event name -> the schema instance that loads it, derived from the event's
@@ -56,7 +55,6 @@ def build_event_object(name: str, data: Mapping[str, Any]) -> HuggyObject:
 __all__ = [
     "DEPRECATED_EVENTS",
     "EVENT_SCHEMAS",
-    "EnvelopeSchema",
     "HuggySchema",
     "build_event_object",
     "load_event",
