@@ -57,6 +57,9 @@ def child(app_name: str, payload: Path, requests: int, package_root: Path) -> No
         "wsgi.url_scheme": "http",
         "CONTENT_TYPE": "application/json",
         "CONTENT_LENGTH": str(len(body)),
+        # As gunicorn (webhook_throughput.py's server) says of its input: Werkzeug
+        # then reads it as it is, without wrapping it in a LimitedStream.
+        "wsgi.input_terminated": True,
     }
     statuses: list[str] = []
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .dedup import Claim, Deduplicator
 from .errors import DeliveryRejected
@@ -68,9 +68,8 @@ class Outcome(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True)
-class EventOutcome:
-    """How one event of a delivery went, for the journal and replays."""
+class EventOutcome(NamedTuple):
+    """How one event of a delivery went, for the journal and replays (one per event: a tuple is cheapest)."""
 
     index: int
     name: str

@@ -27,7 +27,6 @@ import contextvars
 import hashlib
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
@@ -77,15 +76,16 @@ class CallScope:
     memory: CallMemory | None = None
     #: Seconds a successful call is remembered (``HUGGY_DEDUP_TTL``).
     ttl: float = 86_400
-    _seen: Counter[str] = field(default_factory=Counter, repr=False)
+    #: How many times each call was made so far in this run (a plain dict: a scope is made per event).
+    _seen: dict[str, int] = field(default_factory=dict, repr=False)
 
     def key_for(self, method: str, url: str, params: Any, body: Any) -> str | None:
         """The once-only key of this call, counting it; ``None`` when calls are not remembered."""
         if self.event_key is None or self.memory is None:
             return None
         call = _canonical([method.upper(), url, params, body])
-        rank = self._seen[call]
-        self._seen[call] += 1
+        rank = self._seen.get(call, 0)
+        self._seen[call] = rank + 1
         return hashlib.sha256(_canonical([self.event_key, call, rank]).encode()).hexdigest()
 
     def recall(self, key: str) -> tuple[bool, Any]:
