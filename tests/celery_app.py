@@ -55,8 +55,10 @@ BROKER_ENV = "HUGGY_TEST_BROKER_URL"
 #: Where the worker finds its journal directory: with it, the worker journals and recovers
 #: (``HUGGY_RECOVER_AFTER`` = :data:`RECOVER_AFTER`) deliveries of ``HUGGY_*``.
 JOURNAL_ENV = "HUGGY_TEST_JOURNAL"
-#: Seconds without news after which the worker queues a stranded delivery again.
-RECOVER_AFTER = 2.0
+#: Seconds without news after which the worker queues a stranded delivery again: short, for
+#: a quick test, yet well over the quiet between a healthy delivery's attempts (its retry
+#: backoff and queueing), also on a loaded two-core machine running the suite in parallel.
+RECOVER_AFTER = 4.0
 #: The token the app accepts (the suite's, as in tests/conftest.py).
 TOKEN = "132ce76c7abb1154f01ebc0d508162e4"
 #: Short backoffs, so that retries take milliseconds: 0.05 s, 0.1 s, 0.2 s at most.

@@ -403,8 +403,11 @@ def test_a_task_the_broker_lost_comes_back_by_itself_and_a_dead_letter_does_not(
     records = journal_records(worker.journal)
     [lost_id] = [r["id"] for r in records if r["kind"] == "received" and str(lost) in json.dumps(r["delivery"])]
     [dead_id] = [r["id"] for r in records if r["kind"] == "received" and str(dead) in json.dumps(r["delivery"])]
-    # Written by three processes (records of one file are in order, the files are not).
-    assert sorted(r["kind"] for r in records if r["id"] == lost_id) == ["outcome", "received", "recovered"]
+    # Written by three processes (records of one file are in order, the files are not). On a
+    # loaded machine the task queued again may take longer than RECOVER_AFTER to report, and is
+    # then queued once more: de-duplication runs it once all the same (checked below).
+    kinds = sorted(r["kind"] for r in records if r["id"] == lost_id)
+    assert kinds.count("received") == 1 and set(kinds) == {"outcome", "received", "recovered"}, kinds
     assert "Recovered a stranded Huggy delivery" in worker.log_text()
     # The dead letter went quiet before the lost task did, for longer than RECOVER_AFTER: it stays dead.
     assert sorted(r["kind"] for r in records if r["id"] == dead_id) == ["dead_letter", *["outcome"] * 3, "received"]
