@@ -106,3 +106,64 @@ def recorder(app: Flask) -> Iterator[SignalRecorder]:
 
 def deep_copy(obj: Any) -> Any:
     return copy.deepcopy(obj)
+
+
+#: What Huggy (or anyone) might put in any slot.
+ODD_VALUES: list[Any] = [
+    None,
+    False,
+    True,
+    0,
+    1,
+    -1,
+    2,
+    1.0,
+    5.0,
+    1.5,
+    -0.0,
+    1e11,
+    1.5e12,
+    2**64,
+    10**30,
+    "",
+    " ",
+    "0",
+    "1",
+    "12",
+    "-3",
+    "+5",
+    "007",
+    "1e3",
+    "5.0",
+    "x",
+    "true",
+    "False",
+    "\u0663",
+    "9" * 30,
+    "9" * 31,
+    "2020-03-05",
+    "2020-03-05 17:21:10",
+    "2020-03-05T17:21:10+02:00",
+    "2020-13-45 00:00:00",
+    [],
+    {},
+    [1],
+    [False],
+    [None],
+    [{}],
+    {"id": "1"},
+    {"": False},
+]
+
+
+def changed(event: dict[str, Any], path: tuple[Any, ...], value: Any = None, *, delete: bool = False) -> dict[str, Any]:
+    """A deep copy of ``event`` with the slot at ``path`` set to ``value``, or deleted."""
+    copied = copy.deepcopy(event)
+    container: Any = copied
+    for key in path[:-1]:
+        container = container[key]
+    if delete:
+        del container[path[-1]]
+    else:
+        container[path[-1]] = copy.deepcopy(value)
+    return copied

@@ -24,8 +24,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields
 from flask_huggy import DeliveryRejected
 from flask_huggy.envelope import delivery_time, parse_delivery
 from flask_huggy.schemas import EVENT_SCHEMAS
-from tests.conftest import SAMPLE_NAMES, load_payload
-from tests.test_walker import ODD_VALUES, changed
+from tests.conftest import ODD_VALUES, SAMPLE_NAMES, changed, load_payload
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 

@@ -42,7 +42,7 @@ from flask_huggy.models import Contact
 from flask_huggy.schemas import EVENT_SCHEMAS, load_event, walker
 from flask_huggy.schemas.derived import schema_class
 from flask_huggy.schemas.fields import Id, Text, local_timezone
-from tests.conftest import SAMPLE_NAMES, load_payload
+from tests.conftest import ODD_VALUES, SAMPLE_NAMES, changed, load_payload
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 ContactSchema = schema_class(Contact)
@@ -158,53 +158,6 @@ def test_the_sharing_check_tells_a_copy_from_the_same_object() -> None:
 
 # -- the docs samples, swept ------------------------------------------------------------
 
-#: What Huggy (or anyone) might put in any slot.
-ODD_VALUES: list[Any] = [
-    None,
-    False,
-    True,
-    0,
-    1,
-    -1,
-    2,
-    1.0,
-    5.0,
-    1.5,
-    -0.0,
-    1e11,
-    1.5e12,
-    2**64,
-    10**30,
-    "",
-    " ",
-    "0",
-    "1",
-    "12",
-    "-3",
-    "+5",
-    "007",
-    "1e3",
-    "5.0",
-    "x",
-    "true",
-    "False",
-    "\u0663",
-    "9" * 30,
-    "9" * 31,
-    "2020-03-05",
-    "2020-03-05 17:21:10",
-    "2020-03-05T17:21:10+02:00",
-    "2020-13-45 00:00:00",
-    [],
-    {},
-    [1],
-    [False],
-    [None],
-    [{}],
-    {"id": "1"},
-    {"": False},
-]
-
 
 def slots(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """The path of every value inside ``value`` (not ``value`` itself), depth first."""
@@ -212,19 +165,6 @@ def slots(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     for key, item in items:
         yield (*path, key)
         yield from slots(item, (*path, key))
-
-
-def changed(event: dict[str, Any], path: tuple[Any, ...], value: Any = None, *, delete: bool = False) -> dict[str, Any]:
-    """A deep copy of ``event`` with the slot at ``path`` set to ``value``, or deleted."""
-    copied = copy.deepcopy(event)
-    container: Any = copied
-    for key in path[:-1]:
-        container = container[key]
-    if delete:
-        del container[path[-1]]
-    else:
-        container[path[-1]] = copy.deepcopy(value)
-    return copied
 
 
 @pytest.mark.parametrize(("where", "name", "event"), DOCS_EVENTS, ids=DOCS_IDS)
