@@ -399,9 +399,19 @@ def test_a_task_the_broker_lost_comes_back_by_itself_and_a_dead_letter_does_not(
     broker.delete("parked")
 
     wait_for(lambda: store.hget("test:handled", f"closedChat:{lost}"), "the lost delivery to come back", worker)
+    # The receiver marks the event handled before the worker journals the outcome: wait for that too.
+    [lost_id] = [
+        r["id"]
+        for r in journal_records(worker.journal)
+        if r["kind"] == "received" and str(lost) in json.dumps(r["delivery"])
+    ]
+    wait_for(
+        lambda: any(r["kind"] == "outcome" and r["id"] == lost_id for r in journal_records(worker.journal)),
+        "the lost delivery's outcome",
+        worker,
+    )
 
     records = journal_records(worker.journal)
-    [lost_id] = [r["id"] for r in records if r["kind"] == "received" and str(lost) in json.dumps(r["delivery"])]
     [dead_id] = [r["id"] for r in records if r["kind"] == "received" and str(dead) in json.dumps(r["delivery"])]
     # Written by three processes (records of one file are in order, the files are not). On a
     # loaded machine the task queued again may take longer than RECOVER_AFTER to report, and is
