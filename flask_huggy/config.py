@@ -516,12 +516,16 @@ def unknown_keys(config: Iterable[str], prefixes: Iterable[str]) -> dict[str, st
     with ``HUGGY_`` and ``HUGGY_B_``) is known.
     """
     prefixes = tuple(prefixes)
-    known = {prefix + entry.key for prefix in prefixes for entry in SETTINGS}
+    names = [entry.key for entry in SETTINGS]
+    known = {prefix + name for prefix in prefixes for name in names}
     unknown: dict[str, str | None] = {}
     for key in config:
         if isinstance(key, str) and key.startswith(prefixes) and key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            unknown[key] = close[0] if close else None
+            # Compared without the prefix, which all share: with it, HUGGY_MAX_DEPTH looked
+            # close enough to HUGGY_MAX_AGE to be offered as a typo of it.
+            prefix = max((p for p in prefixes if key.startswith(p)), key=len)
+            close = difflib.get_close_matches(key[len(prefix) :], names, n=1, cutoff=0.75)
+            unknown[key] = prefix + close[0] if close else None
     return unknown
 
 

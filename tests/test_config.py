@@ -317,6 +317,20 @@ def test_unknown_keys_are_found_with_the_setting_meant_and_other_endpoints_keys_
     assert found["HUGGY_WEBHOK_TOKEN"] == "HUGGY_WEBHOOK_TOKEN"
 
 
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("HUGGY_B_WEBHOK_TOKEN", "HUGGY_B_WEBHOOK_TOKEN"),  # under the prefix it starts with
+        ("HUGGY_CELERY_MAX_RETRY", "HUGGY_CELERY_MAX_RETRIES"),
+        ("HUGGY_DEDUP_TTLL", "HUGGY_DEDUP_TTL"),
+        ("HUGGY_MAX_DEPTH", None),  # a constant (envelope.MAX_DEPTH), not a typo of HUGGY_MAX_AGE
+        ("HUGGY_MAX_EVENTS", None),
+    ],
+)
+def test_the_setting_meant_is_offered_only_when_the_key_is_close_to_it(key: str, meant: str | None) -> None:
+    assert unknown_keys([key], ["HUGGY_", "HUGGY_B_"]) == {key: meant}
+
+
 def test_an_unknown_key_is_logged_at_startup_with_the_setting_meant(caplog: pytest.LogCaptureFixture) -> None:
     create_app(HUGGY_STRIKT=True, HUGGY_B_WEBHOOK_TOKEN="another-endpoint-s-token")
 
